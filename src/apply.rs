@@ -1,0 +1,234 @@
+//! Carry out an approved plan: one apply at a time (flock on /run/qfix.lock in the root),
+//! a backup of every file before it changes, atomic writes (temp file in the same directory,
+//! fsync, rename, mode and owner kept), live writes with read-back, and a rollback of the
+//! run's file changes when the kernel refuses a live value.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::host::{Host, hash};
+use crate::plan::Change;
+use crate::root::Root;
+
+pub const LOCK_PATH: &str = "/run/qfix.lock";
+pub const BACKUP_DIR: &str = "/var/lib/qfix/backups";
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub changed: bool,
+    pub applied: Vec<String>,
+    pub backups: Vec<Backup>,
+    /// Changes left out (not approved, or needing review without --unsafe-fixes).
+    pub skipped: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Backup {
+    pub path: String,
+    /// In-root path of the copy; None when the file did not exist (it was created).
+    pub backup: Option<String>,
+}
+
+/// Held for the whole apply.
+pub struct Lock {
+    _lock: Flock<fs::File>,
+}
+
+pub fn lock(root: &Root, timeout: Duration) -> Result<Lock> {
+    let path = root.host(LOCK_PATH);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| Error::io(root.display(dir), e))?;
+    }
+    let start = Instant::now();
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(LOCK_PATH, e))?;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => return Ok(Lock { _lock: l }),
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) => {
+                if start.elapsed() >= timeout {
+                    return Err(Error::msg(format!(
+                        "{LOCK_PATH}: another qfix apply holds the lock; gave up after {}s",
+                        timeout.as_secs()
+                    )));
+                }
+                file = f;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err((_, e)) => return Err(Error::msg(format!("{LOCK_PATH}: flock: {}", e.desc()))),
+        }
+    }
+}
+
+/// Apply the chosen changes. Files first (each verified unchanged since planning), then live
+/// values; if a live write fails, earlier live writes and all file writes are undone.
+pub fn apply(host: &Host, changes: &[&Change], persist_only: bool) -> Result<Report> {
+    let root = &host.root;
+    let mut report = Report::default();
+    let files: Vec<&Change> = changes
+        .iter()
+        .copied()
+        .filter(|c| matches!(c, Change::File { .. }))
+        .collect();
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let mut backup_dir = format!("{BACKUP_DIR}/{stamp}");
+    let mut n = 1;
+    while root.host(&backup_dir).exists() {
+        backup_dir = format!("{BACKUP_DIR}/{stamp}-{n}");
+        n += 1;
+    }
+
+    // check and back up everything before the first write
+    let mut planned = Vec::new();
+    for c in &files {
+        let Change::File { path, old, new, .. } = c else {
+            continue;
+        };
+        let host_path = root
+            .resolve_host(path)?
+            .ok_or_else(|| Error::msg(format!("{path}: masked")))?;
+        let now = read_opt(&host_path, path)?;
+        if now.as_deref().map(hash) != old.as_deref().map(hash) {
+            return Err(Error::msg(format!(
+                "{path}: changed since the plan was made; run qfix plan again"
+            )));
+        }
+        let backup = match &now {
+            Some(_) => {
+                let b = format!("{backup_dir}{path}");
+                let bh = root.host(&b);
+                fs::create_dir_all(bh.parent().unwrap_or(Path::new("/")))
+                    .map_err(|e| Error::io(&b, e))?;
+                fs::copy(&host_path, &bh).map_err(|e| Error::io(&b, e))?;
+                Some(b)
+            }
+            None => None,
+        };
+        report.backups.push(Backup {
+            path: path.clone(),
+            backup,
+        });
+        planned.push((path.clone(), host_path, new.clone()));
+    }
+    if !planned.is_empty() {
+        let manifest = serde_json::to_string_pretty(&report.backups).unwrap_or_default();
+        let m = format!("{backup_dir}/manifest.json");
+        write_atomic(&root.host(&m), &m, &manifest)?;
+    }
+
+    let mut written: Vec<usize> = Vec::new();
+    for (i, (path, host_path, new)) in planned.iter().enumerate() {
+        if let Err(e) = write_atomic(host_path, path, new) {
+            undo_files(root, &report.backups, &written);
+            return Err(e);
+        }
+        written.push(i);
+        report.applied.push(format!("wrote {path}"));
+    }
+
+    if !persist_only {
+        let mut done: Vec<(String, String)> = Vec::new();
+        for c in changes {
+            let Change::Sysctl { key, from, to, .. } = c else {
+                continue;
+            };
+            let live = host.live.as_ref().ok_or_else(|| {
+                Error::msg(
+                    "no /proc/sys under the root: cannot write live values (use --persist-only)",
+                )
+            })?;
+            if let Err(e) = live.write(key, to) {
+                for (k, old) in done.iter().rev() {
+                    let _ = live.write(k, old);
+                }
+                undo_files(root, &report.backups, &written);
+                let undone = if written.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; rolled back {} file(s) written by this run",
+                        written.len()
+                    )
+                };
+                return Err(Error::msg(format!(
+                    "{e}{undone} (use --persist-only to keep the file changes)"
+                )));
+            }
+            done.push((key.clone(), from.clone().unwrap_or_default()));
+            report.applied.push(format!("{key} = {to} (live)"));
+        }
+    }
+    report.changed = !report.applied.is_empty();
+    Ok(report)
+}
+
+fn read_opt(host_path: &Path, shown: &str) -> Result<Option<String>> {
+    match fs::read(host_path) {
+        Ok(b) => String::from_utf8(b)
+            .map(Some)
+            .map_err(|_| Error::msg(format!("{shown}: not valid UTF-8"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(shown, e)),
+    }
+}
+
+fn undo_files(root: &Root, backups: &[Backup], written: &[usize]) {
+    for &i in written.iter().rev() {
+        let b = &backups[i];
+        let Ok(Some(target)) = root.resolve_host(&b.path) else {
+            continue;
+        };
+        match &b.backup {
+            Some(copy) => {
+                if let Ok(text) = fs::read_to_string(root.host(copy)) {
+                    let _ = write_atomic(&target, &b.path, &text);
+                }
+            }
+            None => {
+                let _ = fs::remove_file(&target);
+            }
+        }
+    }
+}
+
+/// Replace a file so that readers see the old or the new content, never a mix: temp file in
+/// the same directory, same mode and owner, fsync, rename, fsync the directory.
+pub fn write_atomic(target: &Path, shown: &str, text: &str) -> Result<()> {
+    let dir: PathBuf = target
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    fs::create_dir_all(&dir).map_err(|e| Error::io(shown, e))?;
+    let old_meta = fs::metadata(target).ok();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".qfix-")
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(shown, e))?;
+    tmp.write_all(text.as_bytes())
+        .map_err(|e| Error::io(shown, e))?;
+    let mode = old_meta
+        .as_ref()
+        .map_or(0o644, |m| m.permissions().mode() & 0o7777);
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(shown, e))?;
+    if let Some(m) = &old_meta {
+        let _ = std::os::unix::fs::chown(tmp.path(), Some(m.uid()), Some(m.gid()));
+    }
+    tmp.as_file().sync_all().map_err(|e| Error::io(shown, e))?;
+    tmp.persist(target).map_err(|e| Error::io(shown, e.error))?;
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

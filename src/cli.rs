@@ -1,0 +1,491 @@
+//! Command line: every flag is defined once here; help, the man page and completions are
+//! generated from these definitions. `exit_code` is the one place exit codes are decided.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::error::Error;
+use crate::output::{self, Format};
+use crate::plan::{self, Change, Inputs, Plan, State};
+use crate::{apply, blame, rules};
+
+const EXIT_HELP: &str = "\
+Exit codes:
+  0  nothing to change (plan), or the apply succeeded
+  1  error: bad input (unparsable line, unreadable file, include loop, bad policy or rule),
+     a stale plan file, a refused approval, or a live write the kernel rejected
+  2  plan: changes proposed";
+
+#[derive(Parser, Debug)]
+#[command(name = "qfix", version, about = "Find and fix the kernel and service settings behind listen() backlog overflows",
+    long_about = None, after_help = EXIT_HELP)]
+pub struct Cli {
+    /// Work on the host tree under DIR (configs, includes and /proc are read inside it)
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Load extra rule files (*.toml) from DIR
+    #[arg(long, global = true, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show each key's live value, boot value, the winning assignment and what it overrides
+    Blame {
+        /// Keys or globs (net.ipv4.conf.*.rp_filter); all persisted keys when none
+        keys: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Report findings and propose the changes toward the desired state
+    Plan {
+        #[command(flatten)]
+        inputs: PlanArgs,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Save the plan, with fingerprints of everything it read, for `qfix apply PLANFILE`
+        #[arg(long, value_name = "PLANFILE")]
+        out: Option<PathBuf>,
+    },
+    /// Show the plan, ask for approval, and apply it atomically with backups
+    Apply {
+        /// A plan saved with `qfix plan --out`; refused if anything it read has changed
+        planfile: Option<PathBuf>,
+        #[command(flatten)]
+        inputs: PlanArgs,
+        /// Apply without asking: all safe changes (and needs-review ones with --unsafe-fixes)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// With --yes, also apply changes classed "needs review"
+        #[arg(long)]
+        unsafe_fixes: bool,
+        /// Only write files; do not write /proc/sys (images, read-only containers)
+        #[arg(long)]
+        persist_only: bool,
+        /// Seconds to wait for another apply to release the lock
+        #[arg(long, value_name = "SECS", default_value_t = 10)]
+        lock_timeout: u64,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// List every service listener with its requested and effective backlog
+    Listeners {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// List the rules (built-in, site and --rules)
+    Rules {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print a rule's documentation: what it flags, why, an example, and its fix
+    Explain {
+        /// Rule code (QF003) or name (overridden-assignment)
+        rule: String,
+    },
+    /// Print shell completions
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff)
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct PlanArgs {
+    /// Desired exact value, e.g. --set net.core.somaxconn=4096 (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub sets: Vec<(String, String)>,
+    /// Policy file (default: /etc/qfix/policy.toml in the root)
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// How to fix a backlog that somaxconn caps
+    #[arg(long, value_enum, default_value_t = Strategy::RaiseSomaxconn)]
+    pub strategy: Strategy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Strategy {
+    /// Raise net.core.somaxconn to the largest requested backlog
+    #[default]
+    RaiseSomaxconn,
+    /// Lower explicit service backlogs to somaxconn (when somaxconn cannot change)
+    LowerBacklog,
+}
+
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or("expected KEY=VALUE")?;
+    if k.trim().is_empty() {
+        return Err("empty key".into());
+    }
+    Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+/// What a command ended with; `exit_code` maps it to the process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Clean,
+    Changes,
+    Failed,
+}
+
+pub fn exit_code(o: Outcome) -> i32 {
+    match o {
+        Outcome::Clean => 0,
+        Outcome::Failed => 1,
+        Outcome::Changes => 2,
+    }
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 1 } else { 0 };
+        }
+    };
+    exit_code(run(cli))
+}
+
+fn fail(errs: &[Error]) -> Outcome {
+    for e in errs {
+        output::error(&e.to_string());
+    }
+    Outcome::Failed
+}
+
+fn inputs(cli_root: &std::path::Path, rules: &Option<PathBuf>, a: &PlanArgs) -> Inputs {
+    Inputs {
+        root: cli_root.to_path_buf(),
+        sets: a.sets.clone(),
+        policy: a.policy.clone(),
+        rules_dir: rules.clone(),
+        lower_backlog: a.strategy == Strategy::LowerBacklog,
+    }
+}
+
+fn offline_note(state: &State) {
+    if state.host.offline() {
+        output::note("offline: no /proc/sys under the root; showing boot values only");
+    }
+}
+
+pub fn run(cli: Cli) -> Outcome {
+    let base = Inputs {
+        root: cli.root.clone(),
+        rules_dir: cli.rules.clone(),
+        ..Inputs::default()
+    };
+    match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "qfix", &mut std::io::stdout());
+            Outcome::Clean
+        }
+        Command::Man => {
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => Outcome::Clean,
+                Err(e) => fail(&[Error::io("man page", e)]),
+            }
+        }
+        Command::Rules { format } => match State::load(&base) {
+            Ok(state) => {
+                output::rules(&state.rules, format);
+                Outcome::Clean
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Explain { rule } => match State::load(&base) {
+            Ok(state) => match rules::find(&state.rules, &rule) {
+                Some(r) => {
+                    output::explain(r);
+                    Outcome::Clean
+                }
+                None => fail(&[Error::msg(format!(
+                    "no rule {rule:?}; `qfix rules` lists them"
+                ))]),
+            },
+            Err(e) => fail(&e),
+        },
+        Command::Blame { keys, format } => match State::load(&base) {
+            Ok(state) => {
+                offline_note(&state);
+                let selected = blame::select(&state.host, &state.boot, &keys);
+                output::blame(&blame::blame(&state.host, &state.boot, &selected), format);
+                let errs: Vec<Error> = state.boot.errors.clone();
+                if errs.is_empty() {
+                    Outcome::Clean
+                } else {
+                    fail(&errs)
+                }
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Listeners { format } => match State::load(&base) {
+            Ok(state) => {
+                offline_note(&state);
+                let sides = state.somaxconn_sides();
+                let side = |name: &str| sides.iter().find(|s| s.0 == name).and_then(|s| s.1);
+                let rows: Vec<output::ListenerRow> = state
+                    .scan
+                    .listeners
+                    .iter()
+                    .map(|l| output::ListenerRow {
+                        listener: l,
+                        effective_live: l
+                            .requested
+                            .zip(side("live"))
+                            .map(|(r, s)| rules::kinds::effective(r, s)),
+                        effective_boot: l
+                            .requested
+                            .zip(side("boot"))
+                            .map(|(r, s)| rules::kinds::effective(r, s)),
+                    })
+                    .collect();
+                output::listeners(&rows, &sides, format);
+                for p in &state.scan.problems {
+                    output::error(&format!(
+                        "{}:{}: {}",
+                        p.location.path, p.location.line, p.message
+                    ));
+                }
+                if state.scan.errors.is_empty() && state.scan.problems.is_empty() {
+                    Outcome::Clean
+                } else {
+                    fail(&state.scan.errors)
+                }
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Plan {
+            inputs: a,
+            format,
+            out,
+        } => {
+            let inp = inputs(&cli.root, &cli.rules, &a);
+            let state = match State::load(&inp) {
+                Ok(s) => s,
+                Err(e) => return fail(&e),
+            };
+            offline_note(&state);
+            let p = plan::build(&inp, &state);
+            output::plan(&p, format);
+            if let Some(path) = out {
+                if let Err(e) = save(&path, &inp, &p) {
+                    return fail(&[e]);
+                }
+            }
+            plan_outcome(&p)
+        }
+        Command::Apply {
+            planfile,
+            inputs: a,
+            yes,
+            unsafe_fixes,
+            persist_only,
+            lock_timeout,
+            format,
+        } => {
+            let inp = inputs(&cli.root, &cli.rules, &a);
+            let opts = ApplyOpts {
+                yes,
+                unsafe_fixes,
+                persist_only,
+                lock_timeout: Duration::from_secs(lock_timeout),
+                format,
+            };
+            match run_apply(&inp, planfile.as_deref(), &opts) {
+                Ok(o) => o,
+                Err(e) => fail(&e),
+            }
+        }
+    }
+}
+
+fn plan_outcome(p: &Plan) -> Outcome {
+    for e in &p.errors {
+        output::error(&e.to_string());
+    }
+    if !p.errors.is_empty() || p.bad_input > 0 {
+        Outcome::Failed
+    } else if p.changes.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Changes
+    }
+}
+
+/// A plan saved to disk: the changes with their full new contents, and fingerprints.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PlanFile {
+    qfix_plan: u32,
+    root: PathBuf,
+    plan: Plan,
+}
+
+fn save(path: &std::path::Path, inp: &Inputs, p: &Plan) -> Result<(), Error> {
+    let pf = PlanFile {
+        qfix_plan: 1,
+        root: inp.root.clone(),
+        plan: p.clone(),
+    };
+    let text = serde_json::to_string_pretty(&pf)
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    apply::write_atomic(path, &path.display().to_string(), &text)
+}
+
+struct ApplyOpts {
+    yes: bool,
+    unsafe_fixes: bool,
+    persist_only: bool,
+    lock_timeout: Duration,
+    format: Format,
+}
+
+fn run_apply(
+    inp: &Inputs,
+    planfile: Option<&std::path::Path>,
+    o: &ApplyOpts,
+) -> Result<Outcome, Vec<Error>> {
+    let root = crate::root::Root::new(&inp.root).map_err(|e| vec![e])?;
+    let _lock = apply::lock(&root, o.lock_timeout).map_err(|e| vec![e])?;
+    let state = State::load(inp)?;
+    offline_note(&state);
+    let p = match planfile {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| vec![Error::io(path.display(), e)])?;
+            let pf: PlanFile = serde_json::from_str(&text).map_err(|e| {
+                vec![Error::msg(format!(
+                    "{}:{}: not a qfix plan: {e}",
+                    path.display(),
+                    e.line()
+                ))]
+            })?;
+            let stale = pf.plan.fingerprints.stale(&state.host);
+            if !stale.is_empty() {
+                let mut errs = vec![Error::msg(format!(
+                    "{}: stale plan, refusing to apply:",
+                    path.display()
+                ))];
+                errs.extend(stale.into_iter().map(|s| Error::msg(format!("  {s}"))));
+                return Err(errs);
+            }
+            pf.plan
+        }
+        None => {
+            let p = plan::build(inp, &state);
+            if !p.errors.is_empty() || p.bad_input > 0 {
+                output::plan(&p, Format::Text);
+                let mut errs = p.errors.clone();
+                errs.push(Error::msg(
+                    "the input has errors (above); nothing was written",
+                ));
+                return Err(errs);
+            }
+            p
+        }
+    };
+    if p.changes.is_empty() {
+        output::apply(&apply::Report::default(), o.format);
+        return Ok(Outcome::Clean);
+    }
+    let chosen = choose(&p, o)?;
+    let mut skipped: Vec<String> = p
+        .changes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !chosen.contains(i))
+        .map(|(_, c)| c.label())
+        .collect();
+    if chosen.is_empty() {
+        let report = apply::Report {
+            skipped: std::mem::take(&mut skipped),
+            ..Default::default()
+        };
+        output::apply(&report, o.format);
+        return Ok(Outcome::Clean);
+    }
+    let selected: Vec<&Change> = chosen.iter().map(|&i| &p.changes[i]).collect();
+    let mut report = apply::apply(&state.host, &selected, o.persist_only).map_err(|e| vec![e])?;
+    report.skipped = skipped;
+    output::apply(&report, o.format);
+    if !p.restarts.is_empty() && report.changed {
+        for r in &p.restarts {
+            output::note(
+                &format!("needed: {:?} {} ({})", r.action, r.unit, r.reason).to_lowercase(),
+            );
+        }
+    }
+    Ok(Outcome::Clean)
+}
+
+/// Which changes to apply: --yes takes the safe ones (and the rest with --unsafe-fixes); a
+/// terminal gets a prompt; anything else is refused.
+fn choose(p: &Plan, o: &ApplyOpts) -> Result<Vec<usize>, Vec<Error>> {
+    let all: Vec<usize> = (0..p.changes.len()).collect();
+    if o.yes {
+        return Ok(all
+            .into_iter()
+            .filter(|&i| o.unsafe_fixes || p.changes[i].safe())
+            .collect());
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(vec![Error::msg(
+            "no terminal to ask for approval; nothing was changed (run `qfix plan` to review, then `qfix apply --yes`)",
+        )]);
+    }
+    eprint!("{}", output::plan_text(p));
+    let safe: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|&i| p.changes[i].safe())
+        .collect();
+    let review = all.len() - safe.len();
+    let first = if review == 0 {
+        format!("Apply all {} changes", all.len())
+    } else {
+        format!(
+            "Apply the {} safe changes ({review} need review: choose them)",
+            safe.len()
+        )
+    };
+    let items = [first.as_str(), "Choose which changes to apply", "Cancel"];
+    let term = dialoguer::console::Term::stderr();
+    let pick = dialoguer::Select::new()
+        .with_prompt("Apply this plan?")
+        .items(&items)
+        .default(0)
+        .interact_on_opt(&term)
+        .map_err(|e| vec![Error::msg(format!("prompt: {e}"))])?;
+    match pick {
+        Some(0) => Ok(safe),
+        Some(1) => {
+            let labels: Vec<String> = p
+                .changes
+                .iter()
+                .map(|c| {
+                    if c.safe() {
+                        c.label()
+                    } else {
+                        format!("{} [needs review]", c.label())
+                    }
+                })
+                .collect();
+            let defaults: Vec<bool> = p.changes.iter().map(Change::safe).collect();
+            let chosen = dialoguer::MultiSelect::new()
+                .with_prompt("Space toggles, Enter applies")
+                .items(&labels)
+                .defaults(&defaults)
+                .interact_on_opt(&term)
+                .map_err(|e| vec![Error::msg(format!("prompt: {e}"))])?;
+            Ok(chosen.unwrap_or_default())
+        }
+        _ => Ok(Vec::new()),
+    }
+}

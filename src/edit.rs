@@ -1,0 +1,58 @@
+//! Byte-range edits: the original text is the truth, an edit replaces only the bytes it must,
+//! so comments, order and whitespace survive and an unedited file reproduces byte for byte.
+
+use std::ops::Range;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub range: Range<usize>,
+    pub text: String,
+}
+
+impl Edit {
+    pub fn replace(range: Range<usize>, text: impl Into<String>) -> Edit {
+        Edit {
+            range,
+            text: text.into(),
+        }
+    }
+
+    pub fn insert(at: usize, text: impl Into<String>) -> Edit {
+        Edit {
+            range: at..at,
+            text: text.into(),
+        }
+    }
+}
+
+/// Apply non-overlapping edits (any order). Two inserts at one offset keep their given order.
+pub fn apply(text: &str, edits: &[Edit]) -> String {
+    let mut sorted: Vec<&Edit> = edits.iter().collect();
+    sorted.sort_by_key(|e| (e.range.start, e.range.end));
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut pos = 0;
+    for e in sorted {
+        let start = e.range.start.max(pos);
+        out.push_str(&text[pos..start]);
+        out.push_str(&e.text);
+        pos = e.range.end.max(start);
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_touch_only_their_bytes() {
+        let t = "a = 1 # keep\nb = 2\n";
+        let out = apply(
+            t,
+            &[Edit::replace(4..5, "10"), Edit::insert(t.len(), "c = 3\n")],
+        );
+        assert_eq!(out, "a = 10 # keep\nb = 2\nc = 3\n");
+        assert_eq!(apply(t, &[]), t);
+    }
+}

@@ -1,0 +1,131 @@
+//! Everything qfix reads from the host goes through here: files (read once, cached, and
+//! fingerprinted so a saved plan can tell when it went stale) and live sysctls.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::Result;
+use crate::root::Root;
+use crate::sysctl::live::Live;
+
+pub struct Host {
+    pub root: Root,
+    /// `None` when the root has no /proc/sys: offline, boot values only.
+    pub live: Option<Live>,
+    files: RefCell<HashMap<String, Option<Rc<str>>>>,
+    /// in-root path -> sha256 of the content, or None when the file did not exist.
+    file_prints: RefCell<BTreeMap<String, Option<String>>>,
+    live_prints: RefCell<BTreeMap<String, Option<String>>>,
+}
+
+impl Host {
+    pub fn new(root: Root) -> Host {
+        let live = Live::open(&root);
+        Host {
+            root,
+            live,
+            files: RefCell::default(),
+            file_prints: RefCell::default(),
+            live_prints: RefCell::default(),
+        }
+    }
+
+    pub fn offline(&self) -> bool {
+        self.live.is_none()
+    }
+
+    /// Read an in-root text file once; `None` when missing.
+    pub fn read(&self, path: &str) -> Result<Option<Rc<str>>> {
+        if let Some(hit) = self.files.borrow().get(path) {
+            return Ok(hit.clone());
+        }
+        let text = self.root.read_opt(path)?.map(Rc::<str>::from);
+        self.file_prints
+            .borrow_mut()
+            .insert(path.to_string(), text.as_deref().map(hash));
+        self.files
+            .borrow_mut()
+            .insert(path.to_string(), text.clone());
+        Ok(text)
+    }
+
+    /// Live value of a canonical key; `None` offline or when the key does not exist.
+    pub fn live_value(&self, key: &str) -> Result<Option<String>> {
+        let Some(live) = &self.live else {
+            return Ok(None);
+        };
+        if let Some(v) = self.live_prints.borrow().get(key) {
+            return Ok(v.clone());
+        }
+        let v = live.read(key)?;
+        self.live_prints
+            .borrow_mut()
+            .insert(key.to_string(), v.clone());
+        Ok(v)
+    }
+
+    pub fn fingerprints(&self) -> Fingerprints {
+        Fingerprints {
+            files: self.file_prints.borrow().clone(),
+            live: self.live_prints.borrow().clone(),
+        }
+    }
+}
+
+pub fn hash(text: &str) -> String {
+    let d = Sha256::digest(text.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Fingerprints {
+    pub files: BTreeMap<String, Option<String>>,
+    pub live: BTreeMap<String, Option<String>>,
+}
+
+impl Fingerprints {
+    /// What differs on the host now from when these were taken, one line per item.
+    pub fn stale(&self, host: &Host) -> Vec<String> {
+        let mut out = Vec::new();
+        for (path, then) in &self.files {
+            let now = match host.root.read_opt(path) {
+                Ok(t) => t.as_deref().map(hash),
+                Err(e) => {
+                    out.push(format!("{path}: {e}"));
+                    continue;
+                }
+            };
+            if &now != then {
+                let what = match (then, &now) {
+                    (None, Some(_)) => "created",
+                    (Some(_), None) => "removed",
+                    _ => "modified",
+                };
+                out.push(format!("{path}: {what} since the plan was made"));
+            }
+        }
+        for (key, then) in &self.live {
+            let now = host.live.as_ref().and_then(|l| l.read(key).ok().flatten());
+            let same = match (then, &now) {
+                (Some(a), Some(b)) => crate::sysctl::same_value(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                out.push(format!(
+                    "{key}: live value {} since the plan was made (was {})",
+                    now.as_deref()
+                        .map(crate::sysctl::norm_value)
+                        .unwrap_or("missing".into()),
+                    then.as_deref()
+                        .map(crate::sysctl::norm_value)
+                        .unwrap_or("missing".into()),
+                ));
+            }
+        }
+        out
+    }
+}

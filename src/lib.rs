@@ -1,0 +1,15 @@
+//! qfix: find and fix the kernel and service settings behind listen() backlog overflows.
+
+pub mod apply;
+pub mod blame;
+pub mod cli;
+pub mod edit;
+pub mod error;
+pub mod host;
+pub mod output;
+pub mod plan;
+pub mod policy;
+pub mod root;
+pub mod rules;
+pub mod services;
+pub mod sysctl;

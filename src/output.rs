@@ -1,0 +1,303 @@
+//! The one module that prints. Text for people, JSON (stable shapes, documented in the
+//! README) for tools.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use crate::apply::Report;
+use crate::blame::Entry;
+use crate::plan::{Change, Plan};
+use crate::rules::{Finding, Rule};
+use crate::services::{Listener, Location, Source};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+fn out(s: &str) {
+    let mut o = std::io::stdout().lock();
+    // a closed pipe (qfix plan | head) is not an error worth a panic
+    let _ = o.write_all(s.as_bytes());
+}
+
+pub fn json(v: &Value) {
+    out(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(v).unwrap_or_default()
+    ));
+}
+
+pub fn error(msg: &str) {
+    eprintln!("qfix: error: {msg}");
+}
+
+pub fn note(msg: &str) {
+    eprintln!("qfix: {msg}");
+}
+
+fn loc(l: &Location) -> String {
+    format!("{}:{}", l.path, l.line)
+}
+
+pub fn blame(entries: &[Entry], format: Format) {
+    if format == Format::Json {
+        return json(&json!({ "keys": entries }));
+    }
+    let mut s = String::new();
+    for e in entries {
+        s.push_str(&format!("{}\n", e.key));
+        s.push_str(&format!("  live: {}\n", e.live.as_deref().unwrap_or("-")));
+        match (&e.boot, &e.source) {
+            (Some(b), Some(src)) => s.push_str(&format!("  boot: {b}    set at {}\n", loc(src))),
+            _ => s.push_str("  boot: (not persisted: the kernel default stays)\n"),
+        }
+        for o in &e.overridden {
+            s.push_str(&format!(
+                "  overrides: {}:{} {} = {}\n",
+                o.path, o.line, e.key, o.value
+            ));
+        }
+    }
+    out(&s);
+}
+
+fn finding_json(f: &Finding) -> Value {
+    json!({ "rule": f.rule, "name": f.name, "severity": f.severity, "message": f.message, "locations": f.locations })
+}
+
+fn change_json(c: &Change) -> Value {
+    match c {
+        Change::Sysctl {
+            key,
+            from,
+            to,
+            safe,
+        } => {
+            json!({ "kind": "sysctl", "key": key, "from": from.as_deref().map(crate::sysctl::norm_value), "to": to, "safe": safe })
+        }
+        Change::File {
+            path,
+            diff,
+            safe,
+            reason,
+            old,
+            ..
+        } => {
+            json!({ "kind": "file", "path": path, "diff": diff, "safe": safe, "reason": reason, "created": old.is_none() })
+        }
+    }
+}
+
+pub fn plan(p: &Plan, format: Format) {
+    if format == Format::Json {
+        return json(&json!({
+            "offline": p.offline,
+            "findings": p.findings.iter().map(finding_json).collect::<Vec<_>>(),
+            "changes": p.changes.iter().map(change_json).collect::<Vec<_>>(),
+            "commands": p.commands(),
+            "restarts": p.restarts,
+            "errors": p.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        }));
+    }
+    out(&plan_text(p));
+}
+
+pub fn plan_text(p: &Plan) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("findings ({}):\n", p.findings.len()));
+    for f in &p.findings {
+        s.push_str(&format!(
+            "  {}[{} {}] {}\n",
+            f.severity.as_str(),
+            f.rule,
+            f.name,
+            f.message
+        ));
+        for l in &f.locations {
+            s.push_str(&format!("      --> {}\n", loc(l)));
+        }
+    }
+    let files: Vec<&Change> = p
+        .changes
+        .iter()
+        .filter(|c| matches!(c, Change::File { .. }))
+        .collect();
+    s.push_str(&format!("\nfile changes ({}):\n", files.len()));
+    for c in files {
+        if let Change::File {
+            diff, safe, reason, ..
+        } = c
+        {
+            let class = if *safe { "safe" } else { "needs review" };
+            s.push_str(&format!("# {reason} [{class}]\n{diff}"));
+            if !diff.ends_with('\n') {
+                s.push('\n');
+            }
+        }
+    }
+    let cmds = p.commands();
+    s.push_str(&format!("\nlive commands ({}):\n", cmds.len()));
+    for c in cmds {
+        s.push_str(&format!("  {c}\n"));
+    }
+    s.push_str(&format!("\nrestarts ({}):\n", p.restarts.len()));
+    for r in &p.restarts {
+        let action = match r.action {
+            crate::services::Action::Restart => "restart",
+            crate::services::Action::Reload => "reload",
+        };
+        s.push_str(&format!(
+            "  {action} {} ({}): {}\n",
+            r.unit, r.service, r.reason
+        ));
+    }
+    if p.changes.is_empty() {
+        s.push_str("\nnothing to change\n");
+    }
+    s
+}
+
+pub fn apply(r: &Report, format: Format) {
+    if format == Format::Json {
+        return json(
+            &json!({ "changed": r.changed, "applied": r.applied, "backups": r.backups, "skipped": r.skipped }),
+        );
+    }
+    let mut s = String::new();
+    if !r.changed {
+        s.push_str("nothing changed\n");
+    }
+    for a in &r.applied {
+        s.push_str(&format!("applied: {a}\n"));
+    }
+    for b in &r.backups {
+        match &b.backup {
+            Some(copy) => s.push_str(&format!("backup: {} -> {copy}\n", b.path)),
+            None => s.push_str(&format!(
+                "created: {} (no backup: it did not exist)\n",
+                b.path
+            )),
+        }
+    }
+    for k in &r.skipped {
+        s.push_str(&format!("skipped: {k}\n"));
+    }
+    out(&s);
+}
+
+pub struct ListenerRow<'a> {
+    pub listener: &'a Listener,
+    pub effective_live: Option<i64>,
+    pub effective_boot: Option<i64>,
+}
+
+pub fn listeners(
+    rows: &[ListenerRow],
+    somaxconn: &[(&str, Option<i64>, Option<Location>)],
+    format: Format,
+) {
+    let source = |s: &Source| match s {
+        Source::At(l) => json!({ "path": l.path, "line": l.line }),
+        Source::Default(_) => json!("default"),
+    };
+    if format == Format::Json {
+        let som: Vec<Value> = somaxconn
+            .iter()
+            .map(|(side, v, l)| json!({ "side": side, "value": v, "source": l }))
+            .collect();
+        let ls: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let l = r.listener;
+                let mut v = json!({
+                    "service": l.service, "instance": l.instance, "address": l.address,
+                    "requested": l.requested, "requested_source": source(&l.source),
+                    "effective_live": r.effective_live, "effective_boot": r.effective_boot,
+                });
+                if let Source::Default(why) = &l.source {
+                    v["default_reason"] = json!(why);
+                }
+                v
+            })
+            .collect();
+        return json(&json!({ "somaxconn": som, "listeners": ls }));
+    }
+    let mut s = String::new();
+    for (side, v, l) in somaxconn {
+        let at = l
+            .as_ref()
+            .map(loc)
+            .unwrap_or_else(|| "kernel default".into());
+        s.push_str(&format!(
+            "somaxconn ({side}): {}   from {at}\n",
+            v.map_or("unknown".into(), |v| v.to_string())
+        ));
+    }
+    s.push_str(&format!(
+        "\n{:<10} {:<24} {:<36} {:>9} {:>9} {:>9}  {}\n",
+        "SERVICE", "INSTANCE", "ADDRESS", "REQUESTED", "LIVE", "BOOT", "FROM"
+    ));
+    let num = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    for r in rows {
+        let l = r.listener;
+        let from = match &l.source {
+            Source::At(x) => loc(x),
+            Source::Default(why) => format!("default ({why})"),
+        };
+        s.push_str(&format!(
+            "{:<10} {:<24} {:<36} {:>9} {:>9} {:>9}  {}\n",
+            l.service,
+            l.instance,
+            l.address,
+            num(l.requested),
+            num(r.effective_live),
+            num(r.effective_boot),
+            from
+        ));
+    }
+    out(&s);
+}
+
+pub fn rules(rules: &[Rule], format: Format) {
+    if format == Format::Json {
+        let v: Vec<Value> = rules
+            .iter()
+            .map(|r| json!({ "code": r.code, "name": r.name, "severity": r.severity, "safe": r.safe, "summary": r.summary, "origin": r.origin }))
+            .collect();
+        return json(&json!({ "rules": v }));
+    }
+    let mut s = String::new();
+    for r in rules {
+        let class = if r.safe { "safe" } else { "review" };
+        s.push_str(&format!(
+            "{:<7} {:<36} {:<8} {:<7} {}\n",
+            r.code,
+            r.name,
+            r.severity.as_str(),
+            class,
+            r.summary
+        ));
+    }
+    out(&s);
+}
+
+pub fn explain(r: &Rule) {
+    let class = if r.safe {
+        "safe to apply unattended"
+    } else {
+        "needs review (applied by --yes only with --unsafe-fixes)"
+    };
+    out(&format!(
+        "{} {} ({})\n{}\n\n{}\nFix: {}\nFix class: {class}\nDefined in: {}\n",
+        r.code,
+        r.name,
+        r.severity.as_str(),
+        r.summary,
+        r.explanation.trim_end(),
+        r.fix,
+        r.origin
+    ));
+}

@@ -1,0 +1,589 @@
+//! A plan: findings, then the changes that move the host toward its desired state (file
+//! edits as diffs, live sysctl writes), then the restarts they need. A plan proposes changes
+//! only toward a desired value (--set, the policy, or a rule's fix); a drift with no desired
+//! value stays a finding.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::edit::{self, Edit};
+use crate::error::Error;
+use crate::host::{Fingerprints, Host};
+use crate::policy::{self, Policy, Want};
+use crate::root::{self, Root};
+use crate::rules::{self, Facts, Finding, Proposal, Rule};
+use crate::services::{self, Action, Listener, Location, Scan};
+use crate::sysctl::boot::{Boot, DIRS};
+use crate::sysctl::{norm_value, same_value};
+
+/// What the user asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub root: PathBuf,
+    pub sets: Vec<(String, String)>,
+    /// `--policy FILE` (host path); default: /etc/qfix/policy.toml in the root.
+    pub policy: Option<PathBuf>,
+    pub rules_dir: Option<PathBuf>,
+    pub lower_backlog: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Change {
+    Sysctl {
+        key: String,
+        from: Option<String>,
+        to: String,
+        safe: bool,
+    },
+    File {
+        path: String,
+        diff: String,
+        safe: bool,
+        reason: String,
+        /// Content before (None: the file is created) and after.
+        old: Option<String>,
+        new: String,
+    },
+}
+
+impl Change {
+    pub fn safe(&self) -> bool {
+        match self {
+            Change::Sysctl { safe, .. } | Change::File { safe, .. } => *safe,
+        }
+    }
+
+    /// One line for prompts and results.
+    pub fn label(&self) -> String {
+        match self {
+            Change::Sysctl { key, from, to, .. } => format!(
+                "live: {key} {} -> {to}",
+                from.as_deref()
+                    .map(norm_value)
+                    .unwrap_or_else(|| "(missing)".into())
+            ),
+            Change::File {
+                path, old, reason, ..
+            } => {
+                let verb = if old.is_some() { "edit" } else { "create" };
+                format!("file: {verb} {path} ({reason})")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Restart {
+    pub service: String,
+    pub unit: String,
+    pub action: Action,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub offline: bool,
+    #[serde(skip)]
+    pub findings: Vec<Finding>,
+    pub changes: Vec<Change>,
+    pub restarts: Vec<Restart>,
+    pub fingerprints: Fingerprints,
+    /// Per-file problems that did not stop the run but make it exit 1 (and block apply).
+    #[serde(skip)]
+    pub errors: Vec<Error>,
+    /// Findings about input that cannot be parsed: these also block apply.
+    #[serde(skip)]
+    pub bad_input: usize,
+}
+
+impl Plan {
+    pub fn commands(&self) -> Vec<String> {
+        self.changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Sysctl { key, to, .. } => {
+                    Some(format!("sysctl -w {key}={}", shell_word(to)))
+                }
+                Change::File { .. } => None,
+            })
+            .collect()
+    }
+}
+
+fn shell_word(v: &str) -> String {
+    if v.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c))
+    {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
+}
+
+/// Everything read from the host that a plan is computed from.
+pub struct State {
+    pub host: Host,
+    pub policy: Policy,
+    pub rules: Vec<Rule>,
+    pub boot: Boot,
+    pub scan: Scan,
+    pub kernel: Option<(u32, u32)>,
+}
+
+impl State {
+    pub fn load(inputs: &Inputs) -> Result<State, Vec<Error>> {
+        let root = Root::new(&inputs.root).map_err(|e| vec![e])?;
+        let host = Host::new(root);
+        let policy = load_policy(&host, inputs.policy.as_deref())?;
+        let rules = rules::load(&host, inputs.rules_dir.as_deref())?;
+        let boot = Boot::resolve(&host, &BTreeMap::new());
+        let scan = services::scan(&host);
+        let kernel = kernel_version(&host);
+        Ok(State {
+            host,
+            policy,
+            rules,
+            boot,
+            scan,
+            kernel,
+        })
+    }
+
+    pub fn somaxconn_sides(&self) -> Vec<(&'static str, Option<i64>, Option<Location>)> {
+        let wants = BTreeMap::new();
+        rules::kinds::side_values(&self.facts(&wants, false), rules::kinds::SOMAXCONN)
+    }
+
+    fn facts<'a>(
+        &'a self,
+        wants: &'a BTreeMap<String, (Want, Option<Location>)>,
+        lower: bool,
+    ) -> Facts<'a> {
+        Facts {
+            host: &self.host,
+            boot: &self.boot,
+            policy: &self.policy,
+            wants,
+            listeners: &self.scan.listeners,
+            problems: &self.scan.problems,
+            kernel: self.kernel,
+            lower_backlog: lower,
+        }
+    }
+}
+
+fn load_policy(host: &Host, path: Option<&std::path::Path>) -> Result<Policy, Vec<Error>> {
+    match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| vec![Error::io(p.display(), e)])?;
+            Policy::parse(&p.display().to_string(), &text)
+        }
+        None => match host.read(policy::DEFAULT_PATH) {
+            Ok(Some(text)) => Policy::parse(policy::DEFAULT_PATH, &text),
+            Ok(None) => Ok(Policy::default()),
+            Err(e) => Err(vec![e]),
+        },
+    }
+}
+
+fn kernel_version(host: &Host) -> Option<(u32, u32)> {
+    if let Ok(Some(v)) = host.live_value("kernel.osrelease") {
+        return rules::kinds::parse_version(v.trim());
+    }
+    if host.root.is_host() {
+        let u = nix::sys::utsname::uname().ok()?;
+        return rules::kinds::parse_version(&u.release().to_string_lossy());
+    }
+    None
+}
+
+/// Largest somaxconn the running kernel takes (65535 before 4.4; see rule QF006).
+fn kernel_max_somaxconn(kernel: Option<(u32, u32)>) -> i64 {
+    match kernel {
+        Some(k) if k < (4, 4) => 65535,
+        _ => i32::MAX as i64,
+    }
+}
+
+/// Edits to one file, collected before rendering the new text.
+struct FileEdits {
+    old: Option<String>,
+    edits: Vec<Edit>,
+    safe: bool,
+    reasons: Vec<String>,
+}
+
+pub fn build(inputs: &Inputs, state: &State) -> Plan {
+    let host = &state.host;
+    let mut errors: Vec<Error> = state.boot.errors.clone();
+    errors.extend(state.scan.errors.iter().cloned());
+
+    // desired values: the policy, then --set (exact) on top
+    let mut wants: BTreeMap<String, (Want, Option<Location>)> = BTreeMap::new();
+    for p in &state.policy.sysctl {
+        let origin = state.policy.path.as_ref().map(|path| Location {
+            path: path.clone(),
+            line: p.line,
+        });
+        wants.insert(p.key.clone(), (p.want.clone(), origin));
+    }
+    for (k, v) in &inputs.sets {
+        let key = crate::sysctl::normalize_key(k);
+        wants.insert(
+            key,
+            (
+                Want {
+                    exact: Some(v.trim().to_string()),
+                    ..Want::default()
+                },
+                None,
+            ),
+        );
+    }
+    let facts = state.facts(&wants, inputs.lower_backlog);
+    let outcome = rules::evaluate(&state.rules, &facts);
+    let bad_input = outcome
+        .findings
+        .iter()
+        .filter(|f| {
+            state
+                .rules
+                .iter()
+                .any(|r| r.code == f.rule && r.kind.is_bad_input())
+        })
+        .count();
+
+    // merge rule proposals into the desired state; --set stays exact
+    let mut merged: BTreeMap<String, (Want, bool, Vec<String>)> = wants
+        .iter()
+        .map(|(k, (w, _))| (k.clone(), (w.clone(), true, vec!["desired".into()])))
+        .collect();
+    let mut backlog: BTreeMap<usize, (i64, bool, Vec<String>)> = BTreeMap::new();
+    for p in &outcome.proposals {
+        match p {
+            Proposal::Sysctl {
+                key,
+                want,
+                safe,
+                reason,
+            } => {
+                let e = merged
+                    .entry(key.clone())
+                    .or_insert_with(|| (Want::default(), true, Vec::new()));
+                if e.0.exact.is_none() {
+                    e.0.merge(want);
+                    e.1 &= *safe;
+                    e.2.push(reason.clone());
+                }
+            }
+            Proposal::Backlog {
+                listener,
+                value,
+                safe,
+                reason,
+            } => {
+                let req = state.scan.listeners[*listener].requested.unwrap_or(0);
+                let e = backlog
+                    .entry(*listener)
+                    .or_insert((*value, true, Vec::new()));
+                // lowering (the user's strategy) wins over raising; among raises the largest
+                e.0 = if *value < req || e.0 < req {
+                    e.0.min(*value)
+                } else {
+                    e.0.max(*value)
+                };
+                e.1 &= *safe;
+                e.2.push(reason.clone());
+            }
+        }
+    }
+
+    let mut files: BTreeMap<String, FileEdits> = BTreeMap::new();
+    let mut live_changes = Vec::new();
+    let mut targets: Vec<(String, String)> = Vec::new();
+    let max_somaxconn = state
+        .policy
+        .max_somaxconn
+        .value
+        .min(kernel_max_somaxconn(state.kernel));
+    for (key, (want, safe, _)) in &merged {
+        let mut want = want.clone();
+        if key == rules::kinds::SOMAXCONN && want.exact.is_none() {
+            want.min = want.min.map(|m| m.min(max_somaxconn));
+            want.max = Some(want.max.map_or(max_somaxconn, |m| m.min(max_somaxconn)));
+        }
+        let live = host.live_value(key).ok().flatten();
+        let boot = state.boot.value(key).map(str::to_string);
+        let Some(target) = want.target(live.as_deref().or(boot.as_deref())) else {
+            continue;
+        };
+        if let Some(l) = &live {
+            if !same_value(l, &target) {
+                live_changes.push(Change::Sysctl {
+                    key: key.clone(),
+                    from: Some(l.clone()),
+                    to: target.clone(),
+                    safe: *safe,
+                });
+            }
+        } else if host.live.is_some()
+            && inputs
+                .sets
+                .iter()
+                .any(|(k, _)| crate::sysctl::normalize_key(k) == *key)
+        {
+            errors.push(Error::msg(format!(
+                "{key}: no such key under /proc/sys on this host"
+            )));
+            continue;
+        }
+        if boot.as_deref().is_none_or(|b| !same_value(b, &target)) {
+            let reason = format!("{key} = {target}");
+            if let Err(e) = place(host, &state.boot, key, &target, &mut files, *safe, &reason) {
+                errors.push(e);
+                continue;
+            }
+            targets.push((key.clone(), target.clone()));
+        }
+    }
+
+    // prove the persisted edits: boot must now give every target value
+    if !targets.is_empty() {
+        let overlay: BTreeMap<String, String> = files
+            .iter()
+            .map(|(p, f)| {
+                (
+                    p.clone(),
+                    edit::apply(f.old.as_deref().unwrap_or(""), &f.edits),
+                )
+            })
+            .collect();
+        let after = Boot::resolve(host, &overlay);
+        for (key, target) in &targets {
+            if !after.value(key).is_some_and(|v| same_value(v, target)) {
+                errors.push(Error::msg(format!(
+                    "{key}: placing {target} did not make it the boot value (got {:?}); refusing to propose it",
+                    after.value(key)
+                )));
+            }
+        }
+    }
+
+    // service edits
+    let mut restarts: Vec<Restart> = Vec::new();
+    for (i, (value, safe, _)) in &backlog {
+        let l = &state.scan.listeners[*i];
+        let Some(setter) = &l.setter else {
+            errors.push(Error::msg(format!(
+                "{} {}: qfix cannot edit this backlog setting",
+                l.service, l.instance
+            )));
+            continue;
+        };
+        let old = match host.read(&setter.path) {
+            Ok(t) => t.map(|t| t.to_string()),
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let f = files
+            .entry(setter.path.clone())
+            .or_insert_with(|| FileEdits {
+                old,
+                edits: Vec::new(),
+                safe: true,
+                reasons: Vec::new(),
+            });
+        let e = Edit::replace(
+            setter.range.clone(),
+            setter.template.replace("{}", &value.to_string()),
+        );
+        if !f.edits.contains(&e) {
+            f.edits.push(e);
+            f.reasons
+                .push(format!("{} {} backlog {}", l.service, l.instance, value));
+        }
+        f.safe &= *safe;
+        add_restart(
+            &mut restarts,
+            l,
+            l.action,
+            format!(
+                "backlog changed in {} to {value}: {}",
+                setter.path, l.action_reason
+            ),
+        );
+    }
+
+    // a live somaxconn change reaches a listener only when it calls listen() again
+    for c in &live_changes {
+        let Change::Sysctl { key, from, to, .. } = c else {
+            continue;
+        };
+        if key != rules::kinds::SOMAXCONN {
+            continue;
+        }
+        let (Some(old), Some(new)) = (
+            from.as_deref().and_then(crate::sysctl::as_int),
+            crate::sysctl::as_int(to),
+        ) else {
+            continue;
+        };
+        for l in &state.scan.listeners {
+            let Some(r) = l.requested else { continue };
+            let (before, after) = (
+                rules::kinds::effective(r, old),
+                rules::kinds::effective(r, new),
+            );
+            if before != after {
+                let why = format!(
+                    "its listen() ran with somaxconn {old} (queue {before}); it gets {after} only after it listens again"
+                );
+                // a reload re-listens only when the backlog in the config changed
+                add_restart(&mut restarts, l, Action::Restart, why);
+            }
+        }
+    }
+
+    let mut changes: Vec<Change> = files
+        .into_iter()
+        .map(|(path, f)| {
+            let new = edit::apply(f.old.as_deref().unwrap_or(""), &f.edits);
+            Change::File {
+                diff: unified_diff(&path, f.old.as_deref(), &new),
+                path,
+                safe: f.safe,
+                reason: f.reasons.join("; "),
+                old: f.old,
+                new,
+            }
+        })
+        .filter(|c| !matches!(c, Change::File { old: Some(o), new, .. } if o == new))
+        .collect();
+    changes.extend(live_changes);
+
+    Plan {
+        offline: host.offline(),
+        findings: outcome.findings,
+        changes,
+        restarts,
+        fingerprints: host.fingerprints(),
+        errors,
+        bad_input,
+    }
+}
+
+fn add_restart(restarts: &mut Vec<Restart>, l: &Listener, action: Action, reason: String) {
+    if let Some(r) = restarts.iter_mut().find(|r| r.unit == l.unit) {
+        if action == Action::Restart {
+            r.action = Action::Restart;
+        }
+        if !r.reason.contains(&reason) {
+            r.reason = format!("{}; {reason}", r.reason);
+        }
+        return;
+    }
+    restarts.push(Restart {
+        service: l.service.clone(),
+        unit: l.unit.clone(),
+        action,
+        reason,
+    });
+}
+
+/// Put `key = value` where boot will read it last: the last explicit assignment when it is
+/// in /etc (edited in place, through links), else a qfix drop-in in /etc/sysctl.d whose name
+/// sorts after every file that assigns the key.
+fn place(
+    host: &Host,
+    boot: &Boot,
+    key: &str,
+    value: &str,
+    files: &mut BTreeMap<String, FileEdits>,
+    safe: bool,
+    reason: &str,
+) -> Result<(), Error> {
+    let last_explicit = boot.assignments.iter().filter(|a| a.key == key).last();
+    if let Some(a) = last_explicit {
+        let f = boot.file(a);
+        if f.target.starts_with("/etc/") {
+            let fe = files.entry(f.target.clone()).or_insert_with(|| FileEdits {
+                old: Some(f.text.to_string()),
+                edits: Vec::new(),
+                safe: true,
+                reasons: Vec::new(),
+            });
+            fe.edits.push(Edit::replace(a.value_span.clone(), value));
+            fe.safe &= safe;
+            fe.reasons.push(reason.to_string());
+            return Ok(());
+        }
+    }
+    let latest = boot
+        .assignments_for(key)
+        .map(|a| root::file_name(&a.path).to_string())
+        .max()
+        .unwrap_or_default();
+    let taken = boot.all_names();
+    let name = [
+        "99-qfix.conf",
+        "99-zz-qfix.conf",
+        "zz-qfix.conf",
+        "zzzz-qfix.conf",
+    ]
+    .into_iter()
+    .find(|n| {
+        let ours = boot
+            .files
+            .iter()
+            .any(|f| f.path == format!("{}/{n}", DIRS[0]));
+        *n > latest.as_str() && (ours || !taken.contains(*n))
+    })
+    .ok_or_else(|| Error::msg(format!("{key}: no drop-in name sorts after {latest}")))?;
+    let path = format!("{}/{name}", DIRS[0]);
+    let target = match host.root.resolve(&path)? {
+        root::Resolved::Path(p) => p,
+        root::Resolved::DevNull => {
+            return Err(Error::msg(format!("{path}: masked (links to /dev/null)")));
+        }
+    };
+    let old = host.read(&target)?.map(|t| t.to_string());
+    let fe = files.entry(target).or_insert_with(|| FileEdits {
+        old,
+        edits: Vec::new(),
+        safe: true,
+        reasons: Vec::new(),
+    });
+    let mut text = String::new();
+    match &fe.old {
+        None if fe.edits.is_empty() => text.push_str(
+            "# Written by qfix: this file must sort after every other file that sets these keys.\n",
+        ),
+        Some(o) if !o.is_empty() && !o.ends_with('\n') => text.push('\n'),
+        _ => {}
+    }
+    text.push_str(&format!("{key} = {value}\n"));
+    let end = fe.old.as_deref().map_or(0, str::len);
+    fe.edits.push(Edit::insert(end, text));
+    fe.safe &= safe;
+    fe.reasons.push(reason.to_string());
+    Ok(())
+}
+
+pub fn unified_diff(path: &str, old: Option<&str>, new: &str) -> String {
+    let rel = path.trim_start_matches('/');
+    let old_name = if old.is_some() {
+        format!("a/{rel}")
+    } else {
+        "/dev/null".to_string()
+    };
+    similar::TextDiff::from_lines(old.unwrap_or(""), new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&old_name, &format!("b/{rel}"))
+        .to_string()
+}

@@ -1,0 +1,107 @@
+//! Service listeners: one module per config format. Each finds its service's config files
+//! (Debian and RHEL locations) inside the root, follows its include rules, and reports one
+//! `Listener` per socket the service opens, with the requested backlog, where it comes from,
+//! and how to change it (a byte-range edit of the original text).
+
+use std::ops::Range;
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::host::Host;
+
+pub mod apache;
+pub mod haproxy;
+pub mod memcached;
+pub mod mysql;
+pub mod nginx;
+pub mod phpfpm;
+pub mod redis;
+pub mod systemd_socket;
+pub mod uwsgi;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub path: String,
+    pub line: usize,
+}
+
+/// Where a requested backlog comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    At(Location),
+    /// No setting: the service's default, and why that default applies.
+    Default(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Restart,
+    Reload,
+}
+
+/// How to change a listener's backlog in its config: replace the bytes of the current value,
+/// or insert a directive. `template` holds `{}` where the number goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setter {
+    /// In-root path of the file to edit (after following links).
+    pub path: String,
+    pub range: Range<usize>,
+    pub template: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// "nginx", "php-fpm", "redis", "haproxy", "apache", "mysql", "memcached", "uwsgi", "systemd"
+    pub service: String,
+    /// Pool, frontend, server block, unit... as an admin would name it.
+    pub instance: String,
+    /// "tcp HOST:PORT" or "unix /path".
+    pub address: String,
+    /// The backlog passed to listen(), as the service computes it (may be -1).
+    /// `None` when the service sizes it at runtime and the config does not tell.
+    pub requested: Option<i64>,
+    pub source: Source,
+    /// Unit or init script name to restart (`php8.2-fpm`, `nginx`, `redis-server`).
+    pub unit: String,
+    pub action: Action,
+    /// Why that action (e.g. "php-fpm keeps its old socket on reload").
+    pub action_reason: String,
+    pub setter: Option<Setter>,
+    /// The service refuses to start when the backlog exceeds somaxconn (uWSGI).
+    pub refuses_above_somaxconn: bool,
+    /// The config checker to run on an edited file, e.g. ["nginx", "-t", "-c", "{conf}"].
+    pub checker: Vec<String>,
+}
+
+/// Something wrong in a service config that is not fatal (a malformed line, a missing
+/// include). Reported as a finding with its location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub location: Location,
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub listeners: Vec<Listener>,
+    pub problems: Vec<Problem>,
+    /// Unreadable files, include loops, non-UTF-8: the run goes on, but exits 1.
+    pub errors: Vec<Error>,
+}
+
+/// Scan every supported service found in the root.
+pub fn scan(host: &Host) -> Scan {
+    let mut scan = Scan::default();
+    nginx::scan(host, &mut scan);
+    phpfpm::scan(host, &mut scan);
+    redis::scan(host, &mut scan);
+    haproxy::scan(host, &mut scan);
+    apache::scan(host, &mut scan);
+    mysql::scan(host, &mut scan);
+    memcached::scan(host, &mut scan);
+    uwsgi::scan(host, &mut scan);
+    systemd_socket::scan(host, &mut scan);
+    scan
+}

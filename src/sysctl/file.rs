@@ -1,0 +1,128 @@
+//! One sysctl.d file, parsed the way systemd-sysctl's parse_file reads it, keeping the byte
+//! range of every line and value so an edit replaces only the value.
+
+use std::ops::Range;
+
+use super::{is_glob, normalize_key};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineKind {
+    Blank,
+    Comment,
+    Assign(Assign),
+    /// `-key` with no `=`: excludes the key from glob assignments.
+    Exclude(String),
+    /// Not an assignment; systemd-sysctl warns and skips it.
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assign {
+    /// Canonical dotted key (may be a glob).
+    pub key: String,
+    pub value: String,
+    /// Byte range of the value in the file text (empty range at the end for `key =`).
+    pub value_span: Range<usize>,
+    pub ignore_failure: bool,
+    pub glob: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// 1-based line number.
+    pub number: usize,
+    pub kind: LineKind,
+}
+
+/// Parse every line of a sysctl.d file.
+pub fn parse(text: &str) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let mut offset = 0;
+    for (i, raw) in text.split_inclusive('\n').enumerate() {
+        let start = offset;
+        offset += raw.len();
+        let body = raw.strip_suffix('\n').unwrap_or(raw);
+        let body = body.strip_suffix('\r').unwrap_or(body);
+        lines.push(Line {
+            number: i + 1,
+            kind: parse_line(body, start),
+        });
+    }
+    lines
+}
+
+fn parse_line(body: &str, start: usize) -> LineKind {
+    let p = body.trim();
+    if p.is_empty() {
+        return LineKind::Blank;
+    }
+    if p.starts_with(['#', ';']) {
+        return LineKind::Comment;
+    }
+    let Some(eq) = body.find('=') else {
+        return match p.strip_prefix('-') {
+            Some(k) if !k.trim().is_empty() => LineKind::Exclude(normalize_key(k)),
+            _ => LineKind::Invalid(format!("line is not an assignment: {p}")),
+        };
+    };
+    let lead = body.len() - body.trim_start().len();
+    let mut key = &body[lead..eq];
+    let ignore_failure = key.starts_with('-');
+    if ignore_failure {
+        key = &key[1..];
+    }
+    let key = key.trim();
+    if key.is_empty() {
+        return LineKind::Invalid(format!("assignment without a key: {p}"));
+    }
+    let after = &body[eq + 1..];
+    let v_lead = after.len() - after.trim_start().len();
+    let value = after.trim();
+    let v_start = start + eq + 1 + v_lead;
+    let key = normalize_key(key);
+    LineKind::Assign(Assign {
+        glob: is_glob(&key),
+        key,
+        value: value.to_string(),
+        value_span: v_start..v_start + value.len(),
+        ignore_failure,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_like_systemd() {
+        let text = "# c\n; c\n\n  net.core.somaxconn = 1024  \n-net/ipv4/tcp_syncookies=1\nbogus\n-net.ipv4.conf.lo.rp_filter\nnet.ipv4.conf.*.rp_filter = 2\nkey =\n";
+        let lines = parse(text);
+        assert_eq!(lines[0].kind, LineKind::Comment);
+        assert_eq!(lines[1].kind, LineKind::Comment);
+        assert_eq!(lines[2].kind, LineKind::Blank);
+        let LineKind::Assign(a) = &lines[3].kind else {
+            panic!()
+        };
+        assert_eq!(a.key, "net.core.somaxconn");
+        assert_eq!(&text[a.value_span.clone()], "1024");
+        let LineKind::Assign(b) = &lines[4].kind else {
+            panic!()
+        };
+        assert!(b.ignore_failure);
+        assert_eq!(b.key, "net.ipv4.tcp_syncookies");
+        assert!(matches!(lines[5].kind, LineKind::Invalid(_)));
+        assert_eq!(
+            lines[6].kind,
+            LineKind::Exclude("net.ipv4.conf.lo.rp_filter".into())
+        );
+        let LineKind::Assign(g) = &lines[7].kind else {
+            panic!()
+        };
+        assert!(g.glob);
+        let LineKind::Assign(e) = &lines[8].kind else {
+            panic!()
+        };
+        assert_eq!(e.value, "");
+        assert_eq!(lines[8].number, 9);
+    }
+}
