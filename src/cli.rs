@@ -311,6 +311,12 @@ fn plan_outcome(p: &Plan) -> Outcome {
     for e in &p.errors {
         output::error(&e.to_string());
     }
+    if p.bad_input > 0 {
+        output::error(&format!(
+            "{} finding(s) above name input qfix cannot parse; fix them first (apply writes nothing until then)",
+            p.bad_input
+        ));
+    }
     if !p.errors.is_empty() || p.bad_input > 0 {
         Outcome::Failed
     } else if p.changes.is_empty() {
