@@ -5,7 +5,12 @@ use common::*;
 
 use rexpect::session::PtySession;
 
-const SETS: [&str; 4] = ["--set", "net.core.somaxconn=8192", "--set", "net.ipv4.tcp_max_syn_backlog=8192"];
+const SETS: [&str; 4] = [
+    "--set",
+    "net.core.somaxconn=8192",
+    "--set",
+    "net.ipv4.tcp_max_syn_backlog=8192",
+];
 
 fn spawn(root: &std::path::Path) -> PtySession {
     let cmd = format!("{BIN} --root {} apply {}", root.display(), SETS.join(" "));
@@ -38,10 +43,16 @@ fn issue2_prompt_approve_all() {
     let mut p = spawn(d.path());
     key(&mut p, "\r"); // default: apply all
     let out = finish(p);
-    assert!(out.contains("applied: wrote /etc/sysctl.d/99-qfix.conf"), "{out}");
+    assert!(
+        out.contains("applied: wrote /etc/sysctl.d/99-qfix.conf"),
+        "{out}"
+    );
     assert!(d.path().join("etc/sysctl.d/99-qfix.conf").exists());
     assert!(d.path().join("etc/sysctl.d/99-zz-qfix.conf").exists());
-    assert_eq!(read(d.path(), "/proc/sys/net/core/somaxconn").trim(), "8192");
+    assert_eq!(
+        read(d.path(), "/proc/sys/net/core/somaxconn").trim(),
+        "8192"
+    );
 }
 
 #[test]
@@ -54,7 +65,10 @@ fn issue2_prompt_decline_changes_nothing() {
     let out = finish(p);
     assert!(out.contains("nothing changed"), "{out}");
     assert!(!d.path().join("etc/sysctl.d/99-qfix.conf").exists());
-    assert_eq!(read(d.path(), "/proc/sys/net/core/somaxconn").trim(), "1024");
+    assert_eq!(
+        read(d.path(), "/proc/sys/net/core/somaxconn").trim(),
+        "1024"
+    );
 }
 
 #[test]
@@ -69,8 +83,14 @@ fn issue2_prompt_choose_a_subset() {
     key(&mut p, " ");
     key(&mut p, "\r");
     let out = finish(p);
-    assert!(out.contains("skipped: file: create /etc/sysctl.d/99-qfix.conf"), "{out}");
+    assert!(
+        out.contains("skipped: file: create /etc/sysctl.d/99-qfix.conf"),
+        "{out}"
+    );
     assert!(!d.path().join("etc/sysctl.d/99-qfix.conf").exists());
     assert!(d.path().join("etc/sysctl.d/99-zz-qfix.conf").exists());
-    assert_eq!(read(d.path(), "/proc/sys/net/core/somaxconn").trim(), "8192");
+    assert_eq!(
+        read(d.path(), "/proc/sys/net/core/somaxconn").trim(),
+        "8192"
+    );
 }
