@@ -27,6 +27,8 @@ pub struct Report {
     pub backups: Vec<Backup>,
     /// Changes left out (not approved, or needing review without --unsafe-fixes).
     pub skipped: Vec<String>,
+    /// Restarts carried out (--restart) or still needed.
+    pub restarts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -137,6 +139,24 @@ pub fn apply(host: &Host, changes: &[&Change], persist_only: bool) -> Result<Rep
         report.applied.push(format!("wrote {path}"));
     }
 
+    // the services' own checkers vet their edited configs before anything goes live
+    let mut checked: Vec<&Vec<String>> = Vec::new();
+    for c in &files {
+        let Change::File { path, checker, .. } = c else { continue };
+        if checker.is_empty() || checked.contains(&checker) {
+            continue;
+        }
+        checked.push(checker);
+        match run_checker(root, path, checker) {
+            Ok(Some(note)) => report.applied.push(note),
+            Ok(None) => {}
+            Err(e) => {
+                undo_files(root, &report.backups, &written);
+                return Err(Error::msg(format!("{e}\nthe edits of this run were rolled back; nothing else was changed")));
+            }
+        }
+    }
+
     if !persist_only {
         let mut done: Vec<(String, String)> = Vec::new();
         for c in changes {
@@ -231,4 +251,84 @@ pub fn write_atomic(target: &Path, shown: &str, text: &str) -> Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+fn on_path(bin: &str) -> bool {
+    if bin.contains('/') {
+        return Path::new(bin).is_file();
+    }
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+        .unwrap_or(false)
+}
+
+/// Run a service's config checker (`nginx -t`, `php-fpm8.2 -t`, `haproxy -c -f ...`) on the
+/// edited files. Under `--root DIR` the checker must see DIR's config at the path it
+/// expects, so it runs in a private mount namespace with DIR/etc/X bound over /etc/X.
+/// `Ok(Some(note))` says what was checked; a checker not installed is not an error.
+pub fn run_checker(root: &Root, edited: &str, argv: &[String]) -> Result<Option<String>> {
+    let Some(bin) = argv.first() else { return Ok(None) };
+    let shown = argv.join(" ");
+    if !on_path(bin) {
+        return Ok(Some(format!("not validated: {bin} is not installed on this host")));
+    }
+    let mut cmd;
+    if root.is_host() {
+        cmd = std::process::Command::new(bin);
+        cmd.args(&argv[1..]);
+    } else {
+        let top: String = edited.split('/').filter(|c| !c.is_empty()).take(2).collect::<Vec<_>>().join("/");
+        let inside = format!("/{top}");
+        if !Path::new(&inside).is_dir() || !top.starts_with("etc/") {
+            return Ok(Some(format!("not validated: {shown} needs {inside} on this host to bind the root's copy over it")));
+        }
+        cmd = std::process::Command::new("unshare");
+        cmd.args(["-m", "--propagation", "private", "sh", "-c", "mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"", "sh"]);
+        cmd.arg(root.host(&inside)).arg(&inside).args(argv);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::io(format!("running {shown}"), e))?;
+    if out.status.success() {
+        return Ok(Some(format!("validated: {shown}")));
+    }
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    Err(Error::msg(format!("{shown} rejects the edited {edited}:\n{}", text.trim_end())))
+}
+
+/// Restart or reload the services a plan listed: systemctl when systemd runs, else the
+/// service's init script; with `--root` other than / they are only printed (they are the
+/// services of another tree).
+pub fn restart(root: &Root, restarts: &[crate::plan::Restart]) -> Vec<Result<String>> {
+    restarts
+        .iter()
+        .map(|r| {
+            let verb = match r.action {
+                crate::services::Action::Restart => "restart",
+                crate::services::Action::Reload => "reload",
+            };
+            if !root.is_host() {
+                return Ok(format!("not run (--root is not /): {verb} {}", r.unit));
+            }
+            let (prog, args): (String, Vec<String>) = if Path::new("/run/systemd/system").is_dir() {
+                ("systemctl".into(), vec![verb.into(), r.unit.clone()])
+            } else if Path::new(&format!("/etc/init.d/{}", r.unit)).is_file() {
+                (format!("/etc/init.d/{}", r.unit), vec![verb.into()])
+            } else {
+                return Ok(format!("no systemd and no /etc/init.d/{}: run it yourself: {verb} {}", r.unit, r.unit));
+            };
+            let shown = format!("{prog} {}", args.join(" "));
+            let out = std::process::Command::new(&prog)
+                .args(&args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| Error::io(&shown, e))?;
+            if out.status.success() {
+                Ok(format!("ran: {shown}"))
+            } else {
+                Err(Error::msg(format!("{shown} failed: {}", String::from_utf8_lossy(&out.stderr).trim_end())))
+            }
+        })
+        .collect()
 }

@@ -67,6 +67,9 @@ pub enum Command {
         /// Only write files; do not write /proc/sys (images, read-only containers)
         #[arg(long)]
         persist_only: bool,
+        /// Carry out the restarts the plan lists (systemctl, else the init script); default: print them
+        #[arg(long)]
+        restart: bool,
         /// Seconds to wait for another apply to release the lock
         #[arg(long, value_name = "SECS", default_value_t = 10)]
         lock_timeout: u64,
@@ -288,6 +291,7 @@ pub fn run(cli: Cli) -> Outcome {
             yes,
             unsafe_fixes,
             persist_only,
+            restart,
             lock_timeout,
             format,
         } => {
@@ -296,6 +300,7 @@ pub fn run(cli: Cli) -> Outcome {
                 yes,
                 unsafe_fixes,
                 persist_only,
+                restart,
                 lock_timeout: Duration::from_secs(lock_timeout),
                 format,
             };
@@ -349,6 +354,7 @@ struct ApplyOpts {
     yes: bool,
     unsafe_fixes: bool,
     persist_only: bool,
+    restart: bool,
     lock_timeout: Duration,
     format: Format,
 }
@@ -420,15 +426,29 @@ fn run_apply(
     let selected: Vec<&Change> = chosen.iter().map(|&i| &p.changes[i]).collect();
     let mut report = apply::apply(&state.host, &selected, o.persist_only).map_err(|e| vec![e])?;
     report.skipped = skipped;
-    output::apply(&report, o.format);
-    if !p.restarts.is_empty() && report.changed {
-        for r in &p.restarts {
-            output::note(
-                &format!("needed: {:?} {} ({})", r.action, r.unit, r.reason).to_lowercase(),
-            );
+    let mut failed = Vec::new();
+    if report.changed && !p.restarts.is_empty() {
+        if o.restart {
+            for r in apply::restart(&state.host.root, &p.restarts) {
+                match r {
+                    Ok(done) => report.restarts.push(done),
+                    Err(e) => failed.push(e),
+                }
+            }
+        } else {
+            report.restarts = p
+                .restarts
+                .iter()
+                .map(|r| format!("needed: {} {} ({})", r.verb(), r.unit, r.reason))
+                .collect();
         }
     }
-    Ok(Outcome::Clean)
+    output::apply(&report, o.format);
+    if failed.is_empty() {
+        Ok(Outcome::Clean)
+    } else {
+        Err(failed)
+    }
 }
 
 /// Which changes to apply: --yes takes the safe ones (and the rest with --unsafe-fixes); a

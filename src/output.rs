@@ -185,6 +185,9 @@ pub fn apply(r: &Report, format: Format) {
     for k in &r.skipped {
         s.push_str(&format!("skipped: {k}\n"));
     }
+    for k in &r.restarts {
+        s.push_str(&format!("restart: {k}\n"));
+    }
     out(&s);
 }
 

@@ -46,6 +46,9 @@ pub enum Change {
         /// Content before (None: the file is created) and after.
         old: Option<String>,
         new: String,
+        /// The service's own config checker to run on the result (empty: none).
+        #[serde(default)]
+        checker: Vec<String>,
     },
 }
 
@@ -81,6 +84,15 @@ pub struct Restart {
     pub unit: String,
     pub action: Action,
     pub reason: String,
+}
+
+impl Restart {
+    pub fn verb(&self) -> &'static str {
+        match self.action {
+            Action::Restart => "restart",
+            Action::Reload => "reload",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,6 +226,13 @@ struct FileEdits {
     edits: Vec<Edit>,
     safe: bool,
     reasons: Vec<String>,
+    checker: Vec<String>,
+}
+
+impl FileEdits {
+    fn new(old: Option<String>) -> FileEdits {
+        FileEdits { old, edits: Vec::new(), safe: true, reasons: Vec::new(), checker: Vec::new() }
+    }
 }
 
 pub fn build(inputs: &Inputs, state: &State) -> Plan {
@@ -392,12 +411,10 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
         };
         let f = files
             .entry(setter.path.clone())
-            .or_insert_with(|| FileEdits {
-                old,
-                edits: Vec::new(),
-                safe: true,
-                reasons: Vec::new(),
-            });
+            .or_insert_with(|| FileEdits::new(old));
+        if f.checker.is_empty() {
+            f.checker = l.checker.clone();
+        }
         let e = Edit::replace(
             setter.range.clone(),
             setter.template.replace("{}", &value.to_string()),
@@ -460,6 +477,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
                 reason: f.reasons.join("; "),
                 old: f.old,
                 new,
+                checker: f.checker,
             }
         })
         .filter(|c| !matches!(c, Change::File { old: Some(o), new, .. } if o == new))
@@ -511,12 +529,9 @@ fn place(
     if let Some(a) = last_explicit {
         let f = boot.file(a);
         if f.target.starts_with("/etc/") {
-            let fe = files.entry(f.target.clone()).or_insert_with(|| FileEdits {
-                old: Some(f.text.to_string()),
-                edits: Vec::new(),
-                safe: true,
-                reasons: Vec::new(),
-            });
+            let fe = files
+                .entry(f.target.clone())
+                .or_insert_with(|| FileEdits::new(Some(f.text.to_string())));
             fe.edits.push(Edit::replace(a.value_span.clone(), value));
             fe.safe &= safe;
             fe.reasons.push(reason.to_string());
@@ -552,12 +567,7 @@ fn place(
         }
     };
     let old = host.read(&target)?.map(|t| t.to_string());
-    let fe = files.entry(target).or_insert_with(|| FileEdits {
-        old,
-        edits: Vec::new(),
-        safe: true,
-        reasons: Vec::new(),
-    });
+    let fe = files.entry(target).or_insert_with(|| FileEdits::new(old));
     let mut text = String::new();
     match &fe.old {
         None if fe.edits.is_empty() => text.push_str(
