@@ -29,6 +29,9 @@ const RELOAD_REASON: &str = "nginx reload re-creates the socket when backlog= ch
 /// Guard against include fan-out (a file including another twice, 30 levels deep): nginx
 /// would take forever too, qfix stops and says so.
 const MAX_INCLUDES: usize = 100_000;
+/// Deeper blocks or include chains are not real configs; the tree is walked recursively,
+/// so bound it rather than overflow the stack.
+const MAX_DEPTH: usize = 64;
 
 pub fn scan(host: &Host, scan: &mut Scan) {
     let Some(main) = MAIN_CONFIGS
@@ -291,6 +294,8 @@ fn parse(text: &str) -> (Vec<Directive>, Vec<SyntaxError>) {
     let mut stack: Vec<(Option<Directive>, Vec<Directive>)> = vec![(None, Vec::new())];
     let mut words: Vec<Word> = Vec::new();
     let mut last_line = 1;
+    // open blocks beyond MAX_DEPTH: balanced, but their content is dropped
+    let mut skipped = 0usize;
     for t in &toks {
         last_line = t.line;
         let err = |m: &str| SyntaxError {
@@ -300,6 +305,10 @@ fn parse(text: &str) -> (Vec<Directive>, Vec<SyntaxError>) {
         match t.kind {
             Kind::Space | Kind::Comment => {}
             Kind::Bad => {}
+            Kind::Word if skipped > 0 => {}
+            Kind::Semi if skipped > 0 => {}
+            Kind::Open if skipped > 0 => skipped += 1,
+            Kind::Close if skipped > 0 => skipped -= 1,
             Kind::Word => words.push(Word {
                 span: t.span.clone(),
                 value: unescape(&text[t.span.clone()]),
@@ -330,6 +339,11 @@ fn parse(text: &str) -> (Vec<Directive>, Vec<SyntaxError>) {
                     if let Some(top) = stack.last_mut() {
                         top.1.push(d);
                     }
+                } else if stack.len() > MAX_DEPTH {
+                    errs.push(err(&format!(
+                        "blocks nested more than {MAX_DEPTH} deep: qfix skips this one"
+                    )));
+                    skipped = 1;
                 } else {
                     stack.push((Some(d), Vec::new()));
                 }
@@ -354,7 +368,7 @@ fn parse(text: &str) -> (Vec<Directive>, Vec<SyntaxError>) {
             message: "unexpected end of file, expecting \";\" or \"}\"".into(),
         });
     }
-    if stack.len() > 1 {
+    if stack.len() > 1 || skipped > 0 {
         errs.push(SyntaxError {
             line: last_line,
             message: "unexpected end of file, expecting \"}\"".into(),
@@ -475,6 +489,12 @@ impl Walker<'_> {
                 return;
             }
         };
+        if self.stack.len() >= MAX_DEPTH {
+            self.scan.errors.push(Error::msg(format!(
+                "nginx: includes nested more than {MAX_DEPTH} deep at {real}: giving up there"
+            )));
+            return;
+        }
         if self.stack.contains(&real) {
             let chain = self.stack.join(" -> ");
             let msg = format!("nginx: include loop: {real} is already being read ({chain})");
@@ -647,9 +667,7 @@ impl Walker<'_> {
                 }
                 // the options nginx keeps per socket (ngx_http_core_listen sets lsopt.set)
                 "bind" | "setfib" | "fastopen" | "rcvbuf" | "sndbuf" | "accept_filter"
-                | "deferred" | "ipv6only" | "reuseport" | "so_keepalive" => {
-                    rec.sets_options = true
-                }
+                | "deferred" | "ipv6only" | "reuseport" | "so_keepalive" => rec.sets_options = true,
                 _ => {}
             }
         }
@@ -837,8 +855,11 @@ fn listeners(servers: Vec<ServerRec>, main: &str, scan: &mut Scan) {
             (Some(n), false) if !n.is_empty() => format!("server {n}"),
             _ => format!("server at {}:{}", s.path, s.line),
         };
-        let mut own: Vec<(Addr, Option<&ListenRec>)> =
-            s.listens.iter().map(|l| (l.addr.clone(), Some(l))).collect();
+        let mut own: Vec<(Addr, Option<&ListenRec>)> = s
+            .listens
+            .iter()
+            .map(|l| (l.addr.clone(), Some(l)))
+            .collect();
         if own.is_empty() && !s.stream {
             own.push((implicit.clone(), None));
         }

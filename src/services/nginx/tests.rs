@@ -60,13 +60,7 @@ fn rows(s: &Scan) -> Vec<Row> {
 fn problems(s: &Scan) -> Vec<(String, usize, String)> {
     s.problems
         .iter()
-        .map(|p| {
-            (
-                p.location.path.clone(),
-                p.location.line,
-                p.message.clone(),
-            )
-        })
+        .map(|p| (p.location.path.clone(), p.location.line, p.message.clone()))
         .collect()
 }
 
@@ -147,7 +141,11 @@ fn tokens_reproduce_every_nginx_file_byte_for_byte() {
     all_files(&fx.join("debian-stock/etc/nginx"), &mut files);
     for e in fs::read_dir(&fx).unwrap() {
         let p = e.unwrap().path();
-        if p.file_name().unwrap().to_string_lossy().starts_with("nginx-") {
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("nginx-")
+        {
             all_files(&p, &mut files);
         }
     }
@@ -195,7 +193,11 @@ fn tokenizer_follows_nginx_word_rules() {
     assert_eq!(unescape("'d\\'e'"), "d'e");
     assert_eq!(unescape("\"a\\\"b\\\\c\\td\\x\""), "a\"b\\c\td\\x");
     let (_, errs) = tokenize("a \"b\"c;");
-    assert_eq!(errs.len(), 1, "a quoted string must be followed by a separator");
+    assert_eq!(
+        errs.len(),
+        1,
+        "a quoted string must be followed by a separator"
+    );
     let (_, errs) = tokenize("if ($a = 'b') {}");
     assert!(errs.is_empty(), "`)` may follow a quote: {errs:?}");
 }
@@ -223,8 +225,16 @@ fn parser_builds_blocks_and_reports_broken_structure() {
     );
     // deep nesting must not overflow the stack
     let deep = "a {".repeat(200_000);
-    let (_, errs) = parse(&deep);
-    assert_eq!(errs.len(), 1);
+    let (dirs, errs) = parse(&deep);
+    let msgs: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        [
+            "blocks nested more than 64 deep: qfix skips this one",
+            "unexpected end of file, expecting \"}\""
+        ]
+    );
+    assert_eq!(dirs.len(), 1);
 }
 
 #[test]
@@ -243,8 +253,14 @@ fn listen_addresses() {
         ("tcp 127.0.0.1:80".into(), "127.0.0.1:80".into())
     );
     assert_eq!(show("[::]:80"), ("tcp [::]:80".into(), "[::]:80".into()));
-    assert_eq!(show("[0::0]:80"), ("tcp [0::0]:80".into(), "[::]:80".into()));
-    assert_eq!(show("[::1]:443"), ("tcp [::1]:443".into(), "[::1]:443".into()));
+    assert_eq!(
+        show("[0::0]:80"),
+        ("tcp [0::0]:80".into(), "[::]:80".into())
+    );
+    assert_eq!(
+        show("[::1]:443"),
+        ("tcp [::1]:443".into(), "[::1]:443".into())
+    );
     assert_eq!(show("[::1]"), ("tcp [::1]:80".into(), "[::1]:80".into()));
     assert_eq!(
         show("localhost:80"),
@@ -254,8 +270,19 @@ fn listen_addresses() {
         show("unix:/run/x.sock"),
         ("unix /run/x.sock".into(), "unix:/run/x.sock".into())
     );
-    assert!(parse_addr("127.0.0.1", true).is_err(), "stream needs a port");
-    for bad in ["1.2.3.4:0", "1.2.3.4:99999", "[::1", "[::1]x", "unix:", ":80", "a:b"] {
+    assert!(
+        parse_addr("127.0.0.1", true).is_err(),
+        "stream needs a port"
+    );
+    for bad in [
+        "1.2.3.4:0",
+        "1.2.3.4:99999",
+        "[::1",
+        "[::1]x",
+        "unix:",
+        ":80",
+        "a:b",
+    ] {
         assert!(parse_addr(bad, false).is_err(), "{bad}");
     }
     assert_eq!(parse_backlog("4096"), Some(4096));
@@ -292,9 +319,17 @@ fn debian_stock_default_site() {
         assert_eq!(st.template, " backlog={}");
     }
     let (_, out) = edited(&dir, &s.listeners[0], "4096");
-    assert!(out.contains("\tlisten 80 backlog=4096 default_server;\n\tlisten [::]:80 default_server;\n"));
+    assert!(
+        out.contains(
+            "\tlisten 80 backlog=4096 default_server;\n\tlisten [::]:80 default_server;\n"
+        )
+    );
     let (_, out) = edited(&dir, &s.listeners[1], "4096");
-    assert!(out.contains("\tlisten 80 default_server;\n\tlisten [::]:80 backlog=4096 default_server;\n"));
+    assert!(
+        out.contains(
+            "\tlisten 80 default_server;\n\tlisten [::]:80 backlog=4096 default_server;\n"
+        )
+    );
 }
 
 #[test]
@@ -347,10 +382,7 @@ fn includes_globs_and_relative_paths() {
         3,
         "server {\n    listen localhost:8082 backlog=4096 default_server;\n}\n",
     );
-    assert_eq!(
-        rows(&again)[3].3,
-        at("/etc/nginx/sites-available/c", 2)
-    );
+    assert_eq!(rows(&again)[3].3, at("/etc/nginx/sites-available/c", 2));
 }
 
 #[test]
@@ -468,7 +500,12 @@ fn shared_addr_port_takes_the_options_line() {
         rows(&s),
         vec![
             row("server a.example", "tcp *:80", Some(2048), at(conf, 4)),
-            row("server b.example", "tcp 0.0.0.0:80", Some(2048), at(conf, 4)),
+            row(
+                "server b.example",
+                "tcp 0.0.0.0:80",
+                Some(2048),
+                at(conf, 4)
+            ),
             row("server c.example", "tcp *:80", Some(2048), at(conf, 4)),
             row("server d.example", "tcp *:8080", Some(511), dflt()),
             row("server e.example", "tcp *:8080", Some(511), dflt()),
@@ -484,7 +521,11 @@ fn shared_addr_port_takes_the_options_line() {
             i,
             &text.replace("backlog=2048", "backlog=4096"),
         );
-        assert!(again.listeners[..3].iter().all(|l| l.requested == Some(4096)));
+        assert!(
+            again.listeners[..3]
+                .iter()
+                .all(|l| l.requested == Some(4096))
+        );
     }
     for i in [3, 4] {
         set_and_rescan(
@@ -501,7 +542,10 @@ fn shared_addr_port_takes_the_options_line() {
         let again = set_and_rescan(
             "nginx-shared",
             i,
-            &text.replace("[::]:8080 ipv6only=on", "[::]:8080 backlog=4096 ipv6only=on"),
+            &text.replace(
+                "[::]:8080 ipv6only=on",
+                "[::]:8080 backlog=4096 ipv6only=on",
+            ),
         );
         assert_eq!(again.listeners[6].requested, Some(4096));
         assert_eq!(again.listeners[6].source, at(conf, 8));
