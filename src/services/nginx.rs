@@ -9,7 +9,7 @@
 //! opens one socket per addr:port and accepts the options on only one of its listen lines.
 //! So every listen line is reported, but its backlog is the one its socket really gets.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::rc::Rc;
@@ -809,6 +809,8 @@ fn listeners(servers: Vec<ServerRec>, main: &str, scan: &mut Scan) {
 
     // per group: the line that carries the options (or should carry them)
     let mut primary: HashMap<(bool, String), (usize, usize)> = HashMap::new();
+    // groups whose socket is bound on its own even next to a wildcard (an option implies bind)
+    let mut bound: HashSet<(bool, String)> = HashSet::new();
     for k in &order {
         let Some(members) = groups.get(k) else {
             continue;
@@ -823,6 +825,7 @@ fn listeners(servers: Vec<ServerRec>, main: &str, scan: &mut Scan) {
         let carriers: Vec<&(usize, usize, &ListenRec)> =
             lines.iter().filter(|l| l.2.sets_options).collect();
         if let Some(first) = carriers.first() {
+            bound.insert(k.clone());
             for c in &carriers[1..] {
                 scan.problems.push(Problem {
                     location: Location {
@@ -864,11 +867,25 @@ fn listeners(servers: Vec<ServerRec>, main: &str, scan: &mut Scan) {
             own.push((implicit.clone(), None));
         }
         for (addr, l) in own {
-            let k = (s.stream, addr.key());
+            let mut k = (s.stream, addr.key());
+            // without bind (no socket option), 127.0.0.1:80 is served by a *:80 socket of
+            // the same family when there is one: that socket's backlog is what it gets
+            let mut note = None;
+            if let (false, Some(w)) = (bound.contains(&k), wildcard_of(&addr)) {
+                let wk = (s.stream, w);
+                if groups.contains_key(&wk) {
+                    note = Some(format!(
+                        "; {} has no bind option, so nginx serves it from the {} socket",
+                        addr.display(),
+                        wk.1
+                    ));
+                    k = wk;
+                }
+            }
             let prim = primary
                 .get(&k)
                 .and_then(|&(si, li)| servers.get(si)?.listens.get(li));
-            let (requested, source, setter) = resolve(l, prim);
+            let (requested, source, setter) = resolve(l, prim, note.as_deref());
             scan.listeners.push(Listener {
                 service: "nginx".into(),
                 instance: instance.clone(),
@@ -886,11 +903,29 @@ fn listeners(servers: Vec<ServerRec>, main: &str, scan: &mut Scan) {
     }
 }
 
+/// The wildcard socket key (`*:80`, `[::]:80`) that would serve a specific TCP address of
+/// the same family; None for wildcards, unix sockets and unresolved host names.
+fn wildcard_of(addr: &Addr) -> Option<String> {
+    let Addr::Tcp { key, port, .. } = addr else {
+        return None;
+    };
+    if key == "*" || key == "[::]" {
+        None
+    } else if key.starts_with('[') {
+        Some(format!("[::]:{port}"))
+    } else if key.parse::<Ipv4Addr>().is_ok() {
+        Some(format!("*:{port}"))
+    } else {
+        None
+    }
+}
+
 /// Backlog, its source and its setter for one listen line (`None`: a server without listen),
 /// given the line that carries its socket's options.
 fn resolve(
     l: Option<&ListenRec>,
     prim: Option<&ListenRec>,
+    note: Option<&str>,
 ) -> (Option<i64>, Source, Option<Setter>) {
     let at = |r: &ListenRec| {
         Source::At(Location {
@@ -922,7 +957,7 @@ fn resolve(
         }
     }
     let why = if l.is_some() {
-        DEFAULT_REASON.to_string()
+        format!("{DEFAULT_REASON}{}", note.unwrap_or(""))
     } else {
         NO_LISTEN_REASON.to_string()
     };

@@ -702,3 +702,60 @@ fn many_servers_scan_fast() {
     assert!(s.problems.is_empty());
     assert!(took.as_millis() < 500, "{took:?}");
 }
+
+#[test]
+fn specific_address_without_bind_is_served_by_the_wildcard_socket() {
+    let s = run("nginx-wildcard");
+    assert!(s.errors.is_empty() && s.problems.is_empty());
+    let conf = "/etc/nginx/nginx.conf";
+    let served = |a: &str, w: &str| {
+        Source::Default(format!(
+            "{DEFAULT_REASON}; {a} has no bind option, so nginx serves it from the {w} socket"
+        ))
+    };
+    assert_eq!(
+        rows(&s),
+        vec![
+            row("server wild.example", "tcp *:80", Some(1024), at(conf, 3)),
+            row(
+                "server local.example",
+                "tcp 127.0.0.1:80",
+                Some(1024),
+                at(conf, 3)
+            ),
+            row(
+                "server bound.example",
+                "tcp 127.0.0.2:80",
+                Some(511),
+                dflt()
+            ),
+            row("server v6.example", "tcp [::1]:8080", Some(511), dflt()),
+            row("server v4.example", "tcp *:8080", Some(511), dflt()),
+            row(
+                "server l8080.example",
+                "tcp 127.0.0.1:8080",
+                Some(511),
+                served("tcp 127.0.0.1:8080", "*:8080")
+            ),
+        ]
+    );
+    // the edit goes to the socket that serves it
+    assert_eq!(s.listeners[1].setter, s.listeners[0].setter);
+    assert_eq!(s.listeners[5].setter, s.listeners[4].setter);
+    let text = fs::read_to_string(fixture_dir("nginx-wildcard/etc/nginx/nginx.conf")).unwrap();
+    let again = set_and_rescan(
+        "nginx-wildcard",
+        5,
+        &text.replace("listen 8080;", "listen 8080 backlog=4096;"),
+    );
+    assert_eq!(again.listeners[5].requested, Some(4096));
+    assert_eq!(again.listeners[5].source, at(conf, 7));
+    set_and_rescan(
+        "nginx-wildcard",
+        2,
+        &text.replace(
+            "127.0.0.2:80 reuseport",
+            "127.0.0.2:80 backlog=4096 reuseport",
+        ),
+    );
+}
