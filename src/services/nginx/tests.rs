@@ -759,3 +759,30 @@ fn specific_address_without_bind_is_served_by_the_wildcard_socket() {
         ),
     );
 }
+
+#[test]
+fn long_include_chain_stops_with_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("etc/nginx/chain");
+    fs::create_dir_all(&d).unwrap();
+    fs::write(
+        tmp.path().join("etc/nginx/nginx.conf"),
+        "events {}\nhttp {\n include chain/0.conf;\n server { listen 80; }\n}\n",
+    )
+    .unwrap();
+    for i in 0..100 {
+        fs::write(
+            d.join(format!("{i}.conf")),
+            format!("include chain/{};\n", i + 1),
+        )
+        .unwrap();
+    }
+    let s = scan_dir(tmp.path());
+    assert_eq!(s.errors.len(), 1, "{:?}", s.errors);
+    assert!(
+        s.errors[0]
+            .to_string()
+            .contains("includes nested more than 64 deep")
+    );
+    assert_eq!(s.listeners.len(), 1);
+}
