@@ -773,7 +773,7 @@ fn long_include_chain_stops_with_an_error() {
     for i in 0..100 {
         fs::write(
             d.join(format!("{i}.conf")),
-            format!("include chain/{};\n", i + 1),
+            format!("include chain/{}.conf;\n", i + 1),
         )
         .unwrap();
     }
