@@ -142,7 +142,9 @@ pub fn apply(host: &Host, changes: &[&Change], persist_only: bool) -> Result<Rep
     // the services' own checkers vet their edited configs before anything goes live
     let mut checked: Vec<&Vec<String>> = Vec::new();
     for c in &files {
-        let Change::File { path, checker, .. } = c else { continue };
+        let Change::File { path, checker, .. } = c else {
+            continue;
+        };
         if checker.is_empty() || checked.contains(&checker) {
             continue;
         }
@@ -152,7 +154,9 @@ pub fn apply(host: &Host, changes: &[&Change], persist_only: bool) -> Result<Rep
             Ok(None) => {}
             Err(e) => {
                 undo_files(root, &report.backups, &written);
-                return Err(Error::msg(format!("{e}\nthe edits of this run were rolled back; nothing else was changed")));
+                return Err(Error::msg(format!(
+                    "{e}\nthe edits of this run were rolled back; nothing else was changed"
+                )));
             }
         }
     }
@@ -267,23 +271,42 @@ fn on_path(bin: &str) -> bool {
 /// expects, so it runs in a private mount namespace with DIR/etc/X bound over /etc/X.
 /// `Ok(Some(note))` says what was checked; a checker not installed is not an error.
 pub fn run_checker(root: &Root, edited: &str, argv: &[String]) -> Result<Option<String>> {
-    let Some(bin) = argv.first() else { return Ok(None) };
+    let Some(bin) = argv.first() else {
+        return Ok(None);
+    };
     let shown = argv.join(" ");
     if !on_path(bin) {
-        return Ok(Some(format!("not validated: {bin} is not installed on this host")));
+        return Ok(Some(format!(
+            "not validated: {bin} is not installed on this host"
+        )));
     }
     let mut cmd;
     if root.is_host() {
         cmd = std::process::Command::new(bin);
         cmd.args(&argv[1..]);
     } else {
-        let top: String = edited.split('/').filter(|c| !c.is_empty()).take(2).collect::<Vec<_>>().join("/");
+        let top: String = edited
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("/");
         let inside = format!("/{top}");
         if !Path::new(&inside).is_dir() || !top.starts_with("etc/") {
-            return Ok(Some(format!("not validated: {shown} needs {inside} on this host to bind the root's copy over it")));
+            return Ok(Some(format!(
+                "not validated: {shown} needs {inside} on this host to bind the root's copy over it"
+            )));
         }
         cmd = std::process::Command::new("unshare");
-        cmd.args(["-m", "--propagation", "private", "sh", "-c", "mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"", "sh"]);
+        cmd.args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"",
+            "sh",
+        ]);
         cmd.arg(root.host(&inside)).arg(&inside).args(argv);
     }
     let out = cmd
@@ -293,8 +316,12 @@ pub fn run_checker(root: &Root, edited: &str, argv: &[String]) -> Result<Option<
     if out.status.success() {
         return Ok(Some(format!("validated: {shown}")));
     }
-    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    Err(Error::msg(format!("{shown} rejects the edited {edited}:\n{}", text.trim_end())))
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    Err(Error::msg(format!(
+        "{shown} rejects the edited {edited}:\n{}",
+        text.trim_end()
+    )))
 }
 
 /// Restart or reload the services a plan listed: systemctl when systemd runs, else the
@@ -316,7 +343,10 @@ pub fn restart(root: &Root, restarts: &[crate::plan::Restart]) -> Vec<Result<Str
             } else if Path::new(&format!("/etc/init.d/{}", r.unit)).is_file() {
                 (format!("/etc/init.d/{}", r.unit), vec![verb.into()])
             } else {
-                return Ok(format!("no systemd and no /etc/init.d/{}: run it yourself: {verb} {}", r.unit, r.unit));
+                return Ok(format!(
+                    "no systemd and no /etc/init.d/{}: run it yourself: {verb} {}",
+                    r.unit, r.unit
+                ));
             };
             let shown = format!("{prog} {}", args.join(" "));
             let out = std::process::Command::new(&prog)
@@ -327,7 +357,10 @@ pub fn restart(root: &Root, restarts: &[crate::plan::Restart]) -> Vec<Result<Str
             if out.status.success() {
                 Ok(format!("ran: {shown}"))
             } else {
-                Err(Error::msg(format!("{shown} failed: {}", String::from_utf8_lossy(&out.stderr).trim_end())))
+                Err(Error::msg(format!(
+                    "{shown} failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim_end()
+                )))
             }
         })
         .collect()

@@ -231,7 +231,13 @@ struct FileEdits {
 
 impl FileEdits {
     fn new(old: Option<String>) -> FileEdits {
-        FileEdits { old, edits: Vec::new(), safe: true, reasons: Vec::new(), checker: Vec::new() }
+        FileEdits {
+            old,
+            edits: Vec::new(),
+            safe: true,
+            reasons: Vec::new(),
+            checker: Vec::new(),
+        }
     }
 }
 
@@ -525,7 +531,7 @@ fn place(
     safe: bool,
     reason: &str,
 ) -> Result<(), Error> {
-    let last_explicit = boot.assignments.iter().filter(|a| a.key == key).last();
+    let last_explicit = boot.assignments.iter().rfind(|a| a.key == key);
     if let Some(a) = last_explicit {
         let f = boot.file(a);
         if f.target.starts_with("/etc/") {

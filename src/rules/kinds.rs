@@ -301,7 +301,7 @@ impl Kind {
                                 min: Some(t),
                                 ..Want::default()
                             },
-                            safe: rule.safe,
+                            safe: true, // raising a kernel limit is safe unattended
                             reason: rule.code.clone(),
                         });
                     }
@@ -318,7 +318,7 @@ impl Kind {
                     values.sort();
                     values.dedup();
                     if values.len() > 1 {
-                        let locs = ls.iter().filter_map(|l| source_loc(&l.source)).collect();
+                        let locs = ls.iter().filter_map(|l| listener_loc(f, l)).collect();
                         out.findings.push(rule.finding(format!("{service}: {} sockets on {addr} ask for different backlogs ({}); only one listen() happens, so only one of them counts", ls.len(), values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")), locs));
                     }
                 }
@@ -341,7 +341,7 @@ impl Kind {
                             min: Some(min.value),
                             ..Want::default()
                         },
-                        safe: rule.safe,
+                        safe: true, // raising a kernel limit is safe unattended
                         reason: rule.code.clone(),
                     });
                 }
@@ -363,11 +363,15 @@ fn loc(path: &str, line: usize) -> Location {
     }
 }
 
-fn source_loc(s: &Source) -> Option<Location> {
-    match s {
-        Source::At(l) => Some(l.clone()),
-        Source::Default(_) => None,
+/// Where a listener is declared: its backlog line, or else the line its setter would edit
+/// (the `listen` directive of a default backlog).
+fn listener_loc(f: &Facts, l: &Listener) -> Option<Location> {
+    if let Source::At(loc) = &l.source {
+        return Some(loc.clone());
     }
+    let s = l.setter.as_ref()?;
+    let text = f.host.read(&s.path).ok()??;
+    Some(loc(&s.path, crate::policy::line_of(&text, s.range.start)))
 }
 
 fn policy_loc(f: &Facts, line: usize) -> Option<Location> {
@@ -406,7 +410,13 @@ pub fn side_values(f: &Facts, key: &str) -> Vec<(&'static str, Option<i64>, Opti
     let boot_loc = winner.map(|a| loc(&a.path, a.line));
     let mut out = Vec::new();
     if f.host.live.is_some() {
-        out.push(("live", live, boot_loc.clone()));
+        let live_loc = boot_loc.clone().or_else(|| {
+            Some(loc(
+                &format!("/proc/sys/{}", crate::sysctl::key_to_path(key)),
+                1,
+            ))
+        });
+        out.push(("live", live, live_loc));
     }
     out.push(("boot", boot, boot_loc));
     out
@@ -445,7 +455,7 @@ fn backlog_exceeds(rule: &Rule, f: &Facts, out: &mut Outcome, refusing: bool) {
         if capped.is_empty() {
             continue;
         }
-        let mut locs: Vec<Location> = source_loc(&l.source).into_iter().collect();
+        let mut locs: Vec<Location> = listener_loc(f, l).into_iter().collect();
         locs.extend(capped.iter().filter_map(|c| c.2.clone()));
         locs.dedup();
         let caps = capped
@@ -483,7 +493,7 @@ fn backlog_exceeds(rule: &Rule, f: &Facts, out: &mut Outcome, refusing: bool) {
                     min: Some(r),
                     ..Want::default()
                 },
-                safe: rule.safe,
+                safe: true, // raising a kernel limit is safe unattended
                 reason: rule.code.clone(),
             });
         }
@@ -502,7 +512,7 @@ fn below_minimum(rule: &Rule, f: &Facts, out: &mut Outcome) {
                 continue;
             }
             let service_limits = (r as i32 as u32 as i64) < *s;
-            let mut locs: Vec<Location> = source_loc(&l.source).into_iter().collect();
+            let mut locs: Vec<Location> = listener_loc(f, l).into_iter().collect();
             if !service_limits {
                 locs.extend(sl.clone());
             }
@@ -538,7 +548,7 @@ fn below_minimum(rule: &Rule, f: &Facts, out: &mut Outcome) {
                         min: Some(min.value),
                         ..Want::default()
                     },
-                    safe: rule.safe,
+                    safe: true, // raising a kernel limit is safe unattended
                     reason: rule.code.clone(),
                 });
             }

@@ -251,7 +251,7 @@ pub fn parse(origin: &str, text: &str) -> Result<Rule, Vec<Error>> {
             false
         }),
     };
-    if !code.is_empty() && !(code.starts_with("QF") || code.contains('-')) {
+    if !(code.is_empty() || code.starts_with("QF") || code.contains('-')) {
         let l = doc.get("code").map(at).unwrap_or(1);
         errs.push(Error::at(
             origin,

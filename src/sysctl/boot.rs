@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 use super::file::{self, LineKind};
-use super::glob_matches;
 use crate::error::Error;
 use crate::host::Host;
 use crate::root::{self, Resolved};
@@ -66,6 +65,8 @@ pub struct Boot {
     /// exclusion), with removed entries left as None so positions stay stable.
     order: Vec<Option<(String, Option<usize>)>>,
     slot: HashMap<String, usize>,
+    /// Compiled glob keys, so matching a key does not re-parse a pattern.
+    patterns: HashMap<String, glob::Pattern>,
 }
 
 impl Boot {
@@ -183,6 +184,11 @@ impl Boot {
                         file: i,
                         value_span: a.value_span,
                     });
+                    if a.glob && !self.patterns.contains_key(&a.key) {
+                        if let Ok(p) = glob::Pattern::new(&super::key_to_path(&a.key)) {
+                            self.patterns.insert(a.key.clone(), p);
+                        }
+                    }
                     self.set_option(a.key, Some(idx));
                 }
                 // `-key`: an entry with no value; it blocks globs and cancels an earlier value
@@ -219,13 +225,29 @@ impl Boot {
                 return idx.map(|i| &self.assignments[i]);
             }
         }
+        if self.patterns.is_empty() {
+            return None;
+        }
+        let path = super::key_to_path(key);
         self.order
             .iter()
+            .rev()
             .flatten()
             .filter_map(|(k, idx)| idx.map(|i| (k, i)))
-            .filter(|(k, i)| self.assignments[*i].glob && glob_matches(k, key))
-            .last()
+            .find(|(k, i)| self.assignments[*i].glob && self.matches(k, &path))
             .map(|(_, i)| &self.assignments[i])
+    }
+
+    /// Whether glob key `pattern` matches the /proc/sys path of a key (`*` stops at `/`).
+    fn matches(&self, pattern: &str, path: &str) -> bool {
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
+        self.patterns
+            .get(pattern)
+            .is_some_and(|p| p.matches_with(path, opts))
     }
 
     /// Boot value of a concrete key; `None` when no file sets it (the kernel default stays).
@@ -238,9 +260,10 @@ impl Boot {
         &'a self,
         key: &'a str,
     ) -> impl Iterator<Item = &'a Assignment> + 'a {
+        let path = super::key_to_path(key);
         self.assignments
             .iter()
-            .filter(move |a| a.key == key || (a.glob && glob_matches(&a.key, key)))
+            .filter(move |a| a.key == key || (a.glob && self.matches(&a.key, &path)))
     }
 
     /// Keys and glob patterns that some file assigns, sorted.
