@@ -46,7 +46,10 @@ fn apache2ctl_accepts_inserted_listenbacklog() {
     let old = host.read(&setter.path).unwrap().unwrap();
     let new = apply(
         &old,
-        &[Edit::replace(setter.range, setter.template.replace("{}", "4096"))],
+        &[Edit::replace(
+            setter.range,
+            setter.template.replace("{}", "4096"),
+        )],
     );
     assert!(new.contains("Listen 80\nListenBacklog 4096\n"));
     std::fs::write(host.root.host(&setter.path), &new).unwrap();

@@ -37,7 +37,10 @@ fn check(extra: &str, expect_template: &str) {
     assert_eq!(setter.template, expect_template);
     let edited = apply(
         &text,
-        &[Edit::replace(setter.range, setter.template.replace("{}", "4096"))],
+        &[Edit::replace(
+            setter.range,
+            setter.template.replace("{}", "4096"),
+        )],
     );
     std::fs::write(etc.join("haproxy.cfg"), &edited).unwrap();
 

@@ -99,7 +99,11 @@ pub fn scan(host: &Host, scan: &mut Scan) {
             stack: Vec::new(),
         };
         for m in f.static_modules {
-            add_module(&mut st.modules, &format!("{m}_module"), &format!("mod_{m}.c"));
+            add_module(
+                &mut st.modules,
+                &format!("{m}_module"),
+                &format!("mod_{m}.c"),
+            );
         }
         st.modules.insert("core.c".into());
         st.modules.insert("http_core.c".into());
@@ -223,10 +227,14 @@ fn parse_file(st: &mut State, path: &str, scan: &mut Scan) {
             continue;
         }
         let on = active.last().copied().unwrap_or(true);
-        if let Some(close) = t.strip_prefix("</") {
-            let _ = close;
+        if t.starts_with("</") {
             if active.pop().is_none() {
-                problem(scan, path, l.line, format!("apache: '{t}' closes a section that is not open"));
+                problem(
+                    scan,
+                    path,
+                    l.line,
+                    format!("apache: '{t}' closes a section that is not open"),
+                );
             }
             continue;
         }
@@ -287,7 +295,12 @@ fn parse_file(st: &mut State, path: &str, scan: &mut Scan) {
             }
             "listenbacklog" => {
                 let Some((v, r)) = a.get(1) else {
-                    problem(scan, path, l.line, "apache: ListenBacklog needs a number".into());
+                    problem(
+                        scan,
+                        path,
+                        l.line,
+                        "apache: ListenBacklog needs a number".into(),
+                    );
                     continue;
                 };
                 match v.parse::<i64>() {
@@ -305,7 +318,9 @@ fn parse_file(st: &mut State, path: &str, scan: &mut Scan) {
                         scan,
                         path,
                         l.line,
-                        format!("apache: ListenBacklog {v} is not a number above 0 (Apache refuses to start)"),
+                        format!(
+                            "apache: ListenBacklog {v} is not a number above 0 (Apache refuses to start)"
+                        ),
                     ),
                 }
             }
@@ -313,7 +328,12 @@ fn parse_file(st: &mut State, path: &str, scan: &mut Scan) {
         }
     }
     if !active.is_empty() {
-        problem(scan, path, 0, "apache: a <section> is not closed at the end of the file".into());
+        problem(
+            scan,
+            path,
+            0,
+            "apache: a <section> is not closed at the end of the file".into(),
+        );
     }
     st.stack.pop();
 }
@@ -358,7 +378,8 @@ fn include(st: &mut State, from: &str, line: usize, arg: &str, optional: bool, s
             continue;
         }
         if st.stack.len() >= MAX_DEPTH {
-            scan.errors.push(Error::at(from, line, "apache: includes nested too deeply"));
+            scan.errors
+                .push(Error::at(from, line, "apache: includes nested too deeply"));
             continue;
         }
         parse_file(st, &f, scan);
@@ -438,7 +459,12 @@ fn emit(st: &State, f: &Flavor, scan: &mut Scan) {
     let mut seen = HashSet::new();
     for l in &st.listens {
         let Some(address) = address(&l.arg) else {
-            problem(scan, &l.path, l.line, format!("apache: Listen {} is not [addr:]port", l.arg));
+            problem(
+                scan,
+                &l.path,
+                l.line,
+                format!("apache: Listen {} is not [addr:]port", l.arg),
+            );
             continue;
         };
         if !seen.insert(address.clone()) {
@@ -446,7 +472,10 @@ fn emit(st: &State, f: &Flavor, scan: &mut Scan) {
                 scan,
                 &l.path,
                 l.line,
-                format!("apache: Listen {} repeats an address: Apache refuses to start (\"Cannot define multiple Listeners on the same IP:port\")", l.arg),
+                format!(
+                    "apache: Listen {} repeats an address: Apache refuses to start (\"Cannot define multiple Listeners on the same IP:port\")",
+                    l.arg
+                ),
             );
             continue;
         }
@@ -496,7 +525,10 @@ mod tests {
         let old = h.read(&st.path).unwrap().unwrap();
         let new = apply(
             &old,
-            &[Edit::replace(st.range.clone(), st.template.replace("{}", v))],
+            &[Edit::replace(
+                st.range.clone(),
+                st.template.replace("{}", v),
+            )],
         );
         (st.path.clone(), new)
     }
@@ -548,9 +580,17 @@ mod tests {
             got,
             vec![
                 ("Listen 80".into(), "tcp *:80".into(), src.clone()),
-                ("Listen [::1]:8080".into(), "tcp [::1]:8080".into(), src.clone()),
+                (
+                    "Listen [::1]:8080".into(),
+                    "tcp [::1]:8080".into(),
+                    src.clone()
+                ),
                 ("Listen 443".into(), "tcp *:443".into(), src.clone()),
-                ("Listen 127.0.0.1:8443".into(), "tcp 127.0.0.1:8443".into(), src.clone()),
+                (
+                    "Listen 127.0.0.1:8443".into(),
+                    "tcp 127.0.0.1:8443".into(),
+                    src.clone()
+                ),
             ]
         );
         assert!(s.listeners.iter().all(|l| l.requested == Some(1024)));
@@ -575,7 +615,10 @@ mod tests {
         // replace the existing value
         let (path, new) = set(&h, &s.listeners[0], "4096");
         assert_eq!(path, "/etc/apache2/conf-enabled/tuning.conf");
-        assert_eq!(new, "ListenBacklog many\n# the last one wins\nListenBacklog 4096\n");
+        assert_eq!(
+            new,
+            "ListenBacklog many\n# the last one wins\nListenBacklog 4096\n"
+        );
     }
 
     #[test]
@@ -592,7 +635,10 @@ mod tests {
         assert_eq!(s.listeners[0].checker, vec!["apachectl", "-t"]);
         let (path, new) = set(&h, &s.listeners[1], "4096");
         assert_eq!(path, "/etc/httpd/conf/httpd.conf");
-        assert!(new.contains("\n  Listen 80\n  ListenBacklog 4096\n"), "{new}");
+        assert!(
+            new.contains("\n  Listen 80\n  ListenBacklog 4096\n"),
+            "{new}"
+        );
         // re-scan the edited tree
         let d = tempfile::tempdir().unwrap();
         let src = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/apache-rhel");

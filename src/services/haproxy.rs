@@ -315,7 +315,9 @@ fn lookup_defaults(st: &State, name: &str, path: &str, line: usize, scan: &mut S
                     path: path.to_string(),
                     line,
                 },
-                message: format!("haproxy: 'from {name}': no defaults section of that name before this line"),
+                message: format!(
+                    "haproxy: 'from {name}': no defaults section of that name before this line"
+                ),
             });
             Settings::default()
         }
@@ -449,7 +451,9 @@ fn expand_addrs(addrs: &[String], path: &str, line: usize, scan: &mut Scan) -> V
                         path: path.to_string(),
                         line,
                     },
-                    message: format!("haproxy: bind address family '{other}@' is not understood by qfix"),
+                    message: format!(
+                        "haproxy: bind address family '{other}@' is not understood by qfix"
+                    ),
                 });
                 continue;
             }
@@ -637,7 +641,10 @@ mod tests {
         let old = h.read(&st.path).unwrap().unwrap();
         apply(
             &old,
-            &[Edit::replace(st.range.clone(), st.template.replace("{}", v))],
+            &[Edit::replace(
+                st.range.clone(),
+                st.template.replace("{}", v),
+            )],
         )
     }
 
@@ -700,7 +707,12 @@ mod tests {
                 ("api".into(), "tcp 127.0.0.1:9000".into(), Some(1500), 17),
                 ("api".into(), "tcp 127.0.0.1:9001".into(), Some(1500), 17),
                 ("api".into(), "unix @api-abns".into(), Some(1500), 17),
-                ("api".into(), "unix /run/haproxy/api.sock".into(), Some(64), 27),
+                (
+                    "api".into(),
+                    "unix /run/haproxy/api.sock".into(),
+                    Some(64),
+                    27
+                ),
                 ("stats".into(), "tcp *:8404".into(), Some(20), 31),
                 ("named".into(), "tcp *:81".into(), Some(700), 10),
                 ("plain".into(), "tcp *:82".into(), Some(4000), 2),

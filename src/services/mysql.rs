@@ -143,7 +143,12 @@ fn read_file(
             match cmd {
                 "include" => read_file(host, arg, st, scan, Some((&path, line_no))),
                 "includedir" => include_dir(host, arg, st, scan, &path, line_no),
-                _ => problem(scan, &path, line_no, format!("mysql: unknown directive !{cmd}")),
+                _ => problem(
+                    scan,
+                    &path,
+                    line_no,
+                    format!("mysql: unknown directive !{cmd}"),
+                ),
             }
             continue;
         }
@@ -153,7 +158,9 @@ fn read_file(
                     scan,
                     &path,
                     line_no,
-                    format!("mysql: '{t}' is not a group header: the server refuses to start (\"Wrong group definition\")"),
+                    format!(
+                        "mysql: '{t}' is not a group header: the server refuses to start (\"Wrong group definition\")"
+                    ),
                 );
                 in_server = false;
                 continue;
@@ -213,10 +220,7 @@ fn value_of(v: &str, vstart: usize) -> (String, Range<usize>) {
         None => t,
     };
     let val = t.trim_end();
-    (
-        val.to_string(),
-        vstart + lead..vstart + lead + val.len(),
-    )
+    (val.to_string(), vstart + lead..vstart + lead + val.len())
 }
 
 fn include_dir(host: &Host, dir: &str, st: &mut State, scan: &mut Scan, from: &str, line: usize) {
@@ -231,7 +235,9 @@ fn include_dir(host: &Host, dir: &str, st: &mut State, scan: &mut Scan, from: &s
             scan,
             from,
             line,
-            format!("mysql: !includedir {dir}: no such directory: the server refuses to start (\"Can't read dir\")"),
+            format!(
+                "mysql: !includedir {dir}: no such directory: the server refuses to start (\"Can't read dir\")"
+            ),
         );
         return;
     }
@@ -321,13 +327,13 @@ fn emit(host: &Host, st: &State, scan: &mut Scan) {
                         "\nback_log = {}\n".into()
                     },
                 }),
-                None => st.files.first().and_then(|f| {
+                None => st.files.first().map(|f| {
                     let len = host.read(f).ok().flatten().map_or(0, |t| t.len());
-                    Some(Setter {
+                    Setter {
                         path: f.clone(),
                         range: len..len,
                         template: "\n[mysqld]\nback_log = {}\n".into(),
-                    })
+                    }
                 }),
             }
         }
@@ -416,7 +422,10 @@ mod tests {
         let old = h.read(&st.path).unwrap().unwrap_or_default().to_string();
         let new = apply(
             &old,
-            &[Edit::replace(st.range.clone(), st.template.replace("{}", v))],
+            &[Edit::replace(
+                st.range.clone(),
+                st.template.replace("{}", v),
+            )],
         );
         (st.path.clone(), new)
     }
@@ -425,18 +434,29 @@ mod tests {
     fn debian_stock() {
         let h = host("debian-stock");
         let s = run(&h);
-        assert!(s.problems.is_empty() && s.errors.is_empty(), "{:?}", s.problems);
+        assert!(
+            s.problems.is_empty() && s.errors.is_empty(),
+            "{:?}",
+            s.problems
+        );
         let got: Vec<&str> = s.listeners.iter().map(|l| l.address.as_str()).collect();
         assert_eq!(got, ["tcp 127.0.0.1:3306", "unix /run/mysqld/mysqld.sock"]);
         for l in &s.listeners {
             assert_eq!(l.requested, Some(80));
-            assert!(loc(&l.source).0.contains("min(900, 50 + max_connections/5) = 80"));
+            assert!(
+                loc(&l.source)
+                    .0
+                    .contains("min(900, 50 + max_connections/5) = 80")
+            );
             assert_eq!(l.unit, "mariadb");
             assert_eq!(l.action, Action::Restart);
         }
         let (p, new) = set(&h, &s.listeners[0], "4096");
         assert_eq!(p, "/etc/mysql/mariadb.conf.d/50-server.cnf");
-        assert!(new.contains("\n[mysqld]\nback_log = 4096\n\n#\n# * Basic Settings\n"), "{new}");
+        assert!(
+            new.contains("\n[mysqld]\nback_log = 4096\n\n#\n# * Basic Settings\n"),
+            "{new}"
+        );
     }
 
     #[test]
@@ -476,7 +496,10 @@ mod tests {
         assert!(s.errors[0].to_string().contains("include loop"));
         let (p, new) = set(&h, &s.listeners[0], "4096");
         assert_eq!(p, "/etc/mysql/conf.d/zz-tuning.cnf");
-        assert_eq!(new, "[mariadbd]\nmax_connections = 2000\nback-log = 4096 # tuned\n");
+        assert_eq!(
+            new,
+            "[mariadbd]\nmax_connections = 2000\nback-log = 4096 # tuned\n"
+        );
     }
 
     #[test]

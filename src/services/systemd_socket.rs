@@ -92,7 +92,15 @@ pub fn scan(host: &Host, scan: &mut Scan) {
                 .filter(|i| !units.contains_key(*i))
                 .collect();
             if inst.is_empty() {
-                emit(host, scan, name, path, None, &format!("{name} (template)"), &default);
+                emit(
+                    host,
+                    scan,
+                    name,
+                    path,
+                    None,
+                    &format!("{name} (template)"),
+                    &default,
+                );
             }
             for i in inst {
                 let id = i
@@ -122,7 +130,11 @@ fn enabled_instances(host: &Host, scan: &mut Scan) -> Vec<String> {
             };
             for w in dirs {
                 for n in host.root.list_dir(&w).unwrap_or_default() {
-                    if n.ends_with(".socket") && n.contains('@') && !n.contains("@.") && !out.contains(&n) {
+                    if n.ends_with(".socket")
+                        && n.contains('@')
+                        && !n.contains("@.")
+                        && !out.contains(&n)
+                    {
                         out.push(n);
                     }
                 }
@@ -217,7 +229,9 @@ fn parse(path: &str, text: &str, u: &mut Unit, main: bool, problems: &mut Vec<Pr
         } else {
             body
         };
-        let Some((k, v)) = body.split_once('=') else { continue };
+        let Some((k, v)) = body.split_once('=') else {
+            continue;
+        };
         let key = k.trim();
         let lead = v.len() - v.trim_start().len();
         let val = v.trim();
@@ -239,7 +253,9 @@ fn parse(path: &str, text: &str, u: &mut Unit, main: bool, problems: &mut Vec<Pr
                             path: path.to_string(),
                             line: line_no,
                         },
-                        message: format!("systemd: Backlog={val} is not a number (systemd ignores this line)"),
+                        message: format!(
+                            "systemd: Backlog={val} is not a number (systemd ignores this line)"
+                        ),
                     });
                 } else {
                     let s = start + k.len() + 1 + lead;
@@ -440,13 +456,22 @@ mod tests {
                 ("mariadb-extra.socket", "unix @mariadb-extra"),
                 ("mariadb-extra.socket", "unix /run/mysqld/mysqld.sock-extra"),
                 ("mariadb-extra@.socket (template)", "unix @mariadb-extra-%I"),
-                ("mariadb-extra@.socket (template)", "unix /run/mysqld/mysqld.sock-extra-%I"),
+                (
+                    "mariadb-extra@.socket (template)",
+                    "unix /run/mysqld/mysqld.sock-extra-%I"
+                ),
                 ("mariadb.socket", "unix @mariadb"),
                 ("mariadb.socket", "unix /run/mysqld/mysqld.sock"),
                 ("mariadb.socket", "tcp *:3306"),
                 ("mariadb@.socket (template)", "unix @mariadb-%I"),
-                ("mariadb@.socket (template)", "unix /run/mysqld/mysqld.sock-%I"),
-                ("uwsgi-app@.socket (template)", "unix /var/run/uwsgi/%i.socket"),
+                (
+                    "mariadb@.socket (template)",
+                    "unix /run/mysqld/mysqld.sock-%I"
+                ),
+                (
+                    "uwsgi-app@.socket (template)",
+                    "unix /var/run/uwsgi/%i.socket"
+                ),
             ]
         );
         let l = &s.listeners[4];
@@ -456,25 +481,49 @@ mod tests {
         assert_eq!(l.action, Action::Restart);
         // vendor unit: never edited, a drop-in in /etc instead (a new file: plan reads None)
         let st = l.setter.as_ref().unwrap();
-        assert_eq!(st.path, "/etc/systemd/system/mariadb.socket.d/qfix-backlog.conf");
-        assert_eq!((st.range.clone(), st.template.as_str()), (0..0, "[Socket]\nBacklog={}\n"));
+        assert_eq!(
+            st.path,
+            "/etc/systemd/system/mariadb.socket.d/qfix-backlog.conf"
+        );
+        assert_eq!(
+            (st.range.clone(), st.template.as_str()),
+            (0..0, "[Socket]\nBacklog={}\n")
+        );
     }
 
     #[test]
     fn precedence_dropins_instances_masks() {
         let h = host("systemd-sockets");
         let s = run(&h);
-        let got: Vec<(&str, &str, Option<i64>, (String, usize))> = s
+        type Row<'a> = (&'a str, &'a str, Option<i64>, (String, usize));
+        let got: Vec<Row> = s
             .listeners
             .iter()
-            .map(|l| (l.instance.as_str(), l.address.as_str(), l.requested, loc(&l.source)))
+            .map(|l| {
+                (
+                    l.instance.as_str(),
+                    l.address.as_str(),
+                    l.requested,
+                    loc(&l.source),
+                )
+            })
             .collect();
         let d255 = "systemd 255 default Backlog= is INT_MAX (since v254): listen() gets net.core.somaxconn; shown as -1".to_string();
         assert_eq!(
             got,
             [
-                ("app@blue.socket", "unix /run/app/blue.sock", Some(-1), (d255.clone(), 0)),
-                ("app@green.socket", "unix /run/app/green.sock", Some(-1), (d255.clone(), 0)),
+                (
+                    "app@blue.socket",
+                    "unix /run/app/blue.sock",
+                    Some(-1),
+                    (d255.clone(), 0)
+                ),
+                (
+                    "app@green.socket",
+                    "unix /run/app/green.sock",
+                    Some(-1),
+                    (d255.clone(), 0)
+                ),
                 (
                     "local.socket",
                     "tcp [::1]:8080",
@@ -485,7 +534,10 @@ mod tests {
                     "vendor.socket",
                     "tcp 0.0.0.0:9000",
                     Some(2048),
-                    ("/usr/lib/systemd/system/vendor.socket.d/50-tune.conf".into(), 2)
+                    (
+                        "/usr/lib/systemd/system/vendor.socket.d/50-tune.conf".into(),
+                        2
+                    )
                 ),
             ]
         );
@@ -494,14 +546,29 @@ mod tests {
         // local unit in /etc: the value is replaced in place
         let st = s.listeners[2].setter.as_ref().unwrap();
         let old = h.read(&st.path).unwrap().unwrap();
-        let new = apply(&old, &[Edit::replace(st.range.clone(), st.template.replace("{}", "4096"))]);
-        assert_eq!(new, "[Unit]\nDescription=local\n\n[Socket]\nBacklog=4096\nListenStream=[::1]:8080\n");
+        let new = apply(
+            &old,
+            &[Edit::replace(
+                st.range.clone(),
+                st.template.replace("{}", "4096"),
+            )],
+        );
+        assert_eq!(
+            new,
+            "[Unit]\nDescription=local\n\n[Socket]\nBacklog=4096\nListenStream=[::1]:8080\n"
+        );
         // vendor unit with a vendor drop-in: a drop-in of our own in /etc
         let st = s.listeners[3].setter.as_ref().unwrap();
-        assert_eq!(st.path, "/etc/systemd/system/vendor.socket.d/qfix-backlog.conf");
+        assert_eq!(
+            st.path,
+            "/etc/systemd/system/vendor.socket.d/qfix-backlog.conf"
+        );
         // instance: its own drop-in
         let st = s.listeners[0].setter.as_ref().unwrap();
-        assert_eq!(st.path, "/etc/systemd/system/app@blue.socket.d/qfix-backlog.conf");
+        assert_eq!(
+            st.path,
+            "/etc/systemd/system/app@blue.socket.d/qfix-backlog.conf"
+        );
 
         // write the drop-in and re-scan: the new value comes from it
         let d = tempfile::tempdir().unwrap();
@@ -511,15 +578,24 @@ mod tests {
             .status()
             .unwrap();
         assert!(ok.success());
-        let f = d.path().join("etc/systemd/system/vendor.socket.d/qfix-backlog.conf");
+        let f = d
+            .path()
+            .join("etc/systemd/system/vendor.socket.d/qfix-backlog.conf");
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(&f, "[Socket]\nBacklog={}\n".replace("{}", "4096")).unwrap();
         let s2 = run(&Host::new(Root::new(d.path()).unwrap()));
-        let v = s2.listeners.iter().find(|l| l.unit == "vendor.socket").unwrap();
+        let v = s2
+            .listeners
+            .iter()
+            .find(|l| l.unit == "vendor.socket")
+            .unwrap();
         assert_eq!(v.requested, Some(4096));
         assert_eq!(
             loc(&v.source),
-            ("/etc/systemd/system/vendor.socket.d/qfix-backlog.conf".into(), 2)
+            (
+                "/etc/systemd/system/vendor.socket.d/qfix-backlog.conf".into(),
+                2
+            )
         );
     }
 }

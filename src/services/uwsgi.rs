@@ -86,7 +86,12 @@ fn parse(path: &str, text: &str, scan: &mut Scan) {
         }
         if let Some(s) = t.strip_prefix('[') {
             let Some((sect, _)) = s.split_once(']') else {
-                problem(scan, path, line_no, format!("uwsgi: '{t}' is not a section header"));
+                problem(
+                    scan,
+                    path,
+                    line_no,
+                    format!("uwsgi: '{t}' is not a section header"),
+                );
                 in_uwsgi = false;
                 continue;
             };
@@ -115,7 +120,12 @@ fn parse(path: &str, text: &str, scan: &mut Scan) {
             let vstart = start + k.len() + 1 + lead;
             match val.parse::<i64>() {
                 Ok(n) if n >= 0 => listen = Some((n, line_no, vstart..vstart + val.len())),
-                _ => problem(scan, path, line_no, format!("uwsgi: listen = {val} is not a number")),
+                _ => problem(
+                    scan,
+                    path,
+                    line_no,
+                    format!("uwsgi: listen = {val} is not a number"),
+                ),
             }
         }
     }
@@ -135,7 +145,10 @@ fn parse(path: &str, text: &str, scan: &mut Scan) {
                 line: *line,
             }),
         ),
-        None => (DEFAULT_LISTEN, Source::Default("uWSGI default listen 100".into())),
+        None => (
+            DEFAULT_LISTEN,
+            Source::Default("uWSGI default listen 100".into()),
+        ),
     };
     let setter = match (&listen, header_end) {
         (Some((_, _, r)), _) => Some(Setter {
@@ -146,13 +159,23 @@ fn parse(path: &str, text: &str, scan: &mut Scan) {
         (None, Some((at, nl))) => Some(Setter {
             path: path.to_string(),
             range: at..at,
-            template: if nl { "listen = {}\n" } else { "\nlisten = {}\n" }.into(),
+            template: if nl {
+                "listen = {}\n"
+            } else {
+                "\nlisten = {}\n"
+            }
+            .into(),
         }),
         (None, None) => None,
     };
     for s in socks {
         let Some(address) = address(&s.value) else {
-            problem(scan, path, s.line, format!("uwsgi: socket '{}' is not a path or host:port", s.value));
+            problem(
+                scan,
+                path,
+                s.line,
+                format!("uwsgi: socket '{}' is not a path or host:port", s.value),
+            );
             continue;
         };
         scan.listeners.push(Listener {
@@ -183,7 +206,14 @@ fn address(v: &str) -> Option<String> {
         (format!("[{h}]"), p)
     } else {
         let (h, p) = v.rsplit_once(':')?;
-        (if h.is_empty() || h == "*" { "*".into() } else { h.to_string() }, p)
+        (
+            if h.is_empty() || h == "*" {
+                "*".into()
+            } else {
+                h.to_string()
+            },
+            p,
+        )
     };
     let port: u16 = port.parse().ok()?;
     Some(format!("tcp {host}:{port}"))
@@ -217,7 +247,13 @@ mod tests {
     fn set(h: &Host, l: &Listener, v: &str) -> String {
         let st = l.setter.as_ref().unwrap();
         let old = h.read(&st.path).unwrap().unwrap();
-        apply(&old, &[Edit::replace(st.range.clone(), st.template.replace("{}", v))])
+        apply(
+            &old,
+            &[Edit::replace(
+                st.range.clone(),
+                st.template.replace("{}", v),
+            )],
+        )
     }
 
     #[test]
@@ -228,7 +264,12 @@ mod tests {
         assert_eq!(s.listeners.len(), 1);
         let l = &s.listeners[0];
         assert_eq!(
-            (l.instance.as_str(), l.address.as_str(), l.requested, line(&l.source)),
+            (
+                l.instance.as_str(),
+                l.address.as_str(),
+                l.requested,
+                line(&l.source)
+            ),
             ("app", "unix /run/uwsgi/app/app/socket", Some(100), 10)
         );
         assert!(l.refuses_above_somaxconn);
@@ -244,7 +285,14 @@ mod tests {
         let got: Vec<(&str, &str, Option<i64>, usize)> = s
             .listeners
             .iter()
-            .map(|l| (l.instance.as_str(), l.address.as_str(), l.requested, line(&l.source)))
+            .map(|l| {
+                (
+                    l.instance.as_str(),
+                    l.address.as_str(),
+                    l.requested,
+                    line(&l.source),
+                )
+            })
             .collect();
         assert_eq!(
             got,
