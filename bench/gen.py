@@ -23,6 +23,7 @@ host state). At SCALE 1 the tree holds:
 SCALE N multiplies every count by N. A summary (counts, files, bytes) goes to stdout.
 """
 
+import fnmatch
 import os
 import random
 import shutil
@@ -632,12 +633,21 @@ SYSCTL_DIRS = [  # (dir, share of the files)
 ]
 
 
-def iface_keys(iface):
+# Left to the glob lines on the VLAN interfaces (set explicitly only on the base ones).
+GLOBBED = {"net.ipv4.conf.*.rp_filter": "2", "net.ipv4.conf.*.accept_source_route": "0",
+           "net.ipv6.conf.*.accept_ra": "0", "net.ipv4.conf.vlan1*.log_martians": "1"}
+GLOBBED_PARAMS = {("ipv4", "rp_filter"), ("ipv4", "accept_source_route"), ("ipv6", "accept_ra"),
+                  ("ipv4", "log_martians")}
+
+
+def iface_keys(iface, explicit_all=True):
     ks = []
     for p in IPV4_CONF:
-        ks.append("net.ipv4.conf.%s.%s" % (iface, p))
+        if explicit_all or ("ipv4", p) not in GLOBBED_PARAMS:
+            ks.append("net.ipv4.conf.%s.%s" % (iface, p))
     for p in IPV6_CONF:
-        ks.append("net.ipv6.conf.%s.%s" % (iface, p))
+        if explicit_all or ("ipv6", p) not in GLOBBED_PARAMS:
+            ks.append("net.ipv6.conf.%s.%s" % (iface, p))
     for p in NEIGH:
         ks.append("net.ipv4.neigh.%s.%s" % (iface, p))
     return ks
@@ -651,7 +661,7 @@ def gen_sysctl(t, scale, rng):
     target = 1300 * scale
     n_files = 65 * scale
     base_ifaces = ["all", "default", "lo", "eth0", "eth1", "eth2", "eth3"]
-    per_iface = len(iface_keys("x"))
+    per_iface = len(iface_keys("x", False))
     # distinct keys: about 85% of the assignments, the rest are overrides
     n_vlans = max(0, (int(target * 0.85) - len(GLOBAL_KEYS)) // per_iface - len(base_ifaces))
     vlans = ["vlan%d" % (100 + v) for v in range(n_vlans)]
@@ -660,7 +670,7 @@ def gen_sysctl(t, scale, rng):
     for k, vs in GLOBAL_KEYS:
         values[k] = rng.choice(vs)
     for iface in ifaces:
-        for k in iface_keys(iface):
+        for k in iface_keys(iface, iface in base_ifaces):
             values[k] = iface_value(k, rng)
     keys = list(values)
 
@@ -707,11 +717,9 @@ def gen_sysctl(t, scale, rng):
         else:
             v = rng.choice(vs) if vs else iface_value(k, rng)
         contents[fi].append((k, v))
-    # globs
-    contents[1].append(("net.ipv4.conf.*.rp_filter", "2"))
-    contents[len(files) // 2].append(("net.ipv4.conf.*.accept_source_route", "0"))
-    contents[len(files) // 3].append(("net.ipv6.conf.*.accept_ra", "0"))
-    contents[-1].append(("net.ipv4.conf.vlan1*.log_martians", "1"))
+    # globs: they reach the VLAN interfaces, which set none of these explicitly
+    for gi, (g, v) in enumerate(GLOBBED.items()):
+        contents[(gi * 7 + 1) % len(files)].append((g, v))
     # somaxconn: vendor raises it, /etc/sysctl.conf lowers it again (a classic)
     contents[-2].append(("net.core.somaxconn", "4096"))
 
@@ -752,6 +760,11 @@ def gen_sysctl(t, scale, rng):
     live["kernel.osrelease"] = "6.1.0-18-amd64"
     live["kernel.hostname"] = "web01"
     live["net.ipv4.conf.vlan100.promote_secondaries"] = "0"
+    for iface in vlans:
+        for g, v in GLOBBED.items():
+            k = g.replace("*", "", 1).replace("vlan1", "", 1).split(".")
+            k[3] = iface
+            live[".".join(k)] = v if fnmatch.fnmatchcase(iface, g.split(".")[3]) else "0"
     for k in list(live):
         if k != "kernel.core_pattern":  # the kernel separates vector values with tabs
             live[k] = live[k].replace(" ", "\t")

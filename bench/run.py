@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""Benchmark `qfix plan --root TREE` on generated busy-web-host trees.
+
+    python3 bench/run.py [--runs N] [--scales 1,10] [--qfix PATH] [--json OUT]
+
+Builds qfix in release mode (unless --qfix is given), generates one tree per scale with
+bench/gen.py, and measures, each as a whole process:
+
+  * qfix plan --root TREE        wall time (median/min/max of N runs) and peak RSS (max over
+                                 the runs, ru_maxrss of each child from os.wait4);
+  * crossplane on TREE/etc/nginx/nginx.conf (the same nginx tree; the Python nginx config
+    parser from PyPI), whole process and the in-process crossplane.parse() time;
+  * sysctl -a on this machine.
+
+Then checks the targets and prints PASS/FAIL for each; exits 1 if one fails.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+
+TARGET_S1_MS = 15.0
+TARGET_S1_RSS_MB = 20.0
+TARGET_SCALE_RATIO = 10.0
+TARGET_VS_CROSSPLANE = 20.0
+
+CROSSPLANE_SNIPPET = (
+    "import crossplane, sys, time\n"
+    "t = time.perf_counter()\n"
+    "p = crossplane.parse(sys.argv[1])\n"
+    "d = time.perf_counter() - t\n"
+    "n = sum(len(c['parsed']) for c in p['config'])\n"
+    "print(d, len(p['config']), len(p['errors']), n)\n"
+)
+
+
+def die(msg):
+    sys.stderr.write("run.py: %s\n" % msg)
+    sys.exit(1)
+
+
+def measure(argv, stdout=subprocess.DEVNULL, cwd=None):
+    """Run argv once; return (wall seconds, peak RSS KiB, exit code, stdout bytes, stderr)."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=err, cwd=cwd)
+        out = b""
+        if stdout is subprocess.PIPE:
+            out = p.stdout.read()
+            p.stdout.close()
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return wall, ru.ru_maxrss, p.returncode, out, err.read().decode(errors="replace")
+
+
+def summarize(walls, rss):
+    ms = [w * 1000 for w in walls]
+    return {"runs": len(ms), "median_ms": statistics.median(ms), "min_ms": min(ms),
+            "max_ms": max(ms), "peak_rss_mb": max(rss) / 1024 if rss else None,
+            "all_ms": [round(x, 3) for x in ms]}
+
+
+def build_qfix():
+    print("building qfix (cargo build --release) ...", flush=True)
+    r = subprocess.run(["cargo", "build", "--release", "--bin", "qfix"], cwd=REPO)
+    if r.returncode != 0:
+        die("cargo build --release failed")
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+    path = os.path.join(target, "release", "qfix")
+    if not os.path.isfile(path):
+        die("built binary not found at %s" % path)
+    return path
+
+
+def generate(scale, outdir):
+    tree = os.path.join(outdir, "scale%d" % scale)
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, os.path.join(BENCH, "gen.py"), str(scale), tree],
+                       stdout=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        die("gen.py %d failed" % scale)
+    summary = {}
+    for line in r.stdout.splitlines():
+        k, _, v = line.partition(" ")
+        v = v.strip()
+        summary[k] = int(v) if v.lstrip("-").isdigit() else v
+    summary["gen_seconds"] = round(time.perf_counter() - t0, 2)
+    return tree, summary
+
+
+def bench_qfix(qfix, tree, runs):
+    argv = [qfix, "plan", "--root", tree]
+    # one untimed run: warms the page cache and records what the plan said
+    _, _, rc, out, err = measure(argv, stdout=subprocess.PIPE)
+    if rc not in (0, 2):
+        die("`%s` exited %d (0 = nothing to change, 2 = changes proposed):\n%s"
+            % (" ".join(argv), rc, err.strip()))
+    first = {"exit_code": rc, "stdout_lines": out.count(b"\n"), "stdout_bytes": len(out)}
+    walls, rss = [], []
+    for _ in range(runs):
+        wall, maxrss, rc, _, err = measure(argv)
+        if rc not in (0, 2):
+            die("`%s` exited %d:\n%s" % (" ".join(argv), rc, err.strip()))
+        walls.append(wall)
+        rss.append(maxrss)
+    res = summarize(walls, rss)
+    res.update(first)
+    return res
+
+
+def crossplane_available(no_install):
+    py = sys.executable
+    if subprocess.run([py, "-c", "import crossplane"], stderr=subprocess.DEVNULL).returncode == 0:
+        return True
+    if no_install:
+        return False
+    print("crossplane not importable: looking it up on PyPI ...", flush=True)
+    r = subprocess.run([py, "-m", "pip", "index", "versions", "crossplane"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    print("  " + (r.stdout.strip().splitlines() or ["(no answer)"])[-1])
+    if r.returncode != 0:
+        return False
+    r = subprocess.run([py, "-m", "pip", "install", "--quiet", "crossplane"])
+    if r.returncode != 0:
+        r = subprocess.run([py, "-m", "pip", "install", "--quiet", "--break-system-packages",
+                            "crossplane"])
+    return subprocess.run([py, "-c", "import crossplane"]).returncode == 0
+
+
+def bench_crossplane(tree, runs):
+    conf = os.path.join(tree, "etc", "nginx", "nginx.conf")
+    argv = [sys.executable, "-c", CROSSPLANE_SNIPPET, conf]
+    walls, rss, parse = [], [], []
+    info = {}
+    for _ in range(runs):
+        wall, maxrss, rc, out, err = measure(argv, stdout=subprocess.PIPE)
+        if rc != 0:
+            die("crossplane failed on %s:\n%s" % (conf, err.strip()))
+        d, nfiles, nerr, ndirectives = out.split()
+        walls.append(wall)
+        rss.append(maxrss)
+        parse.append(float(d))
+        info = {"files_parsed": int(nfiles), "errors": int(nerr),
+                "top_level_directives": int(ndirectives)}
+    if info.get("errors"):
+        die("crossplane reported %d errors on %s" % (info["errors"], conf))
+    res = summarize(walls, rss)
+    res["parse_median_ms"] = statistics.median(parse) * 1000
+    res["parse_all_ms"] = [round(x * 1000, 3) for x in parse]
+    res.update(info)
+    return res
+
+
+def bench_sysctl(runs):
+    exe = shutil.which("sysctl") or next(
+        (p for p in ("/usr/sbin/sysctl", "/sbin/sysctl") if os.access(p, os.X_OK)), None)
+    if not exe:
+        return None
+    argv = [exe, "-a"]
+    measure(argv)  # warm-up
+    walls, rss, rcs = [], [], set()
+    for _ in range(runs):
+        wall, maxrss, rc, _, _ = measure(argv)
+        walls.append(wall)
+        rss.append(maxrss)
+        rcs.add(rc)
+    res = summarize(walls, rss)
+    res["exit_codes"] = sorted(rcs)  # non-zero is usual: some keys are not readable
+    return res
+
+
+def fmt(x, spec="%.1f"):
+    return "n/a" if x is None else spec % x
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=15, help="timed runs of qfix and sysctl -a (15)")
+    ap.add_argument("--crossplane-runs", type=int, default=3,
+                    help="timed crossplane runs per scale (3: it takes seconds per run)")
+    ap.add_argument("--scales", default="1,10", help="comma-separated scales (1,10)")
+    ap.add_argument("--qfix", help="use this qfix binary instead of building one")
+    ap.add_argument("--out", default=os.path.join(BENCH, "out"),
+                    help="where the trees are generated (bench/out, git-ignored)")
+    ap.add_argument("--json", metavar="OUT", help="write all results as JSON to OUT")
+    ap.add_argument("--no-crossplane", action="store_true", help="skip crossplane")
+    ap.add_argument("--no-install", action="store_true",
+                    help="do not pip-install crossplane when it is missing")
+    args = ap.parse_args()
+    scales = [int(s) for s in args.scales.split(",") if s.strip()]
+    if args.runs < 1 or not scales:
+        die("need --runs >= 1 and at least one scale")
+
+    qfix = os.path.abspath(args.qfix) if args.qfix else build_qfix()
+    if not os.access(qfix, os.X_OK):
+        die("%s is not an executable" % qfix)
+    os.makedirs(args.out, exist_ok=True)
+    have_cp = not args.no_crossplane and crossplane_available(args.no_install)
+
+    load = os.getloadavg()
+    print("machine: %s, %d cpus, load %.2f %.2f %.2f; python %s" % (
+        platform.machine(), os.cpu_count() or 0, *load, platform.python_version()))
+    print("qfix: %s" % qfix)
+
+    results = {"machine": {"cpus": os.cpu_count(), "loadavg": load,
+                           "kernel": platform.release(), "python": platform.python_version()},
+               "qfix": qfix, "runs": args.runs, "scales": {}}
+    for scale in scales:
+        tree, summary = generate(scale, args.out)
+        print("scale %d: %s files (+%s links), %.1f MB, %d nginx server blocks, %d php-fpm pools, "
+              "%d sysctl assignments in %d files; generated in %.1f s"
+              % (scale, summary["files"], summary["symlinks"], summary["bytes"] / 1e6,
+                 summary["nginx_server_blocks"], summary["phpfpm_pools"],
+                 summary["sysctl_assignments"], summary["sysctl_files"], summary["gen_seconds"]),
+              flush=True)
+        entry = {"tree": tree, "tree_summary": summary}
+        print("  qfix plan x%d ..." % args.runs, flush=True)
+        entry["qfix"] = bench_qfix(qfix, tree, args.runs)
+        if have_cp:
+            print("  crossplane x%d ..." % args.crossplane_runs, flush=True)
+            entry["crossplane"] = bench_crossplane(tree, args.crossplane_runs)
+        results["scales"][scale] = entry
+
+    print("  sysctl -a x%d ..." % args.runs, flush=True)
+    results["sysctl_a"] = bench_sysctl(args.runs)
+    sa = results["sysctl_a"]["median_ms"] if results["sysctl_a"] else None
+
+    base = results["scales"].get(1, {}).get("qfix", {}).get("median_ms")
+    print()
+    hdr = ("scale", "qfix median ms", "(min-max)", "qfix peak RSS MB", "crossplane ms",
+           "crossplane parse ms", "crossplane/qfix", "sysctl -a ms", "qfix vs scale 1")
+    rows = []
+    for scale, e in results["scales"].items():
+        q = e["qfix"]
+        cp = e.get("crossplane")
+        ratio = cp["median_ms"] / q["median_ms"] if cp else None
+        vs1 = q["median_ms"] / base if base else None
+        e["crossplane_over_qfix"] = ratio
+        e["qfix_over_scale1"] = vs1
+        rows.append((str(scale), "%.2f" % q["median_ms"], "%.2f-%.2f" % (q["min_ms"], q["max_ms"]),
+                     "%.1f" % q["peak_rss_mb"], fmt(cp and cp["median_ms"], "%.0f"),
+                     fmt(cp and cp["parse_median_ms"], "%.0f"), fmt(ratio, "%.0fx"),
+                     fmt(sa, "%.1f"), fmt(vs1, "%.2fx")))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(hdr)]
+    for r in [hdr] + rows:
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
+    print("(wall times are whole processes, medians; RSS is the max ru_maxrss over the runs, "
+          "in MiB; crossplane/qfix compares whole processes; crossplane parse ms is "
+          "crossplane.parse() alone, in-process)")
+    print()
+
+    checks = []
+    s1 = results["scales"].get(1)
+    if s1:
+        checks.append(("scale 1: qfix plan median <= %.0f ms" % TARGET_S1_MS,
+                       s1["qfix"]["median_ms"] <= TARGET_S1_MS, "%.2f ms" % s1["qfix"]["median_ms"]))
+        checks.append(("scale 1: qfix plan peak RSS <= %.0f MB" % TARGET_S1_RSS_MB,
+                       s1["qfix"]["peak_rss_mb"] <= TARGET_S1_RSS_MB,
+                       "%.1f MB" % s1["qfix"]["peak_rss_mb"]))
+    for scale, e in results["scales"].items():
+        if scale != 1 and e["qfix_over_scale1"] is not None:
+            limit = TARGET_SCALE_RATIO * scale / 10
+            checks.append(("scale %d: qfix median <= %.0fx scale 1" % (scale, limit),
+                           e["qfix_over_scale1"] <= limit, "%.2fx" % e["qfix_over_scale1"]))
+    for scale, e in results["scales"].items():
+        if e.get("crossplane_over_qfix") is not None:
+            checks.append(("scale %d: qfix >= %.0fx faster than crossplane (whole processes)"
+                           % (scale, TARGET_VS_CROSSPLANE),
+                           e["crossplane_over_qfix"] >= TARGET_VS_CROSSPLANE,
+                           "%.0fx" % e["crossplane_over_qfix"]))
+    if not have_cp:
+        print("SKIP  crossplane comparison (crossplane not available)")
+    for name, ok, got in checks:
+        print("%s  %s: %s" % ("PASS" if ok else "FAIL", name, got))
+    results["checks"] = [{"target": n, "pass": ok, "got": g} for n, ok, g in checks]
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+            f.write("\n")
+        print("results written to %s" % args.json)
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
