@@ -345,6 +345,22 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
         let Some(target) = want.target(live.as_deref().or(boot.as_deref())) else {
             continue;
         };
+        // a value of another shape than the current one (words, numbers) is a typo the
+        // kernel would reject at boot; say so now rather than persist it
+        let shape = |v: &str| {
+            v.split_whitespace()
+                .map(|w| w.parse::<i64>().is_ok())
+                .collect::<Vec<_>>()
+        };
+        if let Some(cur) = live.as_deref().or(boot.as_deref()) {
+            if shape(cur) != shape(&target) {
+                errors.push(Error::msg(format!(
+                    "{key}: {target:?} does not look like the current value {:?}; refusing to propose it",
+                    norm_value(cur)
+                )));
+                continue;
+            }
+        }
         if let Some(l) = &live {
             if !same_value(l, &target) {
                 live_changes.push(Change::Sysctl {
