@@ -36,6 +36,9 @@ use crate::error::Error;
 use crate::host::Host;
 use crate::root::{self, Resolved};
 
+#[cfg(test)]
+pub(crate) mod testutil;
+
 const SERVICE: &str = "php-fpm";
 const ACTION_REASON: &str =
     "php-fpm reload keeps its old listening sockets; a restart re-creates them";
@@ -660,83 +663,15 @@ mod tests {
     use std::fs;
     use std::path::Path;
 
+    use super::testutil::{self, copy_tree, fixture, read, row, summary};
     use super::*;
-    use crate::edit::{Edit, apply};
-    use crate::root::Root;
-
-    fn fixture(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(name)
-    }
 
     fn scan_dir(dir: &Path) -> Scan {
-        let host = Host::new(Root::new(dir).unwrap());
-        let mut s = Scan::default();
-        scan(&host, &mut s);
-        s
+        testutil::scan_dir(dir, scan)
     }
 
-    fn copy_tree(from: &Path, to: &Path) {
-        fs::create_dir_all(to).unwrap();
-        for e in fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            let dst = to.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                copy_tree(&e.path(), &dst);
-            } else {
-                fs::copy(e.path(), dst).unwrap();
-            }
-        }
-    }
-
-    /// (instance, address, requested, source line or 0 for a default).
-    fn summary(s: &Scan) -> Vec<(String, String, Option<i64>, usize)> {
-        s.listeners
-            .iter()
-            .map(|l| {
-                assert_eq!(l.service, "php-fpm");
-                assert_eq!(l.action, Action::Restart);
-                let line = match &l.source {
-                    Source::At(loc) => loc.line,
-                    Source::Default(_) => 0,
-                };
-                (l.instance.clone(), l.address.clone(), l.requested, line)
-            })
-            .collect()
-    }
-
-    fn row(i: &str, a: &str, r: Option<i64>, line: usize) -> (String, String, Option<i64>, usize) {
-        (i.into(), a.into(), r, line)
-    }
-
-    /// Copy the fixture, set every listener's backlog to 4096 through its setter, rescan.
     fn edit_all(name: &str) -> (tempfile::TempDir, Scan) {
-        let dir = tempfile::tempdir().unwrap();
-        copy_tree(&fixture(name), dir.path());
-        let before = scan_dir(dir.path());
-        let mut by_file: HashMap<String, Vec<Edit>> = HashMap::new();
-        for l in &before.listeners {
-            let st = l.setter.as_ref().unwrap();
-            by_file
-                .entry(st.path.clone())
-                .or_default()
-                .push(Edit::replace(
-                    st.range.clone(),
-                    st.template.replace("{}", "4096"),
-                ));
-        }
-        for (path, edits) in by_file {
-            let host = dir.path().join(path.trim_start_matches('/'));
-            let text = fs::read_to_string(&host).unwrap();
-            fs::write(&host, apply(&text, &edits)).unwrap();
-        }
-        let after = scan_dir(dir.path());
-        (dir, after)
-    }
-
-    fn read(dir: &Path, path: &str) -> String {
-        fs::read_to_string(dir.join(path.trim_start_matches('/'))).unwrap()
+        testutil::edit_all(name, scan)
     }
 
     #[test]
@@ -808,11 +743,13 @@ mod tests {
                 line: 12
             })
         );
-        let problems: Vec<(String, usize, String)> = s
-            .problems
-            .iter()
-            .map(|p| (p.location.path.clone(), p.location.line, p.message.clone()))
-            .collect();
+        for l in &s.listeners {
+            assert_eq!(
+                (l.service.as_str(), l.action, l.action_reason.as_str()),
+                ("php-fpm", Action::Restart, ACTION_REASON)
+            );
+        }
+        let problems = testutil::problems(&s);
         let p81 = "/etc/php/8.1/fpm/php-fpm.conf".to_string();
         let e = "/etc/php/8.2/fpm/pool.d/e.conf".to_string();
         assert_eq!(
