@@ -867,12 +867,12 @@ mod tests {
     #[test]
     fn pool_stays_current_after_an_include() {
         let s = scan_dir(&fixture("phpfpm-leak"));
-        assert_eq!(summary(&s), vec![row("www", "tcp *:9000", Some(64), 4)]);
+        assert_eq!(summary(&s), vec![row("www", "tcp *:9000", Some(64), 5)]);
         assert_eq!(
             s.listeners[0].source,
             Source::At(Location {
                 path: "/etc/php/8.2/fpm/php-fpm.conf".into(),
-                line: 4
+                line: 5
             })
         );
     }
