@@ -1,6 +1,905 @@
-//! phpfpm: not yet implemented.
+//! php-fpm pools: `listen` and `listen.backlog` in each `[pool]` section.
+//!
+//! Config files: Debian `/etc/php/X.Y/fpm/php-fpm.conf` for every X.Y present, RHEL
+//! `/etc/php-fpm.conf`; pools usually come from their `include=` glob.
+//!
+//! What php-fpm does, and what this module mirrors (php-src sapi/fpm/fpm/fpm_conf.c,
+//! checked against php-fpm8.2 -t / -tt):
+//! - Each line is parsed on its own by the Zend INI scanner (`fpm_conf_load_ini_file`), so a
+//!   quote never spans lines. `;` starts a comment; `#` does NOT (PHP 7 dropped it): a
+//!   `# text` line is a key without a value and php-fpm refuses to start.
+//! - Values: bare text (trimmed, ends at `;`), `"double"` (with `\"` `\\` escapes and
+//!   `${VAR}`), `'raw'`; adjacent pieces concatenate. `on/yes/true` read as 1,
+//!   `off/no/none/false/null` as empty.
+//! - Keys are matched case-insensitively, `include` exactly. A later assignment wins.
+//! - `[global]` leaves the pools; any other `[name]` opens, or re-opens (case-insensitive),
+//!   that pool. The current pool is global parser state: a pool opened inside an included
+//!   file stays current after the include line.
+//! - `include=` is expanded with glob(3) right after its line. A relative pattern is taken
+//!   from php-fpm's prefix (`-p`, else the build's PHP_PREFIX, /usr on Debian and RHEL, whose
+//!   units never pass `-p`), NOT from the including file's directory. Nothing matching only
+//!   warns; a pattern whose directory is missing makes glob fail (GLOB_ERR) and php-fpm
+//!   stop. Directories matched are skipped. More than 5 nested files is fatal, which is how
+//!   an include loop ends.
+//! - `listen.backlog` takes digits with an optional leading `-` (atoi; empty = 0). Its
+//!   default is 511 up to PHP 8.1 and -1 (= somaxconn) on Linux from 8.2. With
+//!   `pm = ondemand`, a value below the default is raised to the default.
+//! - `listen`: with a `:` it is `host:port` (`[v6]:port`, `*:port`), all digits is a port on
+//!   every address, anything else a unix socket path (relative to the prefix). `$pool`
+//!   expands to the pool name.
 
-use super::Scan;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use super::{Action, Listener, Location, Problem, Scan, Setter, Source};
+use crate::error::Error;
 use crate::host::Host;
+use crate::root::{self, Resolved};
 
-pub fn scan(_host: &Host, _scan: &mut Scan) {}
+#[cfg(test)]
+pub(crate) mod testutil;
+
+const SERVICE: &str = "php-fpm";
+const ACTION_REASON: &str =
+    "php-fpm reload keeps its old listening sockets; a restart re-creates them";
+/// PHP_PREFIX of the Debian and RHEL builds (relative include= and socket paths).
+const PHP_PREFIX: &str = "/usr";
+/// fpm_conf_load_ini_file: `ini_recursion++ > 4` refuses a sixth nested file.
+const MAX_DEPTH: usize = 5;
+
+pub fn scan(host: &Host, scan: &mut Scan) {
+    let debian = match host.root.glob("/etc/php/*/fpm/php-fpm.conf") {
+        Ok(v) => v,
+        Err(e) => {
+            scan.errors.push(e);
+            Vec::new()
+        }
+    };
+    for path in debian {
+        // /etc/php/X.Y/fpm/php-fpm.conf: the version directory names the unit and binary.
+        let xy = path.split('/').nth(3).unwrap_or_default().to_string();
+        let main = Main {
+            version: parse_version(&xy).map(|v| (v, format!("PHP {xy}"))),
+            unit: format!("php{xy}-fpm"),
+            checker: vec![
+                format!("php-fpm{xy}"),
+                "-t".into(),
+                "-y".into(),
+                path.clone(),
+            ],
+            path,
+        };
+        load_main(host, scan, &main);
+    }
+    const RHEL: &str = "/etc/php-fpm.conf";
+    match host.read(RHEL) {
+        Ok(Some(_)) => {
+            let main = Main {
+                path: RHEL.into(),
+                version: binary_version(host),
+                unit: "php-fpm".into(),
+                checker: vec!["php-fpm".into(), "-t".into(), "-y".into(), RHEL.into()],
+            };
+            load_main(host, scan, &main);
+        }
+        Ok(None) => {}
+        Err(e) => scan.errors.push(e),
+    }
+}
+
+/// One php-fpm master: its main config and what we know of its version.
+struct Main {
+    path: String,
+    /// ((major, minor), where it comes from).
+    version: Option<((u32, u32), String)>,
+    unit: String,
+    checker: Vec<String>,
+}
+
+fn parse_version(xy: &str) -> Option<(u32, u32)> {
+    let (a, b) = xy.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// RHEL paths carry no version: use a Debian-style versioned binary in the root when there
+/// is exactly one (`/usr/sbin/php-fpmX.Y`).
+fn binary_version(host: &Host) -> Option<((u32, u32), String)> {
+    let bins = host.root.glob("/usr/sbin/php-fpm[0-9]*").ok()?;
+    let mut found: Vec<((u32, u32), String)> = bins
+        .iter()
+        .filter_map(|b| {
+            let v = parse_version(root::file_name(b).strip_prefix("php-fpm")?)?;
+            Some((v, format!("PHP {}.{} from {b}", v.0, v.1)))
+        })
+        .collect();
+    found.dedup_by_key(|f| f.0);
+    if found.len() == 1 { found.pop() } else { None }
+}
+
+fn load_main(host: &Host, scan: &mut Scan, main: &Main) {
+    let mut l = Loader {
+        host,
+        scan,
+        pools: Vec::new(),
+        by_name: HashMap::new(),
+        current: None,
+        stack: Vec::new(),
+    };
+    l.load(&main.path, None);
+    let Loader { pools, scan, .. } = l;
+    for pool in pools {
+        listener(scan, main, pool);
+    }
+}
+
+#[derive(Debug)]
+struct Pool {
+    name: String,
+    header: Location,
+    listen: Option<Listen>,
+    backlog: Option<Backlog>,
+    pm: Option<String>,
+    prefix: Option<String>,
+}
+
+#[derive(Debug)]
+struct Listen {
+    value: String,
+    loc: Location,
+    /// Start of the line after the `listen =` line: where a new listen.backlog goes.
+    insert_at: usize,
+    indent: String,
+    /// The listen line is the last one and has no newline.
+    at_eof: bool,
+}
+
+#[derive(Debug)]
+struct Backlog {
+    /// `None` when php-fpm would not accept the value, or it comes from `${VAR}`.
+    value: Option<i64>,
+    loc: Location,
+    span: Range<usize>,
+}
+
+struct Loader<'a> {
+    host: &'a Host,
+    scan: &'a mut Scan,
+    pools: Vec<Pool>,
+    /// lower-cased pool name -> index: php-fpm re-opens pools case-insensitively.
+    by_name: HashMap<String, usize>,
+    current: Option<usize>,
+    /// Files being read, outermost first (loop and depth check).
+    stack: Vec<String>,
+}
+
+impl Loader<'_> {
+    fn load(&mut self, path: &str, from: Option<&Location>) {
+        let path = match self.host.root.resolve(path) {
+            Ok(Resolved::Path(p)) => p,
+            Ok(Resolved::DevNull) => return,
+            Err(e) => {
+                self.scan.errors.push(e);
+                return;
+            }
+        };
+        if let Some(from) = from {
+            if self.stack.contains(&path) {
+                self.scan.errors.push(Error::at(
+                    &from.path,
+                    from.line,
+                    format!(
+                        "php-fpm: include loop: {path} is already being read; php-fpm fails \
+                         with \"failed to include more than 5 files recursively\""
+                    ),
+                ));
+                return;
+            }
+            if self.stack.len() >= MAX_DEPTH {
+                self.scan.errors.push(Error::at(
+                    &from.path,
+                    from.line,
+                    format!(
+                        "php-fpm: including {path} nests more than {MAX_DEPTH} files; php-fpm \
+                         refuses to start"
+                    ),
+                ));
+                return;
+            }
+        }
+        let text = match self.host.read(&path) {
+            Ok(Some(t)) => t,
+            Ok(None) => return,
+            Err(e) => {
+                self.scan.errors.push(e);
+                return;
+            }
+        };
+        self.stack.push(path.clone());
+        let mut start = 0;
+        let mut lineno = 0;
+        while start < text.len() {
+            lineno += 1;
+            let (end, next) = match text[start..].find('\n') {
+                Some(i) => (start + i, start + i + 1),
+                None => (text.len(), text.len()),
+            };
+            let loc = Location {
+                path: path.clone(),
+                line: lineno,
+            };
+            self.line(&text, start, end, next, loc);
+            start = next;
+        }
+        self.stack.pop();
+    }
+
+    fn problem(&mut self, loc: &Location, message: String) {
+        self.scan.problems.push(Problem {
+            location: loc.clone(),
+            message,
+        });
+    }
+
+    fn line(&mut self, text: &str, start: usize, end: usize, next: usize, loc: Location) {
+        let raw = &text[start..end];
+        let body = raw.trim_start_matches([' ', '\t']);
+        let off = start + (raw.len() - body.len());
+        let body = body.trim_end_matches(['\r', ' ', '\t']);
+        if body.is_empty() || body.starts_with(';') {
+            return;
+        }
+        if let Some(rest) = body.strip_prefix('[') {
+            let Some(close) = rest.find(']') else {
+                self.problem(
+                    &loc,
+                    "php-fpm: section header without `]`; php-fpm refuses to start".into(),
+                );
+                return;
+            };
+            let name = rest[..close].trim_matches('"');
+            self.section(name, loc);
+            return;
+        }
+        if body.starts_with('#') {
+            self.problem(
+                &loc,
+                "php-fpm: `#` does not start a comment in php-fpm configs (use `;`); \
+                 php-fpm refuses to start on this line"
+                    .into(),
+            );
+            return;
+        }
+        let Some(eq) = body.find('=') else {
+            self.problem(
+                &loc,
+                format!("php-fpm: `{body}` has no `= value`; php-fpm refuses to start"),
+            );
+            return;
+        };
+        let key = body[..eq].trim_end_matches([' ', '\t']);
+        let value = match parse_value(text, off + eq + 1, end) {
+            Ok(v) => v,
+            Err(msg) => {
+                self.problem(
+                    &loc,
+                    format!("php-fpm: {key}: {msg}; php-fpm refuses to start"),
+                );
+                return;
+            }
+        };
+        if key == "include" {
+            self.include(&value, &loc);
+            return;
+        }
+        let Some(cur) = self.current else {
+            return;
+        };
+        let key = key.to_ascii_lowercase();
+        match key.as_str() {
+            "listen" => {
+                if value.dynamic {
+                    self.problem(
+                        &loc,
+                        format!(
+                            "php-fpm: listen = {} takes a value from the environment; qfix \
+                             shows it unexpanded",
+                            value.text
+                        ),
+                    );
+                }
+                let pool = &mut self.pools[cur];
+                let indent = &raw[..raw.len() - raw.trim_start_matches([' ', '\t']).len()];
+                pool.listen = Some(Listen {
+                    value: value.text.replace("$pool", &pool.name),
+                    loc,
+                    insert_at: next,
+                    indent: indent.to_string(),
+                    at_eof: next == end,
+                });
+            }
+            "listen.backlog" => {
+                let parsed = if value.dynamic {
+                    self.problem(
+                        &loc,
+                        format!(
+                            "php-fpm: listen.backlog = {} takes its value from the \
+                             environment; qfix cannot tell the backlog",
+                            value.text
+                        ),
+                    );
+                    None
+                } else {
+                    let n = fpm_integer(&value.text);
+                    if n.is_none() {
+                        self.problem(
+                            &loc,
+                            format!(
+                                "php-fpm: listen.backlog = {} is not a number; php-fpm \
+                                 refuses to start (it takes digits, optionally after a `-`)",
+                                value.text
+                            ),
+                        );
+                    }
+                    n
+                };
+                self.pools[cur].backlog = Some(Backlog {
+                    value: parsed,
+                    loc,
+                    span: value.span,
+                });
+            }
+            "pm" => self.pools[cur].pm = Some(value.text.to_ascii_lowercase()),
+            "prefix" => self.pools[cur].prefix = Some(value.text),
+            _ => {}
+        }
+    }
+
+    fn section(&mut self, name: &str, loc: Location) {
+        if name.eq_ignore_ascii_case("global") {
+            self.current = None;
+            return;
+        }
+        let lower = name.to_ascii_lowercase();
+        if let Some(&i) = self.by_name.get(&lower) {
+            self.current = Some(i);
+            return;
+        }
+        self.by_name.insert(lower, self.pools.len());
+        self.current = Some(self.pools.len());
+        self.pools.push(Pool {
+            name: name.to_string(),
+            header: loc,
+            listen: None,
+            backlog: None,
+            pm: None,
+            prefix: None,
+        });
+    }
+
+    fn include(&mut self, value: &Value, loc: &Location) {
+        if value.dynamic {
+            self.problem(
+                loc,
+                format!(
+                    "php-fpm: include = {} takes a value from the environment; qfix did not \
+                     follow it",
+                    value.text
+                ),
+            );
+            return;
+        }
+        let pat = value.text.as_str();
+        if pat.is_empty() {
+            return;
+        }
+        let full = root::join(PHP_PREFIX, pat);
+        let matches = match self.host.root.glob(&full) {
+            Ok(m) => m,
+            Err(e) => {
+                self.scan.errors.push(Error::at(&loc.path, loc.line, e));
+                return;
+            }
+        };
+        if matches.is_empty() {
+            if let Some(dir) = missing_glob_dir(self.host, &full) {
+                self.problem(
+                    loc,
+                    format!(
+                        "php-fpm: include = {pat}: directory {dir} does not exist; glob() \
+                         fails and php-fpm refuses to start"
+                    ),
+                );
+            }
+            if !pat.starts_with('/') {
+                let beside = root::join(root::parent(&loc.path), pat);
+                if self.host.root.glob(&beside).is_ok_and(|m| !m.is_empty()) {
+                    self.problem(
+                        loc,
+                        format!(
+                            "php-fpm: include = {pat} is taken from php-fpm's prefix \
+                             ({full}), not from this file's directory: {beside} is not read"
+                        ),
+                    );
+                }
+            }
+            return;
+        }
+        for m in matches {
+            let is_dir = matches!(self.host.root.resolve_host(&m), Ok(Some(h)) if h.is_dir());
+            if !is_dir {
+                self.load(&m, Some(loc));
+            }
+        }
+    }
+}
+
+/// The literal directory before the first glob component, when it is missing: glob(3) with
+/// GLOB_ERR then fails instead of matching nothing.
+fn missing_glob_dir(host: &Host, pattern: &str) -> Option<String> {
+    let magic = pattern.find(['*', '?', '['])?;
+    let literal = &pattern[..magic];
+    let dir = &literal[..literal.rfind('/').unwrap_or(0)];
+    let dir = if dir.is_empty() { "/" } else { dir };
+    match host.root.resolve_host(dir) {
+        Ok(Some(h)) if h.is_dir() => None,
+        _ => Some(dir.to_string()),
+    }
+}
+
+/// fpm_conf_set_integer: digits with an optional leading `-`, then atoi (empty is 0).
+fn fpm_integer(v: &str) -> Option<i64> {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: i64 = if digits.is_empty() {
+        0
+    } else {
+        // atoi on an int: clamp what would overflow instead of wrapping like C might.
+        digits
+            .parse::<i64>()
+            .unwrap_or(i64::MAX)
+            .min(i32::MAX as i64)
+    };
+    Some(if v.starts_with('-') { -n } else { n })
+}
+
+#[derive(Debug)]
+struct Value {
+    text: String,
+    /// Bytes to replace to change the value: inside the quotes of a lone quoted string,
+    /// else the whole value (an empty range after `=` when there is none).
+    span: Range<usize>,
+    /// Holds `${...}`, which php-fpm fills from ini settings or the environment.
+    dynamic: bool,
+}
+
+/// Parse a value from `pos` (just after `=`) to the end of the line, as the Zend INI scanner
+/// does in normal mode for one line.
+fn parse_value(text: &str, pos: usize, end: usize) -> Result<Value, String> {
+    let b = text.as_bytes();
+    let mut i = pos;
+    let mut out = String::new();
+    let mut dynamic = false;
+    let mut first: Option<usize> = None;
+    let mut last_end = pos;
+    let mut pieces = 0;
+    let mut lone_quoted: Option<Range<usize>> = None;
+    let mut bare_only = true;
+    loop {
+        while i < end && matches!(b[i], b' ' | b'\t' | b'\r') {
+            i += 1;
+        }
+        if i >= end || b[i] == b';' {
+            break;
+        }
+        first.get_or_insert(i);
+        pieces += 1;
+        match b[i] {
+            b'"' => {
+                bare_only = false;
+                let s = i + 1;
+                let mut j = s;
+                loop {
+                    if j >= end {
+                        return Err("unterminated double quote".into());
+                    }
+                    match b[j] {
+                        b'"' => break,
+                        b'\\' if j + 1 < end && matches!(b[j + 1], b'"' | b'\\' | b'\'') => {
+                            j += 2;
+                            continue;
+                        }
+                        _ => j += 1,
+                    }
+                }
+                let inner = &text[s..j];
+                dynamic |= inner.contains("${");
+                out.push_str(&inner.replace("\\\"", "\"").replace("\\\\", "\\"));
+                lone_quoted = Some(s..j);
+                i = j + 1;
+            }
+            b'\'' => {
+                bare_only = false;
+                let s = i + 1;
+                let Some(j) = text[s..end].find('\'').map(|k| s + k) else {
+                    return Err("unterminated single quote".into());
+                };
+                out.push_str(&text[s..j]);
+                lone_quoted = Some(s..j);
+                i = j + 1;
+            }
+            _ => {
+                let s = i;
+                while i < end && !matches!(b[i], b'"' | b'\'' | b';') {
+                    i += 1;
+                }
+                let piece = text[s..i].trim_end_matches([' ', '\t', '\r']);
+                dynamic |= piece.contains("${");
+                out.push_str(piece);
+                last_end = s + piece.len();
+                continue;
+            }
+        }
+        last_end = i;
+    }
+    let span = match (pieces, lone_quoted) {
+        (1, Some(q)) => q,
+        _ => {
+            let s = first.unwrap_or(pos);
+            s..last_end.max(s)
+        }
+    };
+    if bare_only && pieces == 1 {
+        // Zend INI boolean keywords are read before php-fpm sees the value.
+        match out.to_ascii_lowercase().as_str() {
+            "on" | "yes" | "true" => out = "1".into(),
+            "off" | "no" | "none" | "false" | "null" => out.clear(),
+            _ => {}
+        }
+    }
+    Ok(Value {
+        text: out,
+        span,
+        dynamic,
+    })
+}
+
+fn address(listen: &str, prefix: Option<&str>) -> String {
+    if let Some(colon) = listen.rfind(':') {
+        let (host, port) = (&listen[..colon], &listen[colon + 1..]);
+        let host = match host {
+            "" => "*".to_string(),
+            h if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
+            h => h.to_string(),
+        };
+        return format!("tcp {host}:{port}");
+    }
+    if !listen.is_empty() && listen.bytes().all(|b| b.is_ascii_digit()) {
+        return format!("tcp *:{listen}");
+    }
+    format!("unix {}", root::join(prefix.unwrap_or(PHP_PREFIX), listen))
+}
+
+fn listener(scan: &mut Scan, main: &Main, pool: Pool) {
+    let Some(listen) = pool.listen else {
+        scan.problems.push(Problem {
+            location: pool.header,
+            message: format!(
+                "php-fpm: pool [{}] has no listen address; php-fpm refuses to start",
+                pool.name
+            ),
+        });
+        return;
+    };
+    let (default, why) = match &main.version {
+        Some(((maj, min), from)) if (*maj, *min) >= (8, 2) => (
+            -1,
+            format!("php-fpm default -1 (= somaxconn) on Linux for {from}"),
+        ),
+        Some((_, from)) => (511, format!("php-fpm default 511 for {from}")),
+        None => (
+            511,
+            "PHP version unknown: assuming the PHP <= 8.1 default 511 (8.2+ uses -1 = \
+             somaxconn); set listen.backlog to be sure"
+                .to_string(),
+        ),
+    };
+    let ondemand = pool.pm.as_deref() == Some("ondemand");
+    let (requested, source, setter) = match pool.backlog {
+        Some(b) => {
+            let setter = Setter {
+                path: b.loc.path.clone(),
+                range: b.span,
+                template: "{}".into(),
+            };
+            match b.value {
+                Some(n) if ondemand && n < default => (
+                    Some(default),
+                    Source::Default(format!(
+                        "pm = ondemand: php-fpm raises listen.backlog = {n} ({}:{}) to its \
+                         default; {why}",
+                        b.loc.path, b.loc.line
+                    )),
+                    setter,
+                ),
+                v => (v, Source::At(b.loc), setter),
+            }
+        }
+        None => {
+            let template = if listen.at_eof {
+                format!("\n{}listen.backlog = {{}}", listen.indent)
+            } else {
+                format!("{}listen.backlog = {{}}\n", listen.indent)
+            };
+            (
+                Some(default),
+                Source::Default(why),
+                Setter {
+                    path: listen.loc.path.clone(),
+                    range: listen.insert_at..listen.insert_at,
+                    template,
+                },
+            )
+        }
+    };
+    scan.listeners.push(Listener {
+        service: SERVICE.into(),
+        instance: pool.name,
+        address: address(&listen.value, pool.prefix.as_deref()),
+        requested,
+        source,
+        unit: main.unit.clone(),
+        action: Action::Restart,
+        action_reason: ACTION_REASON.into(),
+        setter: Some(setter),
+        refuses_above_somaxconn: false,
+        checker: main.checker.clone(),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+
+    use super::testutil::{self, copy_tree, fixture, read, row, summary};
+    use super::*;
+
+    fn scan_dir(dir: &Path) -> Scan {
+        testutil::scan_dir(dir, scan)
+    }
+
+    fn edit_all(name: &str) -> (tempfile::TempDir, Scan) {
+        testutil::edit_all(name, scan)
+    }
+
+    #[test]
+    fn debian_stock() {
+        let s = scan_dir(&fixture("debian-stock"));
+        assert_eq!(
+            summary(&s),
+            vec![row("www", "unix /run/php/php8.2-fpm.sock", Some(-1), 0)]
+        );
+        let l = &s.listeners[0];
+        assert_eq!(
+            l.source,
+            Source::Default("php-fpm default -1 (= somaxconn) on Linux for PHP 8.2".into())
+        );
+        assert_eq!(l.unit, "php8.2-fpm");
+        assert_eq!(
+            l.checker,
+            ["php-fpm8.2", "-t", "-y", "/etc/php/8.2/fpm/php-fpm.conf"]
+        );
+        assert!(s.problems.is_empty() && s.errors.is_empty());
+
+        let (dir, after) = edit_all("debian-stock");
+        let text = read(dir.path(), "/etc/php/8.2/fpm/pool.d/www.conf");
+        assert!(text.contains(
+            "; Note: This value is mandatory.\nlisten = /run/php/php8.2-fpm.sock\nlisten.backlog = 4096\n\n; Set listen(2) backlog.\n"
+        ));
+        assert_eq!(
+            summary(&after),
+            vec![row("www", "unix /run/php/php8.2-fpm.sock", Some(4096), 42)]
+        );
+    }
+
+    #[test]
+    fn multi_pool_versions_includes_and_problems() {
+        let s = scan_dir(&fixture("phpfpm-multi"));
+        assert_eq!(
+            summary(&s),
+            vec![
+                // 8.1: ondemand raises 100 to the 511 default, leaves 4096 alone
+                row("od", "unix /run/php/php8.1-od.sock", Some(511), 0),
+                row("od2", "tcp 127.0.0.1:9100", Some(4096), 11),
+                row("dyn", "tcp 127.0.0.1:9101", Some(511), 0),
+                // 8.2: $pool expanded, default -1
+                row("a", "unix /run/php/a.sock", Some(-1), 0),
+                // [B] in c.conf re-opened pool b: its later value wins
+                row("b", "tcp 127.0.0.1:9001", Some(2048), 12),
+                row("c", "tcp [::]:9002", Some(-1), 3),
+                row("d", "tcp *:9003", Some(200), 8),
+                row("e", "unix /run/php/e.sock", None, 4),
+                row("g", "tcp *:9004", Some(-1), 0),
+            ]
+        );
+        assert_eq!(
+            s.listeners[0].source,
+            Source::Default(
+                "pm = ondemand: php-fpm raises listen.backlog = 100 \
+                 (/etc/php/8.1/fpm/php-fpm.conf:7) to its default; php-fpm default 511 for \
+                 PHP 8.1"
+                    .into()
+            )
+        );
+        assert_eq!(s.listeners[0].unit, "php8.1-fpm");
+        assert_eq!(s.listeners[3].unit, "php8.2-fpm");
+        let b = &s.listeners[4];
+        assert_eq!(
+            b.source,
+            Source::At(Location {
+                path: "/etc/php/8.2/fpm/pool.d/c.conf".into(),
+                line: 12
+            })
+        );
+        for l in &s.listeners {
+            assert_eq!(
+                (l.service.as_str(), l.action, l.action_reason.as_str()),
+                ("php-fpm", Action::Restart, ACTION_REASON)
+            );
+        }
+        let problems = testutil::problems(&s);
+        let p81 = "/etc/php/8.1/fpm/php-fpm.conf".to_string();
+        let e = "/etc/php/8.2/fpm/pool.d/e.conf".to_string();
+        assert_eq!(
+            problems,
+            vec![
+                (p81.clone(), 3, "php-fpm: include = pool.d/*.conf: directory /usr/pool.d does not exist; glob() fails and php-fpm refuses to start".into()),
+                (p81, 3, "php-fpm: include = pool.d/*.conf is taken from php-fpm's prefix (/usr/pool.d/*.conf), not from this file's directory: /etc/php/8.1/fpm/pool.d/*.conf is not read".into()),
+                (e.clone(), 2, "php-fpm: `#` does not start a comment in php-fpm configs (use `;`); php-fpm refuses to start on this line".into()),
+                (e.clone(), 4, "php-fpm: listen.backlog = abc is not a number; php-fpm refuses to start (it takes digits, optionally after a `-`)".into()),
+                (e, 5, "php-fpm: pool [f] has no listen address; php-fpm refuses to start".into()),
+            ]
+        );
+        // the missing literal include and the empty glob are accepted by php-fpm: no error
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+
+        let (dir, after) = edit_all("phpfpm-multi");
+        let d = dir.path();
+        assert_eq!(
+            read(d, "/etc/php/8.1/fpm/php-fpm.conf"),
+            "[global]\n; relative: php-fpm takes it from its prefix /usr, not from here\n\
+             include=pool.d/*.conf\n[od]\nlisten = /run/php/php8.1-od.sock\npm = ondemand\n\
+             listen.backlog = 4096\n[od2]\nlisten = 127.0.0.1:9100\npm = ondemand\n\
+             listen.backlog = 4096\n[dyn]\nlisten = 127.0.0.1:9101\nlisten.backlog = 4096\n"
+        );
+        assert_eq!(
+            read(d, "/etc/php/8.2/fpm/pool.d/a.conf"),
+            "; unix socket, default backlog\n[a]\nuser = www-data\nlisten = /run/php/$pool.sock\n\
+             listen.backlog = 4096\npm = dynamic\n\n[b]\nlisten = 127.0.0.1:9001\n\
+             listen.backlog = 1024\n"
+        );
+        assert_eq!(
+            read(d, "/etc/php/8.2/fpm/pool.d/c.conf"),
+            "[c]\n\tlisten = [::]:9002\n\tlisten.backlog = \"4096\" ; quoted\n\n[d]\n\
+             listen = 9003\nlisten.backlog = 100\nlisten.backlog = 4096\n\n\
+             ; re-opens pool b: names are case-insensitive\n[B]\nlisten.backlog = 4096\n"
+        );
+        assert_eq!(
+            read(d, "/etc/php/8.2/fpm/pool.d/e.conf"),
+            "[e]\n# not a comment for php-fpm\nlisten = /run/php/e.sock\nlisten.backlog = 4096\n\
+             [f]\nlisten.backlog = 10\n"
+        );
+        assert_eq!(
+            read(d, "/etc/php/8.2/fpm/pool.d/g.conf"),
+            "[g]\n\tlisten = *:9004\n\tlisten.backlog = 4096"
+        );
+        assert_eq!(
+            summary(&after),
+            vec![
+                row("od", "unix /run/php/php8.1-od.sock", Some(4096), 7),
+                row("od2", "tcp 127.0.0.1:9100", Some(4096), 11),
+                row("dyn", "tcp 127.0.0.1:9101", Some(4096), 14),
+                row("a", "unix /run/php/a.sock", Some(4096), 5),
+                row("b", "tcp 127.0.0.1:9001", Some(4096), 12),
+                row("c", "tcp [::]:9002", Some(4096), 3),
+                row("d", "tcp *:9003", Some(4096), 8),
+                row("e", "unix /run/php/e.sock", Some(4096), 4),
+                row("g", "tcp *:9004", Some(4096), 3),
+            ]
+        );
+    }
+
+    #[test]
+    fn rhel_layout_unknown_version() {
+        let s = scan_dir(&fixture("phpfpm-rhel"));
+        assert_eq!(
+            summary(&s),
+            vec![row("www", "unix /run/php-fpm/www.sock", Some(511), 0)]
+        );
+        let l = &s.listeners[0];
+        assert_eq!(l.unit, "php-fpm");
+        assert_eq!(l.checker, ["php-fpm", "-t", "-y", "/etc/php-fpm.conf"]);
+        assert!(matches!(&l.source, Source::Default(w) if w.starts_with("PHP version unknown")));
+        let (dir, after) = edit_all("phpfpm-rhel");
+        assert_eq!(
+            read(dir.path(), "/etc/php-fpm.d/www.conf"),
+            "[www]\nuser = apache\nlisten = /run/php-fpm/www.sock\nlisten.backlog = 4096\n\
+             listen.acl_users = apache,nginx\npm = dynamic\n"
+        );
+        assert_eq!(
+            summary(&after),
+            vec![row("www", "unix /run/php-fpm/www.sock", Some(4096), 4)]
+        );
+    }
+
+    #[test]
+    fn rhel_version_from_a_versioned_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&fixture("phpfpm-rhel"), dir.path());
+        fs::create_dir_all(dir.path().join("usr/sbin")).unwrap();
+        fs::write(dir.path().join("usr/sbin/php-fpm8.3"), "").unwrap();
+        let s = scan_dir(dir.path());
+        assert_eq!(s.listeners[0].requested, Some(-1));
+        assert_eq!(
+            s.listeners[0].source,
+            Source::Default(
+                "php-fpm default -1 (= somaxconn) on Linux for PHP 8.3 from /usr/sbin/php-fpm8.3"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn include_loop_is_an_error_and_scanning_goes_on() {
+        let s = scan_dir(&fixture("phpfpm-loop"));
+        assert_eq!(summary(&s), vec![row("www", "tcp *:9000", Some(-1), 0)]);
+        let errors: Vec<String> = s.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            errors,
+            [
+                "/etc/php/8.3/fpm/loop.conf:1: php-fpm: include loop: /etc/php/8.3/fpm/php-fpm.conf is already being read; php-fpm fails with \"failed to include more than 5 files recursively\""
+            ]
+        );
+    }
+
+    #[test]
+    fn pool_stays_current_after_an_include() {
+        let s = scan_dir(&fixture("phpfpm-leak"));
+        assert_eq!(summary(&s), vec![row("www", "tcp *:9000", Some(64), 5)]);
+        assert_eq!(
+            s.listeners[0].source,
+            Source::At(Location {
+                path: "/etc/php/8.2/fpm/php-fpm.conf".into(),
+                line: 5
+            })
+        );
+    }
+
+    #[test]
+    fn values_like_the_zend_ini_scanner() {
+        let v = |s: &str| {
+            let t = format!("k ={s}\n");
+            parse_value(&t, 3, t.len() - 1).map(|v| (v.text, t[v.span].to_string(), v.dynamic))
+        };
+        let ok = |a: &str, b: &str, d| Ok((a.to_string(), b.to_string(), d));
+        assert_eq!(v(" 12  ; c"), ok("12", "12", false));
+        assert_eq!(v(" \"300\""), ok("300", "300", false));
+        assert_eq!(v(" '7'"), ok("7", "7", false));
+        assert_eq!(v(""), ok("", "", false));
+        assert_eq!(v(" on"), ok("1", "on", false));
+        assert_eq!(v(" 1 # x"), ok("1 # x", "1 # x", false));
+        assert_eq!(v(" \"a\" b"), ok("ab", "\"a\" b", false));
+        assert_eq!(v(" \"x\\\"y\""), ok("x\"y", "x\\\"y", false));
+        assert_eq!(v(" ${N}"), ok("${N}", "${N}", true));
+        assert!(v(" \"12").is_err());
+        assert!(v(" '12").is_err());
+        assert_eq!(fpm_integer("-1"), Some(-1));
+        assert_eq!(fpm_integer(""), Some(0));
+        assert_eq!(fpm_integer("+5"), None);
+        assert_eq!(fpm_integer("1 2"), None);
+        assert_eq!(address("::1:9000", None), "tcp [::1]:9000");
+        assert_eq!(address("php.sock", Some("/srv")), "unix /srv/php.sock");
+    }
+}
