@@ -165,14 +165,18 @@ impl State {
     }
 
     pub fn somaxconn_sides(&self) -> Vec<(&'static str, Option<i64>, Option<Location>)> {
-        let wants = BTreeMap::new();
-        rules::kinds::side_values(&self.facts(&wants, false), rules::kinds::SOMAXCONN)
+        let (wants, planned) = (BTreeMap::new(), BTreeMap::new());
+        rules::kinds::side_values(
+            &self.facts(&wants, false, &planned),
+            rules::kinds::SOMAXCONN,
+        )
     }
 
     fn facts<'a>(
         &'a self,
         wants: &'a BTreeMap<String, (Want, Option<Location>)>,
         lower: bool,
+        planned: &'a BTreeMap<String, String>,
     ) -> Facts<'a> {
         Facts {
             host: &self.host,
@@ -183,6 +187,7 @@ impl State {
             problems: &self.scan.problems,
             kernel: self.kernel,
             lower_backlog: lower,
+            planned,
         }
     }
 }
@@ -241,6 +246,80 @@ impl FileEdits {
     }
 }
 
+/// Desired state per key: the policy and --set, tightened by every rule proposal (--set
+/// stays exact), and whether all of it is safe unattended.
+fn merge_sysctl(
+    wants: &BTreeMap<String, (Want, Option<Location>)>,
+    proposals: &[Proposal],
+) -> BTreeMap<String, (Want, bool)> {
+    let mut merged: BTreeMap<String, (Want, bool)> = wants
+        .iter()
+        .map(|(k, (w, _))| (k.clone(), (w.clone(), true)))
+        .collect();
+    for p in proposals {
+        if let Proposal::Sysctl {
+            key, want, safe, ..
+        } = p
+        {
+            let e = merged
+                .entry(key.clone())
+                .or_insert_with(|| (Want::default(), true));
+            if e.0.exact.is_none() {
+                e.0.merge(want);
+                e.1 &= *safe;
+            }
+        }
+    }
+    merged
+}
+
+/// The value each desired key should hold, judged from its live value (else its boot value).
+fn targets(
+    state: &State,
+    merged: &BTreeMap<String, (Want, bool)>,
+    max_somaxconn: i64,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (key, (want, _)) in merged {
+        let mut want = want.clone();
+        if key == rules::kinds::SOMAXCONN && want.exact.is_none() {
+            want.min = want.min.map(|m| m.min(max_somaxconn));
+            want.max = Some(want.max.map_or(max_somaxconn, |m| m.min(max_somaxconn)));
+        }
+        let live = state.host.live_value(key).ok().flatten();
+        let boot = state.boot.value(key).map(str::to_string);
+        if let Some(t) = want.target(live.as_deref().or(boot.as_deref())) {
+            out.insert(key.clone(), t);
+        }
+    }
+    out
+}
+
+/// Backlog edits per listener: lowering (the user's strategy) wins over raising; among
+/// raises the largest.
+fn merge_backlog(state: &State, proposals: &[Proposal]) -> BTreeMap<usize, (i64, bool)> {
+    let mut backlog: BTreeMap<usize, (i64, bool)> = BTreeMap::new();
+    for p in proposals {
+        if let Proposal::Backlog {
+            listener,
+            value,
+            safe,
+            ..
+        } = p
+        {
+            let req = state.scan.listeners[*listener].requested.unwrap_or(0);
+            let e = backlog.entry(*listener).or_insert((*value, true));
+            e.0 = if *value < req || e.0 < req {
+                e.0.min(*value)
+            } else {
+                e.0.max(*value)
+            };
+            e.1 &= *safe;
+        }
+    }
+    backlog
+}
+
 pub fn build(inputs: &Inputs, state: &State) -> Plan {
     let host = &state.host;
     let mut errors: Vec<Error> = state.boot.errors.clone();
@@ -268,7 +347,8 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
             ),
         );
     }
-    let facts = state.facts(&wants, inputs.lower_backlog);
+    let none = BTreeMap::new();
+    let facts = state.facts(&wants, inputs.lower_backlog, &none);
     let outcome = rules::evaluate(&state.rules, &facts);
     let bad_input = outcome
         .findings
@@ -280,71 +360,37 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
                 .any(|r| r.code == f.rule && r.kind.is_bad_input())
         })
         .count();
-
-    // merge rule proposals into the desired state; --set stays exact
-    let mut merged: BTreeMap<String, (Want, bool, Vec<String>)> = wants
-        .iter()
-        .map(|(k, (w, _))| (k.clone(), (w.clone(), true, vec!["desired".into()])))
-        .collect();
-    let mut backlog: BTreeMap<usize, (i64, bool, Vec<String>)> = BTreeMap::new();
-    for p in &outcome.proposals {
-        match p {
-            Proposal::Sysctl {
-                key,
-                want,
-                safe,
-                reason,
-            } => {
-                let e = merged
-                    .entry(key.clone())
-                    .or_insert_with(|| (Want::default(), true, Vec::new()));
-                if e.0.exact.is_none() {
-                    e.0.merge(want);
-                    e.1 &= *safe;
-                    e.2.push(reason.clone());
-                }
-            }
-            Proposal::Backlog {
-                listener,
-                value,
-                safe,
-                reason,
-            } => {
-                let req = state.scan.listeners[*listener].requested.unwrap_or(0);
-                let e = backlog
-                    .entry(*listener)
-                    .or_insert((*value, true, Vec::new()));
-                // lowering (the user's strategy) wins over raising; among raises the largest
-                e.0 = if *value < req || e.0 < req {
-                    e.0.min(*value)
-                } else {
-                    e.0.max(*value)
-                };
-                e.1 &= *safe;
-                e.2.push(reason.clone());
-            }
-        }
-    }
-
-    let mut files: BTreeMap<String, FileEdits> = BTreeMap::new();
-    let mut live_changes = Vec::new();
-    let mut targets: Vec<(String, String)> = Vec::new();
     let max_somaxconn = state
         .policy
         .max_somaxconn
         .value
         .min(kernel_max_somaxconn(state.kernel));
-    for (key, (want, safe, _)) in &merged {
-        let mut want = want.clone();
-        if key == rules::kinds::SOMAXCONN && want.exact.is_none() {
-            want.min = want.min.map(|m| m.min(max_somaxconn));
-            want.max = Some(want.max.map_or(max_somaxconn, |m| m.min(max_somaxconn)));
+
+    // A fix can cause the next finding (raising somaxconn leaves tcp_max_syn_backlog too
+    // small), so the rules run again on the planned values until the targets stop moving.
+    // Proposals accumulate, so targets only grow toward their bounds: a few rounds at most.
+    let mut proposals = outcome.proposals.clone();
+    let mut planned: BTreeMap<String, String> = BTreeMap::new();
+    for _ in 0..5 {
+        let next = targets(state, &merge_sysctl(&wants, &proposals), max_somaxconn);
+        if next == planned {
+            break;
         }
+        planned = next;
+        let f = state.facts(&wants, inputs.lower_backlog, &planned);
+        proposals.extend(rules::evaluate(&state.rules, &f).proposals);
+    }
+    let merged = merge_sysctl(&wants, &proposals);
+    let backlog = merge_backlog(state, &proposals);
+
+    let mut files: BTreeMap<String, FileEdits> = BTreeMap::new();
+    let mut live_changes = Vec::new();
+    let mut targets: Vec<(String, String)> = Vec::new();
+    for (key, target) in &planned {
+        let target = target.clone();
+        let safe = &merged.get(key).is_none_or(|m| m.1);
         let live = host.live_value(key).ok().flatten();
         let boot = state.boot.value(key).map(str::to_string);
-        let Some(target) = want.target(live.as_deref().or(boot.as_deref())) else {
-            continue;
-        };
         // a value of another shape than the current one (words, numbers) is a typo the
         // kernel would reject at boot; say so now rather than persist it
         let shape = |v: &str| {
@@ -415,7 +461,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
 
     // service edits
     let mut restarts: Vec<Restart> = Vec::new();
-    for (i, (value, safe, _)) in &backlog {
+    for (i, (value, safe)) in &backlog {
         let l = &state.scan.listeners[*i];
         let Some(setter) = &l.setter else {
             errors.push(Error::msg(format!(
@@ -480,7 +526,8 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
             );
             if before != after {
                 let why = format!(
-                    "its listen() ran with somaxconn {old} (queue {before}); it gets {after} only after it listens again"
+                    "{}: listen() ran with somaxconn {old} (queue {before}); it gets {after} only after it listens again",
+                    l.address
                 );
                 // a reload re-listens only when the backlog in the config changed
                 add_restart(&mut restarts, l, Action::Restart, why);

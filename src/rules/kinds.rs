@@ -395,6 +395,15 @@ pub fn parse_version(s: &str) -> Option<(u32, u32)> {
 /// (side, integer value, where it is set) for the live and the boot value of a key. The boot
 /// value of an unassigned key is the kernel default, which for somaxconn is known.
 pub fn side_values(f: &Facts, key: &str) -> Vec<(&'static str, Option<i64>, Option<Location>)> {
+    if let Some(v) = f.planned.get(key) {
+        let v = as_int(v);
+        let mut out = Vec::new();
+        if f.host.live.is_some() {
+            out.push(("live", v, None));
+        }
+        out.push(("boot", v, None));
+        return out;
+    }
     let live = f
         .host
         .live_value(key)
@@ -511,37 +520,51 @@ fn below_minimum(rule: &Rule, f: &Facts, out: &mut Outcome) {
             if eff >= min.value {
                 continue;
             }
-            let service_limits = (r as i32 as u32 as i64) < *s;
+            // either side can be too small, or both (listen.backlog = 128 with somaxconn 128)
+            let ru = r as i32 as u32 as i64;
+            let service_limits = ru < min.value;
+            let kernel_limits = *s < min.value;
             let mut locs: Vec<Location> = listener_loc(f, l).into_iter().collect();
-            if !service_limits {
+            if kernel_limits {
                 locs.extend(sl.clone());
             }
             locs.extend(policy_loc(f, min.line));
-            let limiter = if service_limits {
-                match &l.source {
+            let mut limiters = Vec::new();
+            if service_limits {
+                limiters.push(match &l.source {
                     Source::At(_) => format!("its own setting {r}"),
                     Source::Default(why) => format!("the default {r} ({why})"),
-                }
-            } else if r < 0 {
-                format!("{SOMAXCONN} {s} (backlog -1 means \"somaxconn\")")
-            } else {
-                format!("{SOMAXCONN} {s}")
-            };
+                });
+            }
+            if kernel_limits {
+                limiters.push(if r < 0 {
+                    format!("{SOMAXCONN} {s} (backlog -1 means \"somaxconn\")")
+                } else {
+                    format!("{SOMAXCONN} {s}")
+                });
+            }
             out.findings.push(rule.finding(
-                format!("{} gets an effective backlog of {eff} ({side}), below the minimum {}; limited by {limiter}", listener_label(l), min.value),
+                format!("{} gets an effective backlog of {eff} ({side}), below the minimum {}; limited by {}", listener_label(l), min.value, limiters.join(" and ")),
                 locs,
             ));
             if service_limits || r < 0 {
-                // the service's own setting (or -1, which follows whatever somaxconn is):
-                // pin an explicit value in its config; an admin's explicit value needs review
+                // the service's own setting: raise it in its config (needs review: it may be
+                // an administrator's choice). -1 follows whatever somaxconn is, which on a
+                // host or container left at 128 is too small: pin it to the somaxconn qfix
+                // aims for, so the pool keeps that queue wherever it runs.
+                let value = if r < 0 {
+                    min.value.max(f.policy.min_somaxconn.value)
+                } else {
+                    min.value
+                };
                 out.proposals.push(Proposal::Backlog {
                     listener: i,
-                    value: min.value,
+                    value,
                     safe: false,
                     reason: rule.code.clone(),
                 });
             }
-            if !service_limits && !f.lower_backlog {
+            if kernel_limits && !f.lower_backlog {
                 out.proposals.push(Proposal::Sysctl {
                     key: SOMAXCONN.into(),
                     want: Want {

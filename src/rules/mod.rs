@@ -94,6 +94,9 @@ pub struct Facts<'a> {
     pub kernel: Option<(u32, u32)>,
     /// `--strategy lower-backlog`: fix a cap by lowering service backlogs.
     pub lower_backlog: bool,
+    /// Values the plan will set (live and at boot); rules judge those instead, so a plan
+    /// can check that its own fixes leave nothing to fix.
+    pub planned: &'a BTreeMap<String, String>,
 }
 
 #[derive(Default)]
