@@ -163,7 +163,7 @@ pub fn plan_text(p: &Plan) -> String {
 pub fn apply(r: &Report, format: Format) {
     if format == Format::Json {
         return json(
-            &json!({ "changed": r.changed, "applied": r.applied, "backups": r.backups, "skipped": r.skipped }),
+            &json!({ "changed": r.changed, "applied": r.applied, "backups": r.backups, "skipped": r.skipped, "restarts": r.restarts }),
         );
     }
     let mut s = String::new();

@@ -94,3 +94,28 @@ fn issue2_prompt_choose_a_subset() {
         "8192"
     );
 }
+
+#[test]
+fn issue3_prompt_offers_needs_review_edits_unselected() {
+    let d = copy_fixture("listeners-container");
+    let pool = read(d.path(), "/etc/php/8.2/fpm/pool.d/app.conf");
+    let cmd = format!("{BIN} --root {} apply", d.path().display());
+    let mut p = rexpect::spawn(&cmd, Some(10_000)).unwrap();
+    p.exp_string("[needs review]").unwrap();
+    settle(&mut p, "Cancel");
+    key(&mut p, "j"); // "Choose which changes to apply"
+    key(&mut p, "\r");
+    p.exp_string("Space toggles").unwrap();
+    settle(&mut p, "net.ipv4.tcp_max_syn_backlog 256 -> 8192");
+    key(&mut p, "\r"); // accept the preselection as offered
+    let out = finish(p);
+    assert!(
+        out.contains("skipped: file: edit /etc/php/8.2/fpm/pool.d/app.conf"),
+        "{out}"
+    );
+    assert_eq!(read(d.path(), "/etc/php/8.2/fpm/pool.d/app.conf"), pool);
+    assert_eq!(
+        read(d.path(), "/proc/sys/net/core/somaxconn").trim(),
+        "8192"
+    );
+}
