@@ -16,6 +16,7 @@ Then checks the targets and prints PASS/FAIL for each; exits 1 if one fails.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -84,11 +85,26 @@ def build_qfix():
     return path
 
 
-def generate(scale, outdir):
+def generate(scale, outdir, regen=False):
+    """Generate the tree for `scale`, or reuse it when gen.py has not changed since."""
     tree = os.path.join(outdir, "scale%d" % scale)
+    stamp_path = tree + ".json"
+    gen = os.path.join(BENCH, "gen.py")
+    with open(gen, "rb") as f:
+        gen_hash = hashlib.sha256(f.read()).hexdigest()
+    if not regen and os.path.isdir(tree) and os.path.isfile(stamp_path):
+        try:
+            with open(stamp_path) as f:
+                stamp = json.load(f)
+            if stamp.get("gen_sha256") == gen_hash and stamp.get("scale") == scale:
+                stamp["summary"]["gen_seconds"] = 0.0
+                return tree, stamp["summary"], True
+        except (OSError, ValueError, KeyError):
+            pass
+    if os.path.exists(stamp_path):
+        os.remove(stamp_path)
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, os.path.join(BENCH, "gen.py"), str(scale), tree],
-                       stdout=subprocess.PIPE, text=True)
+    r = subprocess.run([sys.executable, gen, str(scale), tree], stdout=subprocess.PIPE, text=True)
     if r.returncode != 0:
         die("gen.py %d failed" % scale)
     summary = {}
@@ -97,7 +113,9 @@ def generate(scale, outdir):
         v = v.strip()
         summary[k] = int(v) if v.lstrip("-").isdigit() else v
     summary["gen_seconds"] = round(time.perf_counter() - t0, 2)
-    return tree, summary
+    with open(stamp_path, "w") as f:
+        json.dump({"scale": scale, "gen_sha256": gen_hash, "summary": summary}, f, indent=1)
+    return tree, summary, False
 
 
 def bench_qfix(qfix, tree, runs):
@@ -194,6 +212,8 @@ def main():
     ap.add_argument("--qfix", help="use this qfix binary instead of building one")
     ap.add_argument("--out", default=os.path.join(BENCH, "out"),
                     help="where the trees are generated (bench/out, git-ignored)")
+    ap.add_argument("--regen", action="store_true",
+                    help="regenerate the trees even when gen.py has not changed")
     ap.add_argument("--json", metavar="OUT", help="write all results as JSON to OUT")
     ap.add_argument("--no-crossplane", action="store_true", help="skip crossplane")
     ap.add_argument("--no-install", action="store_true",
@@ -218,12 +238,13 @@ def main():
                            "kernel": platform.release(), "python": platform.python_version()},
                "qfix": qfix, "runs": args.runs, "scales": {}}
     for scale in scales:
-        tree, summary = generate(scale, args.out)
+        tree, summary, reused = generate(scale, args.out, args.regen)
         print("scale %d: %s files (+%s links), %.1f MB, %d nginx server blocks, %d php-fpm pools, "
-              "%d sysctl assignments in %d files; generated in %.1f s"
+              "%d sysctl assignments in %d files; %s"
               % (scale, summary["files"], summary["symlinks"], summary["bytes"] / 1e6,
                  summary["nginx_server_blocks"], summary["phpfpm_pools"],
-                 summary["sysctl_assignments"], summary["sysctl_files"], summary["gen_seconds"]),
+                 summary["sysctl_assignments"], summary["sysctl_files"],
+                 "reused %s" % tree if reused else "generated in %.1f s" % summary["gen_seconds"]),
               flush=True)
         entry = {"tree": tree, "tree_summary": summary}
         print("  qfix plan x%d ..." % args.runs, flush=True)
