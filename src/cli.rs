@@ -146,6 +146,7 @@ pub fn exit_code(o: Outcome) -> i32 {
 }
 
 pub fn main() -> i32 {
+    let _t = crate::trace::phase("total");
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -13,3 +13,4 @@ pub mod root;
 pub mod rules;
 pub mod services;
 pub mod sysctl;
+pub mod trace;

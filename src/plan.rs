@@ -150,9 +150,18 @@ impl State {
         let root = Root::new(&inputs.root).map_err(|e| vec![e])?;
         let host = Host::new(root);
         let policy = load_policy(&host, inputs.policy.as_deref())?;
-        let rules = rules::load(&host, inputs.rules_dir.as_deref())?;
-        let boot = Boot::resolve(&host, &BTreeMap::new());
-        let scan = services::scan(&host);
+        let rules = {
+            let _t = crate::trace::phase("rules");
+            rules::load(&host, inputs.rules_dir.as_deref())?
+        };
+        let boot = {
+            let _t = crate::trace::phase("sysctl");
+            Boot::resolve(&host, &BTreeMap::new())
+        };
+        let scan = {
+            let _t = crate::trace::phase("services");
+            services::scan(&host)
+        };
         let kernel = kernel_version(&host);
         Ok(State {
             host,
@@ -321,6 +330,7 @@ fn merge_backlog(state: &State, proposals: &[Proposal]) -> BTreeMap<usize, (i64,
 }
 
 pub fn build(inputs: &Inputs, state: &State) -> Plan {
+    let _t = crate::trace::phase("plan");
     let host = &state.host;
     let mut errors: Vec<Error> = state.boot.errors.clone();
     errors.extend(state.scan.errors.iter().cloned());
@@ -460,7 +470,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
     }
 
     // service edits
-    let mut restarts: Vec<Restart> = Vec::new();
+    let mut restarts = Restarts::default();
     for (i, (value, safe)) in &backlog {
         let l = &state.scan.listeners[*i];
         let Some(setter) = &l.setter else {
@@ -493,8 +503,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
                 .push(format!("{} {} backlog {}", l.service, l.instance, value));
         }
         f.safe &= *safe;
-        add_restart(
-            &mut restarts,
+        restarts.add(
             l,
             l.action,
             format!(
@@ -530,7 +539,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
                     l.address
                 );
                 // a reload re-listens only when the backlog in the config changed
-                add_restart(&mut restarts, l, Action::Restart, why);
+                restarts.add(l, Action::Restart, why);
             }
         }
     }
@@ -557,29 +566,62 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
         offline: host.offline(),
         findings: outcome.findings,
         changes,
-        restarts,
+        restarts: restarts.finish(),
         fingerprints: host.fingerprints(),
         errors,
         bad_input,
     }
 }
 
-fn add_restart(restarts: &mut Vec<Restart>, l: &Listener, action: Action, reason: String) {
-    if let Some(r) = restarts.iter_mut().find(|r| r.unit == l.unit) {
+/// Restarts per unit, with the reasons that call for them (each once).
+#[derive(Default)]
+struct Restarts {
+    units: Vec<(Restart, Vec<String>)>,
+    index: std::collections::HashMap<String, usize>,
+    seen: std::collections::HashSet<(usize, String)>,
+}
+
+impl Restarts {
+    fn add(&mut self, l: &Listener, action: Action, reason: String) {
+        let i = *self.index.entry(l.unit.clone()).or_insert_with(|| {
+            self.units.push((
+                Restart {
+                    service: l.service.clone(),
+                    unit: l.unit.clone(),
+                    action,
+                    reason: String::new(),
+                },
+                Vec::new(),
+            ));
+            self.units.len() - 1
+        });
+        let (r, reasons) = &mut self.units[i];
         if action == Action::Restart {
             r.action = Action::Restart;
         }
-        if !r.reason.contains(&reason) {
-            r.reason = format!("{}; {reason}", r.reason);
+        if self.seen.insert((i, reason.clone())) {
+            reasons.push(reason);
         }
-        return;
     }
-    restarts.push(Restart {
-        service: l.service.clone(),
-        unit: l.unit.clone(),
-        action,
-        reason,
-    });
+
+    /// A busy host has thousands of sockets per service: name a few, count the rest.
+    fn finish(self) -> Vec<Restart> {
+        self.units
+            .into_iter()
+            .map(|(mut r, reasons)| {
+                r.reason = if reasons.len() <= 4 {
+                    reasons.join("; ")
+                } else {
+                    format!(
+                        "{}; and {} more",
+                        reasons[..3].join("; "),
+                        reasons.len() - 3
+                    )
+                };
+                r
+            })
+            .collect()
+    }
 }
 
 /// Put `key = value` where boot will read it last: the last explicit assignment when it is

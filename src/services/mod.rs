@@ -94,14 +94,41 @@ pub struct Scan {
 /// Scan every supported service found in the root.
 pub fn scan(host: &Host) -> Scan {
     let mut scan = Scan::default();
-    nginx::scan(host, &mut scan);
-    phpfpm::scan(host, &mut scan);
-    redis::scan(host, &mut scan);
-    haproxy::scan(host, &mut scan);
-    apache::scan(host, &mut scan);
-    mysql::scan(host, &mut scan);
-    memcached::scan(host, &mut scan);
-    uwsgi::scan(host, &mut scan);
-    systemd_socket::scan(host, &mut scan);
+    {
+        let _t = crate::trace::phase("nginx");
+        nginx::scan(host, &mut scan);
+    }
+    {
+        let _t = crate::trace::phase("phpfpm");
+        phpfpm::scan(host, &mut scan);
+    }
+    {
+        let _t = crate::trace::phase("redis");
+        redis::scan(host, &mut scan);
+    }
+    {
+        let _t = crate::trace::phase("haproxy");
+        haproxy::scan(host, &mut scan);
+    }
+    {
+        let _t = crate::trace::phase("apache");
+        apache::scan(host, &mut scan);
+    }
+    {
+        let _t = crate::trace::phase("mysql");
+        mysql::scan(host, &mut scan);
+    }
+    {
+        let _t = crate::trace::phase("memcached");
+        memcached::scan(host, &mut scan);
+    }
+    {
+        let _t = crate::trace::phase("uwsgi");
+        uwsgi::scan(host, &mut scan);
+    }
+    {
+        let _t = crate::trace::phase("systemd_socket");
+        systemd_socket::scan(host, &mut scan);
+    }
     scan
 }

@@ -65,6 +65,9 @@ pub struct Boot {
     /// exclusion), with removed entries left as None so positions stay stable.
     order: Vec<Option<(String, Option<usize>)>>,
     slot: HashMap<String, usize>,
+    /// Assignments per key, and the glob ones, so a lookup never scans every assignment.
+    by_key: HashMap<String, Vec<usize>>,
+    glob_assignments: Vec<usize>,
     /// Compiled glob keys, so matching a key does not re-parse a pattern.
     patterns: HashMap<String, glob::Pattern>,
 }
@@ -184,6 +187,10 @@ impl Boot {
                         file: i,
                         value_span: a.value_span,
                     });
+                    self.by_key.entry(a.key.clone()).or_default().push(idx);
+                    if a.glob {
+                        self.glob_assignments.push(idx);
+                    }
                     if a.glob && !self.patterns.contains_key(&a.key) {
                         if let Ok(p) = glob::Pattern::new(&super::key_to_path(&a.key)) {
                             self.patterns.insert(a.key.clone(), p);
@@ -260,10 +267,15 @@ impl Boot {
         &'a self,
         key: &'a str,
     ) -> impl Iterator<Item = &'a Assignment> + 'a {
-        let path = super::key_to_path(key);
-        self.assignments
-            .iter()
-            .filter(move |a| a.key == key || (a.glob && self.matches(&a.key, &path)))
+        let mut idx: Vec<usize> = self.by_key.get(key).cloned().unwrap_or_default();
+        if !self.glob_assignments.is_empty() {
+            let path = super::key_to_path(key);
+            idx.extend(self.glob_assignments.iter().filter(|&&i| {
+                self.assignments[i].key != key && self.matches(&self.assignments[i].key, &path)
+            }));
+            idx.sort_unstable();
+        }
+        idx.into_iter().map(move |i| &self.assignments[i])
     }
 
     /// Keys and glob patterns that some file assigns, sorted.
