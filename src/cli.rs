@@ -277,14 +277,19 @@ pub fn run(cli: Cli) -> Outcome {
                 Err(e) => return fail(&e),
             };
             offline_note(&state);
-            let p = plan::build(&inp, &state);
+            let mut p = plan::build(&inp, &state);
             output::plan(&p, format);
             if let Some(path) = out {
+                p.fingerprints = state.host.fingerprints();
                 if let Err(e) = save(&path, &inp, &p) {
                     return fail(&[e]);
                 }
             }
-            plan_outcome(&p)
+            let outcome = plan_outcome(&p);
+            // the process exits next: freeing a busy host's parse trees one by one is
+            // measurable work that the kernel does for free
+            std::mem::forget((state, p));
+            outcome
         }
         Command::Apply {
             planfile,

@@ -15,9 +15,11 @@ pub struct Host {
     pub root: Root,
     /// `None` when the root has no /proc/sys: offline, boot values only.
     pub live: Option<Live>,
+    /// Every file read, by in-root path (None: it did not exist). Fingerprints are hashed
+    /// from here only when a plan is saved.
     files: RefCell<HashMap<String, Option<Rc<str>>>>,
-    /// in-root path -> sha256 of the content, or None when the file did not exist.
-    file_prints: RefCell<BTreeMap<String, Option<String>>>,
+    /// Byte offsets of line starts per file, built on the first line lookup.
+    lines: RefCell<HashMap<String, Rc<Vec<usize>>>>,
     live_prints: RefCell<BTreeMap<String, Option<String>>>,
 }
 
@@ -28,7 +30,7 @@ impl Host {
             root,
             live,
             files: RefCell::default(),
-            file_prints: RefCell::default(),
+            lines: RefCell::default(),
             live_prints: RefCell::default(),
         }
     }
@@ -43,9 +45,6 @@ impl Host {
             return Ok(hit.clone());
         }
         let text = self.root.read_opt(path)?.map(Rc::<str>::from);
-        self.file_prints
-            .borrow_mut()
-            .insert(path.to_string(), text.as_deref().map(hash));
         self.files
             .borrow_mut()
             .insert(path.to_string(), text.clone());
@@ -67,9 +66,37 @@ impl Host {
         Ok(v)
     }
 
+    /// 1-based line of a byte offset in a file already read (binary search over line starts).
+    pub fn line_of(&self, path: &str, offset: usize) -> Option<usize> {
+        let starts = match self.lines.borrow().get(path) {
+            Some(s) => s.clone(),
+            None => {
+                let text = self.files.borrow().get(path)?.clone()?;
+                let mut v = vec![0];
+                v.extend(
+                    text.bytes()
+                        .enumerate()
+                        .filter(|(_, b)| *b == b'\n')
+                        .map(|(i, _)| i + 1),
+                );
+                Rc::new(v)
+            }
+        };
+        self.lines
+            .borrow_mut()
+            .entry(path.to_string())
+            .or_insert_with(|| starts.clone());
+        Some(starts.partition_point(|&s| s <= offset))
+    }
+
     pub fn fingerprints(&self) -> Fingerprints {
         Fingerprints {
-            files: self.file_prints.borrow().clone(),
+            files: self
+                .files
+                .borrow()
+                .iter()
+                .map(|(p, t)| (p.clone(), t.as_deref().map(hash)))
+                .collect(),
             live: self.live_prints.borrow().clone(),
         }
     }

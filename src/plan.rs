@@ -359,7 +359,10 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
     }
     let none = BTreeMap::new();
     let facts = state.facts(&wants, inputs.lower_backlog, &none);
-    let outcome = rules::evaluate(&state.rules, &facts);
+    let outcome = {
+        let _t = crate::trace::phase("evaluate");
+        rules::evaluate(&state.rules, &facts)
+    };
     let bad_input = outcome
         .findings
         .iter()
@@ -379,6 +382,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
     // A fix can cause the next finding (raising somaxconn leaves tcp_max_syn_backlog too
     // small), so the rules run again on the planned values until the targets stop moving.
     // Proposals accumulate, so targets only grow toward their bounds: a few rounds at most.
+    let _fix = crate::trace::phase("fixpoint");
     let mut proposals = outcome.proposals.clone();
     let mut planned: BTreeMap<String, String> = BTreeMap::new();
     for _ in 0..5 {
@@ -388,10 +392,11 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
         }
         planned = next;
         let f = state.facts(&wants, inputs.lower_backlog, &planned);
-        proposals.extend(rules::evaluate(&state.rules, &f).proposals);
+        proposals.extend(rules::proposals(&state.rules, &f));
     }
     let merged = merge_sysctl(&wants, &proposals);
     let backlog = merge_backlog(state, &proposals);
+    drop(_fix);
 
     let mut files: BTreeMap<String, FileEdits> = BTreeMap::new();
     let mut live_changes = Vec::new();
@@ -567,7 +572,8 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
         findings: outcome.findings,
         changes,
         restarts: restarts.finish(),
-        fingerprints: host.fingerprints(),
+        // hashing every file read is only worth it when the plan is saved (--out)
+        fingerprints: Fingerprints::default(),
         errors,
         bad_input,
     }

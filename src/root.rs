@@ -14,6 +14,9 @@ const MAX_LINKS: usize = 40;
 #[derive(Debug, Clone)]
 pub struct Root {
     base: PathBuf,
+    /// Resolved directories: a busy host reads thousands of files from a few directories,
+    /// and each resolution would otherwise lstat every component again.
+    dirs: std::cell::RefCell<std::collections::HashMap<String, String>>,
 }
 
 /// What a path turned out to be once its links were followed.
@@ -35,7 +38,10 @@ impl Root {
                 dir.display()
             )));
         }
-        Ok(Root { base })
+        Ok(Root {
+            base,
+            dirs: Default::default(),
+        })
     }
 
     pub fn is_host(&self) -> bool {
@@ -60,8 +66,37 @@ impl Root {
     /// relative to the root (as after chroot); a relative target that climbs above the root
     /// is refused. The last component may be missing (a file about to be created).
     pub fn resolve(&self, inroot: &str) -> Result<Resolved, Error> {
-        let mut done: Vec<String> = Vec::new();
-        let mut todo: Vec<String> = components(inroot).into_iter().rev().collect();
+        let comps = components(inroot);
+        // resolve the directory once (cached), then only the last component
+        if comps.len() > 1 && !comps.iter().any(|c| c == "..") {
+            let dir = format!("/{}", comps[..comps.len() - 1].join("/"));
+            let cached = self.dirs.borrow().get(&dir).cloned();
+            let resolved = match cached {
+                Some(r) => r,
+                None => match self.walk(Vec::new(), comps[..comps.len() - 1].to_vec(), &dir)? {
+                    Resolved::Path(r) => {
+                        self.dirs.borrow_mut().insert(dir, r.clone());
+                        r
+                    }
+                    Resolved::DevNull => {
+                        return Err(Error::msg(format!("{dir}: links to /dev/null")));
+                    }
+                },
+            };
+            let last = comps[comps.len() - 1].clone();
+            return self.walk(components(&resolved), vec![last], inroot);
+        }
+        self.walk(Vec::new(), comps, inroot)
+    }
+
+    /// Follow links component by component: `done` is already resolved, `rest` is not.
+    fn walk(
+        &self,
+        mut done: Vec<String>,
+        rest: Vec<String>,
+        inroot: &str,
+    ) -> Result<Resolved, Error> {
+        let mut todo: Vec<String> = rest.into_iter().rev().collect();
         let mut hops = 0;
         while let Some(c) = todo.pop() {
             if c == ".." {

@@ -191,7 +191,8 @@ impl Kind {
                     let a = f.boot.assignments_for(key).last().cloned();
                     let Some(a) = a else { continue };
                     let msg = if let Some(live) = &f.host.live {
-                        if live.exists(key) {
+                        // the value is usually read already (live-differs-from-boot)
+                        if matches!(f.host.live_value(key), Ok(Some(_))) || live.exists(key) {
                             continue;
                         }
                         format!(
@@ -370,8 +371,8 @@ fn listener_loc(f: &Facts, l: &Listener) -> Option<Location> {
         return Some(loc.clone());
     }
     let s = l.setter.as_ref()?;
-    let text = f.host.read(&s.path).ok()??;
-    Some(loc(&s.path, crate::policy::line_of(&text, s.range.start)))
+    f.host.read(&s.path).ok()??;
+    Some(loc(&s.path, f.host.line_of(&s.path, s.range.start)?))
 }
 
 fn policy_loc(f: &Facts, line: usize) -> Option<Location> {
@@ -464,27 +465,29 @@ fn backlog_exceeds(rule: &Rule, f: &Facts, out: &mut Outcome, refusing: bool) {
         if capped.is_empty() {
             continue;
         }
-        let mut locs: Vec<Location> = listener_loc(f, l).into_iter().collect();
-        locs.extend(capped.iter().filter_map(|c| c.2.clone()));
-        locs.dedup();
-        let caps = capped
-            .iter()
-            .map(|(s, v, _)| format!("{v} ({s})"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let msg = if refusing {
-            format!(
-                "{} sets listen = {r} but {SOMAXCONN} is {caps}: uWSGI refuses to start (\"Listen queue size is greater than the system max net.core.somaxconn\")",
-                listener_label(l)
-            )
-        } else {
-            format!(
-                "{} asks for backlog {r} but {SOMAXCONN} is {caps}: the kernel silently cuts the accept queue to {}",
-                listener_label(l),
-                capped.iter().map(|c| c.1).min().unwrap_or(r)
-            )
-        };
-        out.findings.push(rule.finding(msg, locs));
+        if !out.quiet {
+            let mut locs: Vec<Location> = listener_loc(f, l).into_iter().collect();
+            locs.extend(capped.iter().filter_map(|c| c.2.clone()));
+            locs.dedup();
+            let caps = capped
+                .iter()
+                .map(|(s, v, _)| format!("{v} ({s})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let msg = if refusing {
+                format!(
+                    "{} sets listen = {r} but {SOMAXCONN} is {caps}: uWSGI refuses to start (\"Listen queue size is greater than the system max net.core.somaxconn\")",
+                    listener_label(l)
+                )
+            } else {
+                format!(
+                    "{} asks for backlog {r} but {SOMAXCONN} is {caps}: the kernel silently cuts the accept queue to {}",
+                    listener_label(l),
+                    capped.iter().map(|c| c.1).min().unwrap_or(r)
+                )
+            };
+            out.findings.push(rule.finding(msg, locs));
+        }
         if f.lower_backlog {
             if matches!(l.source, Source::At(_)) {
                 let cap = capped.iter().map(|c| c.1).min().unwrap_or(r);
@@ -524,29 +527,31 @@ fn below_minimum(rule: &Rule, f: &Facts, out: &mut Outcome) {
             let ru = r as i32 as u32 as i64;
             let service_limits = ru < min.value;
             let kernel_limits = *s < min.value;
-            let mut locs: Vec<Location> = listener_loc(f, l).into_iter().collect();
-            if kernel_limits {
-                locs.extend(sl.clone());
+            if !out.quiet {
+                let mut locs: Vec<Location> = listener_loc(f, l).into_iter().collect();
+                if kernel_limits {
+                    locs.extend(sl.clone());
+                }
+                locs.extend(policy_loc(f, min.line));
+                let mut limiters = Vec::new();
+                if service_limits {
+                    limiters.push(match &l.source {
+                        Source::At(_) => format!("its own setting {r}"),
+                        Source::Default(why) => format!("the default {r} ({why})"),
+                    });
+                }
+                if kernel_limits {
+                    limiters.push(if r < 0 {
+                        format!("{SOMAXCONN} {s} (backlog -1 means \"somaxconn\")")
+                    } else {
+                        format!("{SOMAXCONN} {s}")
+                    });
+                }
+                out.findings.push(rule.finding(
+                    format!("{} gets an effective backlog of {eff} ({side}), below the minimum {}; limited by {}", listener_label(l), min.value, limiters.join(" and ")),
+                    locs,
+                ));
             }
-            locs.extend(policy_loc(f, min.line));
-            let mut limiters = Vec::new();
-            if service_limits {
-                limiters.push(match &l.source {
-                    Source::At(_) => format!("its own setting {r}"),
-                    Source::Default(why) => format!("the default {r} ({why})"),
-                });
-            }
-            if kernel_limits {
-                limiters.push(if r < 0 {
-                    format!("{SOMAXCONN} {s} (backlog -1 means \"somaxconn\")")
-                } else {
-                    format!("{SOMAXCONN} {s}")
-                });
-            }
-            out.findings.push(rule.finding(
-                format!("{} gets an effective backlog of {eff} ({side}), below the minimum {}; limited by {}", listener_label(l), min.value, limiters.join(" and ")),
-                locs,
-            ));
             if service_limits || r < 0 {
                 // the service's own setting: raise it in its config (needs review: it may be
                 // an administrator's choice). -1 follows whatever somaxconn is, which on a

@@ -103,6 +103,9 @@ pub struct Facts<'a> {
 pub struct Outcome {
     pub findings: Vec<Finding>,
     pub proposals: Vec<Proposal>,
+    /// Off while a plan iterates toward its fixed point: only proposals matter then, and
+    /// formatting thousands of messages twice is the costliest part of a busy host's plan.
+    pub quiet: bool,
 }
 
 impl Rule {
@@ -119,7 +122,19 @@ impl Rule {
 
 /// Run every rule over the facts.
 pub fn evaluate(rules: &[Rule], facts: &Facts) -> Outcome {
-    let mut out = Outcome::default();
+    run(rules, facts, false)
+}
+
+/// Run every rule for its proposals only.
+pub fn proposals(rules: &[Rule], facts: &Facts) -> Vec<Proposal> {
+    run(rules, facts, true).proposals
+}
+
+fn run(rules: &[Rule], facts: &Facts, quiet: bool) -> Outcome {
+    let mut out = Outcome {
+        quiet,
+        ..Outcome::default()
+    };
     for rule in rules {
         rule.kind.eval(rule, facts, &mut out);
     }
