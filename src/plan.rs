@@ -532,11 +532,13 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
         ) else {
             continue;
         };
-        for l in &state.scan.listeners {
+        for (i, l) in state.scan.listeners.iter().enumerate() {
             let Some(r) = l.requested else { continue };
+            // after the run the listener asks for its edited backlog, if this plan edits it
+            let r_after = backlog.get(&i).map_or(r, |b| b.0);
             let (before, after) = (
                 rules::kinds::effective(r, old),
-                rules::kinds::effective(r, new),
+                rules::kinds::effective(r_after, new),
             );
             if before != after {
                 let why = format!(

@@ -730,3 +730,53 @@ fn issue2_version_and_help() {
         "{s}"
     );
 }
+
+#[test]
+fn issue2_kernel_rejecting_a_value_is_reported_exactly_and_files_roll_back() {
+    if !can_unshare() {
+        eprintln!("SKIP: cannot create private namespaces here");
+        return;
+    }
+    // a root whose /proc is the real one, inside a private network namespace: only that
+    // namespace's net.* keys can change, and the plan is checked to hold nothing else
+    let d = copy_fixture("sysctl-vendor");
+    std::fs::remove_dir_all(d.path().join("proc")).unwrap();
+    std::fs::create_dir_all(d.path().join("proc")).unwrap();
+    let script = r#"
+        set -e
+        mount --bind /proc "$1/proc"
+        plan=$("$2" --root "$1" plan --format json --set net.core.somaxconn=-5) || [ $? -eq 2 ]
+        keys=$(printf '%s' "$plan" | grep -o '"key": "[^"]*"' | cut -d'"' -f4 | sort -u)
+        for k in $keys; do case $k in net.*) ;; *) echo "REFUSED: plan touches $k"; exit 99;; esac; done
+        [ -n "$keys" ]
+        set +e
+        "$2" --root "$1" apply --yes --set net.core.somaxconn=-5
+        echo "exit=$?"
+        cat /proc/sys/net/core/somaxconn
+    "#;
+    let o = std::process::Command::new("unshare")
+        .args([
+            "-n",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(d.path())
+        .arg(BIN)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!out.contains("REFUSED"), "{out}");
+    assert!(out.contains("exit=1"), "{out}\n{err}");
+    assert!(err.contains("net.core.somaxconn: writing -5 to /proc/sys/net/core/somaxconn failed: Invalid argument"), "{err}");
+    assert!(err.contains("rolled back 1 file(s)"), "{err}");
+    assert!(!d.path().join("etc/sysctl.d/99-qfix.conf").exists());
+    // the namespace's own value is untouched (a fresh netns starts at the default 4096)
+    assert_eq!(out.lines().last(), Some("4096"), "{out}");
+}

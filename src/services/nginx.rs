@@ -1,15 +1,17 @@
 //! nginx: `listen ADDR [backlog=N] ...;` in `server` blocks of `http` and `stream`.
 //!
 //! The config is tokenized losslessly (every byte belongs to one token, so spans can be edited
-//! in place), parsed into a directive tree, and walked from nginx.conf with `include` expanded
-//! the way nginx does it: relative to the nginx.conf directory, globs may match nothing, a
-//! missing plain file fails `nginx -t`.
+//! in place) and parsed in one pass that keeps only what qfix walks: blocks, `include`,
+//! `listen` and `server_name` (words borrow the file's text unless they hold escapes). That is
+//! walked from nginx.conf with `include` expanded the way nginx does it: relative to the
+//! nginx.conf directory, globs may match nothing, a missing plain file fails `nginx -t`.
 //!
 //! Socket options (backlog= and friends) belong to an addr:port, not to a server block: nginx
 //! opens one socket per addr:port and accepts the options on only one of its listen lines.
 //! So every listen line is reported, but its backlog is the one its socket really gets.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::rc::Rc;
@@ -29,8 +31,8 @@ const RELOAD_REASON: &str = "nginx reload re-creates the socket when backlog= ch
 /// Guard against include fan-out (a file including another twice, 30 levels deep): nginx
 /// would take forever too, qfix stops and says so.
 const MAX_INCLUDES: usize = 100_000;
-/// Deeper blocks or include chains are not real configs; the tree is walked recursively,
-/// so bound it rather than overflow the stack.
+/// Deeper blocks or include chains are not real configs: bound them (the include chain is
+/// walked recursively).
 const MAX_DEPTH: usize = 64;
 
 pub fn scan(host: &Host, scan: &mut Scan) {
@@ -57,6 +59,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
     };
     w.file(main, None, Ctx::Main);
     let servers = std::mem::take(&mut w.servers);
+    drop(w);
     listeners(servers, main, scan);
 }
 
@@ -96,20 +99,41 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-fn tokenize(text: &str) -> (Vec<Token>, Vec<SyntaxError>) {
-    let b = text.as_bytes();
-    let mut toks = Vec::new();
-    let mut errs = Vec::new();
-    let mut i = 0;
-    let mut line = 1;
-    // after a closing quote nginx wants a separator: `"a"b` is an error
-    let mut need_space = false;
-    while i < b.len() {
+/// The tokens of a text, one at a time, with the errors met so far in `errs`.
+struct Lexer<'t> {
+    text: &'t str,
+    pos: usize,
+    line: usize,
+    /// After a closing quote nginx wants a separator: `"a"b` is an error.
+    need_space: bool,
+    errs: Vec<SyntaxError>,
+}
+
+impl<'t> Lexer<'t> {
+    fn new(text: &'t str) -> Lexer<'t> {
+        Lexer {
+            text,
+            pos: 0,
+            line: 1,
+            need_space: false,
+            errs: Vec::new(),
+        }
+    }
+}
+
+impl Iterator for Lexer<'_> {
+    type Item = Token;
+
+    fn next(&mut self) -> Option<Token> {
+        let text = self.text;
+        let b = text.as_bytes();
+        let mut i = self.pos;
+        let c = *b.get(i)?;
         let start = i;
-        let start_line = line;
-        let c = b[i];
-        if need_space && !is_space(c) && !matches!(c, b';' | b'{' | b')') {
-            errs.push(SyntaxError {
+        let start_line = self.line;
+        let mut line = self.line;
+        if self.need_space && !is_space(c) && !matches!(c, b';' | b'{' | b')') {
+            self.errs.push(SyntaxError {
                 line,
                 message: format!(
                     "unexpected \"{}\" right after a quoted string",
@@ -117,7 +141,7 @@ fn tokenize(text: &str) -> (Vec<Token>, Vec<SyntaxError>) {
                 ),
             });
         }
-        need_space = false;
+        self.need_space = false;
         let kind = match c {
             _ if is_space(c) => {
                 while i < b.len() && is_space(b[i]) {
@@ -141,9 +165,7 @@ fn tokenize(text: &str) -> (Vec<Token>, Vec<SyntaxError>) {
                 Kind::Close
             }
             b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
+                i = text[i..].find('\n').map_or(b.len(), |n| i + n);
                 Kind::Comment
             }
             b'"' | b'\'' => {
@@ -172,10 +194,10 @@ fn tokenize(text: &str) -> (Vec<Token>, Vec<SyntaxError>) {
                 }
                 i = i.min(b.len());
                 if closed {
-                    need_space = true;
+                    self.need_space = true;
                     Kind::Word
                 } else {
-                    errs.push(SyntaxError {
+                    self.errs.push(SyntaxError {
                         line: start_line,
                         message: "unterminated quoted string (nginx -t: unexpected end of file)"
                             .into(),
@@ -212,183 +234,377 @@ fn tokenize(text: &str) -> (Vec<Token>, Vec<SyntaxError>) {
                 Kind::Word
             }
         };
-        toks.push(Token {
+        self.pos = i;
+        self.line = line;
+        Some(Token {
             kind,
             span: start..i,
             line: start_line,
-        });
+        })
     }
-    (toks, errs)
+}
+
+/// Every token of `text` (spaces and comments too) and the tokenizer's errors.
+#[cfg(test)]
+fn tokenize(text: &str) -> (Vec<Token>, Vec<SyntaxError>) {
+    let mut lx = Lexer::new(text);
+    let toks = lx.by_ref().collect();
+    (toks, lx.errs)
 }
 
 fn char_at(text: &str, i: usize) -> char {
     text.get(i..).and_then(|s| s.chars().next()).unwrap_or('?')
 }
 
-/// A word's value as nginx sees it: quotes stripped, `\"` `\'` `\\` `\t` `\r` `\n` decoded,
-/// any other backslash kept.
-fn unescape(raw: &str) -> String {
+/// The bytes of a word's value inside its raw text: without the quotes of a quoted word.
+fn unquoted(raw: &str) -> Range<usize> {
     let b = raw.as_bytes();
-    let inner = match b.first() {
-        Some(&q @ (b'"' | b'\'')) if b.len() >= 2 && b[b.len() - 1] == q => &b[1..b.len() - 1],
-        _ => b,
-    };
+    match b.first() {
+        Some(&q @ (b'"' | b'\'')) if b.len() >= 2 && b[b.len() - 1] == q => 1..b.len() - 1,
+        _ => 0..b.len(),
+    }
+}
+
+/// A word's value as nginx sees it: quotes stripped, `\"` `\'` `\\` `\t` `\r` `\n` decoded,
+/// any other backslash kept. Borrowed unless there is a backslash.
+fn unescape(raw: &str) -> Cow<'_, str> {
+    let inner = &raw[unquoted(raw)];
+    if !inner.contains('\\') {
+        return Cow::Borrowed(inner);
+    }
+    let inner = inner.as_bytes();
     let mut out = Vec::with_capacity(inner.len());
     let mut i = 0;
     while i < inner.len() {
         if inner[i] == b'\\' {
-            match inner.get(i + 1) {
-                Some(&c @ (b'"' | b'\'' | b'\\')) => {
-                    out.push(c);
-                    i += 2;
-                    continue;
-                }
-                Some(b't') => {
-                    out.push(b'\t');
-                    i += 2;
-                    continue;
-                }
-                Some(b'r') => {
-                    out.push(b'\r');
-                    i += 2;
-                    continue;
-                }
-                Some(b'n') => {
-                    out.push(b'\n');
-                    i += 2;
-                    continue;
-                }
-                _ => {}
+            let decoded = match inner.get(i + 1) {
+                Some(&c @ (b'"' | b'\'' | b'\\')) => Some(c),
+                Some(b't') => Some(b'\t'),
+                Some(b'r') => Some(b'\r'),
+                Some(b'n') => Some(b'\n'),
+                _ => None,
+            };
+            if let Some(c) = decoded {
+                out.push(c);
+                i += 2;
+                continue;
             }
         }
         out.push(inner[i]);
         i += 1;
     }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    Cow::Owned(
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
-// Parser: tokens -> directive tree.
+// Parser: tokens -> directives, one at a time.
 
 #[derive(Debug, Clone)]
-struct Word {
+struct Word<'t> {
     span: Range<usize>,
-    value: String,
+    value: Cow<'t, str>,
     line: usize,
 }
 
+/// What `Parser::next` found; the directive's words are in `Parser::words` until the next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// `name args;`
+    Semi,
+    /// `name args {`
+    Open,
+    /// The `}` of the last open block (also given for blocks still open at the end).
+    Close,
+}
+
+/// Parses without recursion (a hostile file of nested `{` must not blow the stack). Errors are
+/// recorded and parsing goes on with what makes sense, as qfix still wants the rest: a `{`
+/// without a name opens a block whose content is dropped, blocks deeper than MAX_DEPTH are
+/// skipped whole, blocks open at the end of the file are closed there.
+struct Parser<'t> {
+    lx: Lexer<'t>,
+    errs: Vec<SyntaxError>,
+    /// The words of the directive being read, or of the one just returned.
+    words: Vec<Word<'t>>,
+    /// Blocks open, innermost last: whether it is reported (named, and not inside a dropped
+    /// block).
+    frames: Vec<bool>,
+    /// Blocks open beyond MAX_DEPTH: balanced, but their content is dropped.
+    skipped: usize,
+    last_line: usize,
+    returned: bool,
+    eof: bool,
+}
+
+impl<'t> Parser<'t> {
+    fn new(text: &'t str) -> Parser<'t> {
+        Parser {
+            lx: Lexer::new(text),
+            errs: Vec::new(),
+            words: Vec::new(),
+            frames: Vec::new(),
+            skipped: 0,
+            last_line: 1,
+            returned: false,
+            eof: false,
+        }
+    }
+
+    fn error(&mut self, line: usize, message: &str) {
+        self.errs.push(SyntaxError {
+            line,
+            message: message.to_string(),
+        });
+    }
+
+    fn next(&mut self) -> Option<Step> {
+        if self.returned {
+            self.words.clear();
+            self.returned = false;
+        }
+        if !self.eof {
+            while let Some(t) = self.lx.next() {
+                self.last_line = t.line;
+                match t.kind {
+                    Kind::Space | Kind::Comment | Kind::Bad => {}
+                    Kind::Word | Kind::Semi if self.skipped > 0 => {}
+                    Kind::Open if self.skipped > 0 => self.skipped += 1,
+                    Kind::Close if self.skipped > 0 => self.skipped -= 1,
+                    Kind::Word => {
+                        let raw = &self.lx.text[t.span.clone()];
+                        self.words.push(Word {
+                            value: unescape(raw),
+                            span: t.span,
+                            line: t.line,
+                        });
+                    }
+                    Kind::Semi | Kind::Open => {
+                        let open = t.kind == Kind::Open;
+                        if self.words.is_empty() {
+                            self.error(
+                                t.line,
+                                if open {
+                                    "unexpected \"{\""
+                                } else {
+                                    "unexpected \";\""
+                                },
+                            );
+                            if open {
+                                // still balance the braces
+                                self.frames.push(false);
+                            }
+                            continue;
+                        }
+                        let shown = self.frames.last().copied().unwrap_or(true);
+                        if open && self.frames.len() >= MAX_DEPTH {
+                            self.error(
+                                t.line,
+                                &format!(
+                                    "blocks nested more than {MAX_DEPTH} deep: qfix skips this one"
+                                ),
+                            );
+                            self.skipped = 1;
+                            self.words.clear();
+                            continue;
+                        }
+                        if open {
+                            self.frames.push(shown);
+                        }
+                        if shown {
+                            self.returned = true;
+                            return Some(if open { Step::Open } else { Step::Semi });
+                        }
+                        self.words.clear();
+                    }
+                    Kind::Close => {
+                        if !self.words.is_empty() {
+                            self.error(t.line, "unexpected \"}\" (missing \";\" before it)");
+                            self.words.clear();
+                        } else if self.frames.is_empty() {
+                            self.error(t.line, "unexpected \"}\" (no block to close)");
+                        }
+                        if self.frames.pop() == Some(true) {
+                            return Some(Step::Close);
+                        }
+                    }
+                }
+            }
+            self.eof = true;
+            if let Some(w) = self.words.first() {
+                let line = w.line;
+                self.error(line, "unexpected end of file, expecting \";\" or \"}\"");
+                self.words.clear();
+            }
+            if !self.frames.is_empty() || self.skipped > 0 {
+                self.error(self.last_line, "unexpected end of file, expecting \"}\"");
+            }
+        }
+        while let Some(shown) = self.frames.pop() {
+            if shown {
+                return Some(Step::Close);
+            }
+        }
+        None
+    }
+
+    /// The tokenizer's errors, then the parser's.
+    fn finish(self) -> Vec<SyntaxError> {
+        let mut errs = self.lx.errs;
+        errs.extend(self.errs);
+        errs
+    }
+}
+
+/// A whole directive tree, for tests of the parser.
+#[cfg(test)]
 #[derive(Debug, Clone)]
-struct Directive {
-    name: Word,
-    args: Vec<Word>,
+struct Directive<'t> {
+    name: Word<'t>,
+    args: Vec<Word<'t>>,
     /// `Some` for `name args { ... }`.
-    block: Option<Vec<Directive>>,
+    block: Option<Vec<Directive<'t>>>,
     line: usize,
 }
 
-/// Parse without recursion (a hostile file of nested `{` must not blow the stack). Errors are
-/// reported and parsing goes on with what makes sense, as qfix still wants the rest.
-fn parse(text: &str) -> (Vec<Directive>, Vec<SyntaxError>) {
-    let (toks, mut errs) = tokenize(text);
+#[cfg(test)]
+fn parse(text: &str) -> (Vec<Directive<'_>>, Vec<SyntaxError>) {
+    let mut p = Parser::new(text);
     // each frame: the block's opening directive (none for the file) and its children so far
     let mut stack: Vec<(Option<Directive>, Vec<Directive>)> = vec![(None, Vec::new())];
-    let mut words: Vec<Word> = Vec::new();
-    let mut last_line = 1;
-    // open blocks beyond MAX_DEPTH: balanced, but their content is dropped
-    let mut skipped = 0usize;
-    for t in &toks {
-        last_line = t.line;
-        let err = |m: &str| SyntaxError {
-            line: t.line,
-            message: m.to_string(),
+    while let Some(step) = p.next() {
+        if step == Step::Close {
+            let (Some((Some(mut d), children)), Some(parent)) = (stack.pop(), stack.last_mut())
+            else {
+                panic!("unbalanced Step::Close");
+            };
+            d.block = Some(children);
+            parent.1.push(d);
+            continue;
+        }
+        let mut ws = p.words.drain(..);
+        let name = ws.next().expect("a directive has a name");
+        let d = Directive {
+            line: name.line,
+            name,
+            args: ws.collect(),
+            block: None,
         };
-        match t.kind {
-            Kind::Space | Kind::Comment => {}
-            Kind::Bad => {}
-            Kind::Word if skipped > 0 => {}
-            Kind::Semi if skipped > 0 => {}
-            Kind::Open if skipped > 0 => skipped += 1,
-            Kind::Close if skipped > 0 => skipped -= 1,
-            Kind::Word => words.push(Word {
-                span: t.span.clone(),
-                value: unescape(&text[t.span.clone()]),
-                line: t.line,
-            }),
-            Kind::Semi | Kind::Open => {
-                if words.is_empty() {
-                    errs.push(err(if t.kind == Kind::Semi {
-                        "unexpected \";\""
-                    } else {
-                        "unexpected \"{\""
-                    }));
-                    if t.kind == Kind::Open {
-                        // still balance the braces
-                        stack.push((None, Vec::new()));
-                    }
-                    continue;
-                }
-                let mut ws = std::mem::take(&mut words).into_iter();
-                let Some(name) = ws.next() else { continue };
-                let d = Directive {
-                    line: name.line,
-                    name,
-                    args: ws.collect(),
-                    block: None,
-                };
-                if t.kind == Kind::Semi {
-                    if let Some(top) = stack.last_mut() {
-                        top.1.push(d);
-                    }
-                } else if stack.len() > MAX_DEPTH {
-                    errs.push(err(&format!(
-                        "blocks nested more than {MAX_DEPTH} deep: qfix skips this one"
-                    )));
-                    skipped = 1;
-                } else {
-                    stack.push((Some(d), Vec::new()));
-                }
-            }
-            Kind::Close => {
-                if !words.is_empty() {
-                    errs.push(err("unexpected \"}\" (missing \";\" before it)"));
-                    words.clear();
-                } else if stack.len() <= 1 {
-                    errs.push(err("unexpected \"}\" (no block to close)"));
-                }
-                if stack.len() <= 1 {
-                    continue;
-                }
-                close_block(&mut stack);
-            }
+        if step == Step::Open {
+            stack.push((Some(d), Vec::new()));
+        } else if let Some(top) = stack.last_mut() {
+            top.1.push(d);
         }
     }
-    if !words.is_empty() {
-        errs.push(SyntaxError {
-            line: words[0].line,
-            message: "unexpected end of file, expecting \";\" or \"}\"".into(),
-        });
-    }
-    if stack.len() > 1 || skipped > 0 {
-        errs.push(SyntaxError {
-            line: last_line,
-            message: "unexpected end of file, expecting \"}\"".into(),
-        });
-        while stack.len() > 1 {
-            close_block(&mut stack);
-        }
-    }
+    assert_eq!(stack.len(), 1, "every block is closed");
     let top = stack.pop().map(|f| f.1).unwrap_or_default();
-    (top, errs)
+    (top, p.finish())
 }
 
-fn close_block(stack: &mut Vec<(Option<Directive>, Vec<Directive>)>) {
-    let Some((open, children)) = stack.pop() else {
-        return;
-    };
-    if let (Some(mut d), Some(parent)) = (open, stack.last_mut()) {
-        d.block = Some(children);
-        parent.1.push(d);
+// ---------------------------------------------------------------------------------------------
+// What qfix keeps of a file: blocks and the directives it walks, in order.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockName {
+    Http,
+    Stream,
+    Server,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DirName {
+    Include,
+    Listen,
+    ServerName,
+}
+
+#[derive(Debug, Clone)]
+enum Event {
+    /// A block and the line of its name.
+    Open(BlockName, usize),
+    Close,
+    /// A directive ending in `;`, its line and its arguments (a range of `Parsed::args`).
+    Directive(DirName, usize, Range<usize>),
+}
+
+/// A directive argument.
+#[derive(Debug, Clone)]
+struct Arg {
+    span: Range<usize>,
+    line: usize,
+    /// The unescaped value when it differs from the bytes inside the quotes.
+    escaped: Option<Box<str>>,
+}
+
+impl Arg {
+    fn value<'a>(&'a self, text: &'a str) -> &'a str {
+        match &self.escaped {
+            Some(v) => v,
+            None => {
+                let raw = &text[self.span.clone()];
+                &raw[unquoted(raw)]
+            }
+        }
     }
+}
+
+struct Parsed {
+    /// In-root path after following links.
+    path: Rc<str>,
+    text: Rc<str>,
+    events: Vec<Event>,
+    args: Vec<Arg>,
+}
+
+/// Parse a file into the events walked; blocks that hold none of them are left out.
+fn events(text: &str) -> (Vec<Event>, Vec<Arg>, Vec<SyntaxError>) {
+    let mut p = Parser::new(text);
+    let mut events = Vec::new();
+    let mut args = Vec::new();
+    while let Some(step) = p.next() {
+        match step {
+            Step::Close => {
+                if let Some(Event::Open(BlockName::Other, _)) = events.last() {
+                    events.pop();
+                } else {
+                    events.push(Event::Close);
+                }
+            }
+            Step::Open => {
+                let name = match &*p.words[0].value {
+                    "http" => BlockName::Http,
+                    "stream" => BlockName::Stream,
+                    "server" => BlockName::Server,
+                    _ => BlockName::Other,
+                };
+                events.push(Event::Open(name, p.words[0].line));
+            }
+            Step::Semi => {
+                let (name, all) = match &*p.words[0].value {
+                    "include" => (DirName::Include, false),
+                    "listen" => (DirName::Listen, true),
+                    "server_name" => (DirName::ServerName, false),
+                    _ => continue,
+                };
+                let ws = &p.words[1..];
+                let ws = if all { ws } else { &ws[..ws.len().min(1)] };
+                let first = args.len();
+                args.extend(ws.iter().map(|w| Arg {
+                    span: w.span.clone(),
+                    line: w.line,
+                    escaped: match &w.value {
+                        Cow::Owned(v) => Some(v.as_str().into()),
+                        Cow::Borrowed(_) => None,
+                    },
+                }));
+                events.push(Event::Directive(name, p.words[0].line, first..args.len()));
+            }
+        }
+    }
+    (events, args, p.finish())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,19 +615,14 @@ enum Ctx {
     Main,
     Http,
     Stream,
-    /// Inside `server { }` of http (false) or stream (true); index into `servers`.
+    /// Inside `server { }` of http or stream; index into `servers`.
     Server(usize),
     Other,
 }
 
-struct Parsed {
-    text: Rc<str>,
-    dirs: Vec<Directive>,
-}
-
 struct ServerRec {
     stream: bool,
-    path: String,
+    path: Rc<str>,
     line: usize,
     name: Option<String>,
     listens: Vec<ListenRec>,
@@ -455,9 +666,13 @@ enum Backlog {
 }
 
 struct ListenRec {
-    path: String,
+    path: Rc<str>,
     line: usize,
     addr: Addr,
+    /// `addr.key()`, until `listeners` groups the lines by it.
+    socket: String,
+    /// Index of its addr:port in `listeners`.
+    group: usize,
     backlog: Option<Backlog>,
     /// Carries socket options (nginx's `lsopt.set`): only one line per addr:port may.
     sets_options: bool,
@@ -469,9 +684,10 @@ struct ListenRec {
 struct Walker<'a> {
     host: &'a Host,
     conf_dir: String,
+    /// Files parsed so far, by in-root path after links.
     parsed: HashMap<String, Rc<Parsed>>,
     /// Files being read, outermost first, to catch include loops.
-    stack: Vec<String>,
+    stack: Vec<Rc<str>>,
     includes: usize,
     servers: Vec<ServerRec>,
     scan: &'a mut Scan,
@@ -479,8 +695,8 @@ struct Walker<'a> {
 
 impl Walker<'_> {
     /// Read, parse (once per file) and walk one file in context `ctx`. `from` is the include
-    /// directive that pulled it in, for messages.
-    fn file(&mut self, path: &str, from: Option<&Location>, ctx: Ctx) {
+    /// directive (path, line) that pulled it in, for messages.
+    fn file(&mut self, path: &str, from: Option<(&str, usize)>, ctx: Ctx) {
         let real = match self.host.root.resolve(path) {
             Ok(Resolved::Path(p)) => p,
             Ok(Resolved::DevNull) => return,
@@ -495,11 +711,11 @@ impl Walker<'_> {
             )));
             return;
         }
-        if self.stack.contains(&real) {
+        if self.stack.iter().any(|s| **s == *real) {
             let chain = self.stack.join(" -> ");
             let msg = format!("nginx: include loop: {real} is already being read ({chain})");
             self.scan.errors.push(match from {
-                Some(l) => Error::at(&l.path, l.line, msg),
+                Some((p, line)) => Error::at(p, line, msg),
                 None => Error::msg(msg),
             });
             return;
@@ -510,10 +726,16 @@ impl Walker<'_> {
                 let text = match self.host.read(&real) {
                     Ok(Some(t)) => t,
                     Ok(None) => {
-                        let location = from.cloned().unwrap_or(Location {
-                            path: path.to_string(),
-                            line: 0,
-                        });
+                        let location = match from {
+                            Some((p, line)) => Location {
+                                path: p.to_string(),
+                                line,
+                            },
+                            None => Location {
+                                path: path.to_string(),
+                                line: 0,
+                            },
+                        };
                         self.scan.problems.push(Problem {
                             location,
                             message: format!(
@@ -527,7 +749,7 @@ impl Walker<'_> {
                         return;
                     }
                 };
-                let (dirs, errs) = parse(&text);
+                let (events, args, errs) = events(&text);
                 for e in errs {
                     self.scan.problems.push(Problem {
                         location: Location {
@@ -537,126 +759,153 @@ impl Walker<'_> {
                         message: format!("nginx: {} (nginx -t fails)", e.message),
                     });
                 }
-                let p = Rc::new(Parsed { text, dirs });
-                self.parsed.insert(real.clone(), p.clone());
+                let p = Rc::new(Parsed {
+                    path: Rc::from(real.as_str()),
+                    text,
+                    events,
+                    args,
+                });
+                self.parsed.insert(real, p.clone());
                 p
             }
         };
-        self.stack.push(real.clone());
-        self.block(&parsed, &parsed.dirs, &real, ctx);
+        self.stack.push(parsed.path.clone());
+        self.walk(&parsed, ctx);
         self.stack.pop();
     }
 
-    fn block(&mut self, file: &Parsed, dirs: &[Directive], path: &str, ctx: Ctx) {
-        for d in dirs {
-            let loc = Location {
-                path: path.to_string(),
-                line: d.line,
-            };
-            match (d.name.value.as_str(), &d.block, ctx) {
-                ("include", None, _) => self.include(d, &loc, ctx),
-                ("http", Some(b), Ctx::Main) => self.block(file, b, path, Ctx::Http),
-                ("stream", Some(b), Ctx::Main) => self.block(file, b, path, Ctx::Stream),
-                ("server", Some(b), Ctx::Http | Ctx::Stream) => {
-                    self.servers.push(ServerRec {
-                        stream: ctx == Ctx::Stream,
-                        path: path.to_string(),
-                        line: d.line,
-                        name: None,
-                        listens: Vec::new(),
-                    });
-                    let i = self.servers.len() - 1;
-                    self.block(file, b, path, Ctx::Server(i));
+    fn walk(&mut self, file: &Parsed, ctx: Ctx) {
+        // contexts of the blocks around the current one
+        let mut outer: Vec<Ctx> = Vec::new();
+        let mut cur = ctx;
+        for ev in &file.events {
+            match *ev {
+                Event::Open(name, line) => {
+                    outer.push(cur);
+                    cur = match (name, cur) {
+                        (BlockName::Http, Ctx::Main) => Ctx::Http,
+                        (BlockName::Stream, Ctx::Main) => Ctx::Stream,
+                        (BlockName::Server, Ctx::Http | Ctx::Stream) => {
+                            self.servers.push(ServerRec {
+                                stream: cur == Ctx::Stream,
+                                path: file.path.clone(),
+                                line,
+                                name: None,
+                                listens: Vec::new(),
+                            });
+                            Ctx::Server(self.servers.len() - 1)
+                        }
+                        // includes may hide anywhere (location, upstream...): walk for
+                        // them, for loops and for missing files, which fail nginx -t
+                        // wherever they are
+                        _ => Ctx::Other,
+                    };
                 }
-                ("listen", None, Ctx::Server(i)) => self.listen(file, d, &loc, i),
-                ("server_name", None, Ctx::Server(i)) => {
-                    if let Some(s) = self.servers.get_mut(i)
-                        && s.name.is_none()
-                    {
-                        s.name = Some(d.args.first().map(|a| a.value.clone()).unwrap_or_default());
+                Event::Close => cur = outer.pop().unwrap_or(ctx),
+                Event::Directive(DirName::Include, line, ref args) => {
+                    self.include(file, line, args.clone(), cur)
+                }
+                Event::Directive(DirName::Listen, line, ref args) => {
+                    if let Ctx::Server(i) = cur {
+                        self.listen(file, line, args.clone(), i);
                     }
                 }
-                // includes may hide anywhere (location, upstream...): walk for them, for
-                // loops and for missing files, which fail nginx -t wherever they are
-                (_, Some(b), _) => self.block(file, b, path, Ctx::Other),
-                _ => {}
+                Event::Directive(DirName::ServerName, _, ref args) => {
+                    if let Ctx::Server(i) = cur
+                        && let Some(s) = self.servers.get_mut(i)
+                        && s.name.is_none()
+                    {
+                        let name = file.args[args.clone()]
+                            .first()
+                            .map(|a| a.value(&file.text).to_string());
+                        s.name = Some(name.unwrap_or_default());
+                    }
+                }
             }
         }
     }
+}
 
-    fn include(&mut self, d: &Directive, loc: &Location, ctx: Ctx) {
-        let Some(arg) = d.args.first() else {
-            self.problem(loc, "nginx: include without a file name".into());
+impl Walker<'_> {
+    fn include(&mut self, file: &Parsed, line: usize, args: Range<usize>, ctx: Ctx) {
+        let path = &*file.path;
+        let Some(arg) = file.args[args].first() else {
+            self.problem(path, line, "nginx: include without a file name".into());
             return;
         };
         // nginx takes relative includes from the prefix's conf dir (where nginx.conf is),
         // never from the including file's directory
-        let pattern = root::join(&self.conf_dir, &arg.value);
+        let pattern = root::join(&self.conf_dir, arg.value(&file.text));
+        let globbed;
         let files = if pattern.contains(['*', '?', '[']) {
-            match self.host.root.glob(&pattern) {
+            globbed = match self.host.root.glob(&pattern) {
                 Ok(f) => f,
                 Err(e) => {
-                    self.scan.errors.push(Error::at(&loc.path, loc.line, e));
+                    self.scan.errors.push(Error::at(path, line, e));
                     return;
                 }
-            }
+            };
+            &globbed[..]
         } else {
-            vec![pattern]
+            std::slice::from_ref(&pattern)
         };
         for f in files {
             self.includes += 1;
             if self.includes > MAX_INCLUDES {
                 if self.includes == MAX_INCLUDES + 1 {
                     self.scan.errors.push(Error::at(
-                        &loc.path,
-                        loc.line,
+                        path,
+                        line,
                         format!("nginx: more than {MAX_INCLUDES} includes, giving up"),
                     ));
                 }
                 return;
             }
-            self.file(&f, Some(loc), ctx);
+            self.file(f, Some((path, line)), ctx);
         }
     }
 
-    fn listen(&mut self, file: &Parsed, d: &Directive, loc: &Location, server: usize) {
+    fn listen(&mut self, file: &Parsed, line: usize, args: Range<usize>, server: usize) {
         let stream = self.servers.get(server).is_some_and(|s| s.stream);
-        let Some(a) = d.args.first() else {
-            self.problem(loc, "nginx: listen without an address".into());
+        let (path, text) = (&*file.path, &*file.text);
+        let args = &file.args[args];
+        let Some(a) = args.first() else {
+            self.problem(path, line, "nginx: listen without an address".into());
             return;
         };
-        let addr = match parse_addr(&a.value, stream) {
+        let value = a.value(text);
+        let addr = match parse_addr(value, stream) {
             Ok(x) => x,
             Err(m) => {
-                self.problem(loc, format!("nginx: listen {}: {m}", a.value));
+                self.problem(path, line, format!("nginx: listen {value}: {m}"));
                 return;
             }
         };
         let mut rec = ListenRec {
-            path: loc.path.clone(),
-            line: d.line,
+            path: file.path.clone(),
+            line,
+            socket: addr.key(),
             addr,
+            group: 0,
             backlog: None,
             sets_options: false,
             default_server: false,
             addr_end: a.span.end,
         };
-        for p in &d.args[1..] {
-            let v = p.value.as_str();
+        for p in &args[1..] {
+            let v = p.value(text);
             let (key, val) = v.split_once('=').unwrap_or((v, ""));
             match key {
                 "default_server" | "default" => rec.default_server = true,
                 "backlog" => {
                     rec.sets_options = true;
-                    let range = value_range(&file.text, p, "backlog=".len());
+                    let range = value_range(text, p, "backlog=".len());
                     rec.backlog = Some(match parse_backlog(val) {
                         Some(n) => Backlog::Value(n, range),
                         None => {
                             self.problem(
-                                &Location {
-                                    path: loc.path.clone(),
-                                    line: p.line,
-                                },
+                                path,
+                                p.line,
                                 format!(
                                     "nginx: backlog={val} is not a positive number (nginx -t: invalid backlog)"
                                 ),
@@ -676,9 +925,12 @@ impl Walker<'_> {
         }
     }
 
-    fn problem(&mut self, loc: &Location, message: String) {
+    fn problem(&mut self, path: &str, line: usize, message: String) {
         self.scan.problems.push(Problem {
-            location: loc.clone(),
+            location: Location {
+                path: path.to_string(),
+                line,
+            },
             message,
         });
     }
@@ -686,13 +938,13 @@ impl Walker<'_> {
 
 /// Bytes of the value after `prefix_len` bytes of a `key=value` word, when the file's bytes
 /// are the value itself (no escapes; quotes allowed around the whole word).
-fn value_range(text: &str, w: &Word, prefix_len: usize) -> Option<Range<usize>> {
+fn value_range(text: &str, w: &Arg, prefix_len: usize) -> Option<Range<usize>> {
     let raw = text.get(w.span.clone())?;
     let (inner, off) = match raw.as_bytes().first() {
         Some(b'"' | b'\'') => (raw.get(1..raw.len().saturating_sub(1))?, 1),
         _ => (raw, 0),
     };
-    if inner != w.value || inner.len() < prefix_len {
+    if inner != w.value(text) || inner.len() < prefix_len {
         return None;
     }
     Some(w.span.start + off + prefix_len..w.span.start + off + inner.len())
@@ -772,133 +1024,155 @@ fn parse_addr(v: &str, stream: bool) -> Result<Addr, String> {
 // ---------------------------------------------------------------------------------------------
 // Listeners: one per listen line (and per server without one), with its socket's backlog.
 
-/// A member of an addr:port group: a listen line, or a server without any.
-struct Member {
-    server: usize,
-    /// Index into the server's listens; None for the implicit `*:80`.
-    listen: Option<usize>,
+/// One addr:port socket (http and stream sockets are separate configs).
+struct Group {
+    stream: bool,
+    /// Its wildcard socket key (`*:80`, `[::]:80`) for a specific TCP address.
+    wildcard: Option<String>,
+    /// The first listen line carrying socket options: the socket is bound on its own, even
+    /// next to a wildcard (an option implies bind). (server, listen) indexes.
+    carrier: Option<(usize, usize)>,
+    /// The first default_server line, and the first line.
+    default_server: Option<(usize, usize)>,
+    first: Option<(usize, usize)>,
+    /// The wildcard socket serving its lines, when there is one and no line binds.
+    served_by: Option<usize>,
 }
 
-fn listeners(servers: Vec<ServerRec>, main: &str, scan: &mut Scan) {
-    // group by socket (http and stream sockets are separate configs)
-    let mut groups: HashMap<(bool, String), Vec<Member>> = HashMap::new();
-    let mut order: Vec<(bool, String)> = Vec::new();
+impl Group {
+    /// The line that carries the options (or should carry them).
+    fn primary(&self) -> Option<(usize, usize)> {
+        self.carrier.or(self.default_server).or(self.first)
+    }
+}
+
+/// The group of socket `k`, a new one numbered in order of appearance if it is new.
+fn group_of(
+    index: &mut HashMap<(bool, String), usize>,
+    groups: &mut Vec<Group>,
+    k: (bool, String),
+    addr: &Addr,
+) -> usize {
+    let n = groups.len();
+    let stream = k.0;
+    let g = *index.entry(k).or_insert(n);
+    if g == n {
+        groups.push(Group {
+            stream,
+            wildcard: wildcard_of(addr),
+            carrier: None,
+            default_server: None,
+            first: None,
+            served_by: None,
+        });
+    }
+    g
+}
+
+fn listeners(mut servers: Vec<ServerRec>, main: &str, scan: &mut Scan) {
+    // group the lines by socket, numbered in order of appearance
+    let mut index: HashMap<(bool, String), usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
     let implicit = Addr::Tcp {
         host: "*".into(),
         port: 80,
         key: "*".into(),
     };
-    for (si, s) in servers.iter().enumerate() {
-        let mut add = |addr: &Addr, listen: Option<usize>| {
-            let k = (s.stream, addr.key());
-            groups
-                .entry(k.clone())
-                .or_insert_with(|| {
-                    order.push(k);
-                    Vec::new()
-                })
-                .push(Member { server: si, listen });
-        };
+    // socket options on a second line of a socket: (group, server, listen)
+    let mut duplicates: Vec<(usize, usize, usize)> = Vec::new();
+    for (si, s) in servers.iter_mut().enumerate() {
         if s.listens.is_empty() && !s.stream {
-            add(&implicit, None);
+            group_of(&mut index, &mut groups, (false, implicit.key()), &implicit);
         }
-        for (li, l) in s.listens.iter().enumerate() {
-            add(&l.addr, Some(li));
-        }
-    }
-
-    // per group: the line that carries the options (or should carry them)
-    let mut primary: HashMap<(bool, String), (usize, usize)> = HashMap::new();
-    // groups whose socket is bound on its own even next to a wildcard (an option implies bind)
-    let mut bound: HashSet<(bool, String)> = HashSet::new();
-    for k in &order {
-        let Some(members) = groups.get(k) else {
-            continue;
-        };
-        let lines: Vec<(usize, usize, &ListenRec)> = members
-            .iter()
-            .filter_map(|m| {
-                let li = m.listen?;
-                Some((m.server, li, servers.get(m.server)?.listens.get(li)?))
-            })
-            .collect();
-        let carriers: Vec<&(usize, usize, &ListenRec)> =
-            lines.iter().filter(|l| l.2.sets_options).collect();
-        if let Some(first) = carriers.first() {
-            bound.insert(k.clone());
-            for c in &carriers[1..] {
-                scan.problems.push(Problem {
-                    location: Location {
-                        path: c.2.path.clone(),
-                        line: c.2.line,
-                    },
-                    message: format!(
-                        "nginx: duplicate listen options for {} (already set at {}:{}): nginx -t fails; set backlog= and other socket options on one listen line per address",
-                        c.2.addr.display(),
-                        first.2.path,
-                        first.2.line
-                    ),
-                });
+        for (li, l) in s.listens.iter_mut().enumerate() {
+            let key = (s.stream, std::mem::take(&mut l.socket));
+            let g = group_of(&mut index, &mut groups, key, &l.addr);
+            l.group = g;
+            let gr = &mut groups[g];
+            gr.first.get_or_insert((si, li));
+            if l.default_server {
+                gr.default_server.get_or_insert((si, li));
+            }
+            if l.sets_options {
+                if gr.carrier.is_some() {
+                    duplicates.push((g, si, li));
+                } else {
+                    gr.carrier = Some((si, li));
+                }
             }
         }
-        let p = carriers
-            .first()
-            .copied()
-            .or_else(|| lines.iter().find(|l| l.2.default_server))
-            .or_else(|| lines.first());
-        if let Some(p) = p {
-            primary.insert(k.clone(), (p.0, p.1));
-        }
+    }
+    let listen = |(si, li): (usize, usize)| servers.get(si).and_then(|s| s.listens.get(li));
+
+    duplicates.sort_by_key(|d| d.0);
+    for (g, si, li) in duplicates {
+        let (Some(c), Some(first)) = (listen((si, li)), groups[g].carrier.and_then(listen)) else {
+            continue;
+        };
+        scan.problems.push(Problem {
+            location: Location {
+                path: c.path.to_string(),
+                line: c.line,
+            },
+            message: format!(
+                "nginx: duplicate listen options for {} (already set at {}:{}): nginx -t fails; set backlog= and other socket options on one listen line per address",
+                c.addr.display(),
+                first.path,
+                first.line
+            ),
+        });
     }
 
+    // without bind (no socket option), 127.0.0.1:80 is served by a *:80 socket of the same
+    // family when there is one: that socket's backlog is what it gets
+    for g in 0..groups.len() {
+        let gr = &groups[g];
+        if gr.carrier.is_none()
+            && let Some(w) = &gr.wildcard
+        {
+            groups[g].served_by = index.get(&(gr.stream, w.clone())).copied();
+        }
+    }
+    let implicit_group = index.get(&(false, implicit.key())).copied();
+
     let checker = vec!["nginx".into(), "-t".into(), "-c".into(), main.to_string()];
+    let mut push = |instance: &String, addr: &Addr, l: Option<&ListenRec>, g: usize| {
+        let address = addr.display();
+        let gr = &groups[g];
+        let (g, via) = match (gr.served_by, &gr.wildcard) {
+            (Some(wg), Some(w)) => (wg, Some(w.as_str())),
+            _ => (g, None),
+        };
+        let prim = groups[g].primary().and_then(listen);
+        let (requested, source, setter) = resolve(l, prim, &address, via);
+        scan.listeners.push(Listener {
+            service: "nginx".into(),
+            instance: instance.clone(),
+            address,
+            requested,
+            source,
+            unit: "nginx".into(),
+            action: Action::Reload,
+            action_reason: RELOAD_REASON.into(),
+            setter,
+            refuses_above_somaxconn: false,
+            checker: checker.clone(),
+        });
+    };
     for s in &servers {
         let instance = match (&s.name, s.stream) {
             (_, true) => format!("stream server at {}:{}", s.path, s.line),
             (Some(n), false) if !n.is_empty() => format!("server {n}"),
             _ => format!("server at {}:{}", s.path, s.line),
         };
-        let mut own: Vec<(Addr, Option<&ListenRec>)> = s
-            .listens
-            .iter()
-            .map(|l| (l.addr.clone(), Some(l)))
-            .collect();
-        if own.is_empty() && !s.stream {
-            own.push((implicit.clone(), None));
+        if s.listens.is_empty()
+            && !s.stream
+            && let Some(g) = implicit_group
+        {
+            push(&instance, &implicit, None, g);
         }
-        for (addr, l) in own {
-            let mut k = (s.stream, addr.key());
-            // without bind (no socket option), 127.0.0.1:80 is served by a *:80 socket of
-            // the same family when there is one: that socket's backlog is what it gets
-            let mut note = None;
-            if let (false, Some(w)) = (bound.contains(&k), wildcard_of(&addr)) {
-                let wk = (s.stream, w);
-                if groups.contains_key(&wk) {
-                    note = Some(format!(
-                        "; {} has no bind option, so nginx serves it from the {} socket",
-                        addr.display(),
-                        wk.1
-                    ));
-                    k = wk;
-                }
-            }
-            let prim = primary
-                .get(&k)
-                .and_then(|&(si, li)| servers.get(si)?.listens.get(li));
-            let (requested, source, setter) = resolve(l, prim, note.as_deref());
-            scan.listeners.push(Listener {
-                service: "nginx".into(),
-                instance: instance.clone(),
-                address: addr.display(),
-                requested,
-                source,
-                unit: "nginx".into(),
-                action: Action::Reload,
-                action_reason: RELOAD_REASON.into(),
-                setter,
-                refuses_above_somaxconn: false,
-                checker: checker.clone(),
-            });
+        for l in &s.listens {
+            push(&instance, &l.addr, Some(l), l.group);
         }
     }
 }
@@ -921,21 +1195,23 @@ fn wildcard_of(addr: &Addr) -> Option<String> {
 }
 
 /// Backlog, its source and its setter for one listen line (`None`: a server without listen),
-/// given the line that carries its socket's options.
+/// given the line that carries its socket's options. `via`: the wildcard socket that serves
+/// the line's `address`.
 fn resolve(
     l: Option<&ListenRec>,
     prim: Option<&ListenRec>,
-    note: Option<&str>,
+    address: &str,
+    via: Option<&str>,
 ) -> (Option<i64>, Source, Option<Setter>) {
     let at = |r: &ListenRec| {
         Source::At(Location {
-            path: r.path.clone(),
+            path: r.path.to_string(),
             line: r.line,
         })
     };
     let replace = |r: &ListenRec, range: &Option<Range<usize>>| {
         range.clone().map(|range| Setter {
-            path: r.path.clone(),
+            path: r.path.to_string(),
             range,
             template: "{}".into(),
         })
@@ -956,14 +1232,16 @@ fn resolve(
             None => {}
         }
     }
-    let why = if l.is_some() {
-        format!("{DEFAULT_REASON}{}", note.unwrap_or(""))
-    } else {
-        NO_LISTEN_REASON.to_string()
+    let why = match (l, via) {
+        (Some(_), Some(w)) => format!(
+            "{DEFAULT_REASON}; {address} has no bind option, so nginx serves it from the {w} socket"
+        ),
+        (Some(_), None) => DEFAULT_REASON.to_string(),
+        (None, _) => NO_LISTEN_REASON.to_string(),
     };
     // insert on the line nginx accepts options on; a lone server without listen has none
     let setter = prim.map(|p| Setter {
-        path: p.path.clone(),
+        path: p.path.to_string(),
         range: p.addr_end..p.addr_end,
         template: " backlog={}".into(),
     });
