@@ -197,15 +197,15 @@ pub fn run(cli: Cli) -> Outcome {
                 Err(e) => fail(&[Error::io("man page", e)]),
             }
         }
-        Command::Rules { format } => match State::load(&base) {
-            Ok(state) => {
-                output::rules(&state.rules, format);
+        Command::Rules { format } => match load_rules(&base) {
+            Ok(rules) => {
+                output::rules(&rules, format);
                 Outcome::Clean
             }
             Err(e) => fail(&e),
         },
-        Command::Explain { rule } => match State::load(&base) {
-            Ok(state) => match rules::find(&state.rules, &rule) {
+        Command::Explain { rule } => match load_rules(&base) {
+            Ok(rules) => match rules::find(&rules, &rule) {
                 Some(r) => {
                     output::explain(r);
                     Outcome::Clean
@@ -316,6 +316,12 @@ pub fn run(cli: Cli) -> Outcome {
             }
         }
     }
+}
+
+/// Built-in, site and --rules rules, without reading the rest of the host.
+fn load_rules(inputs: &Inputs) -> Result<Vec<rules::Rule>, Vec<Error>> {
+    let root = crate::root::Root::new(&inputs.root).map_err(|e| vec![e])?;
+    rules::load(&crate::host::Host::new(root), inputs.rules_dir.as_deref())
 }
 
 fn plan_outcome(p: &Plan) -> Outcome {
