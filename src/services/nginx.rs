@@ -86,6 +86,8 @@ struct Token {
     span: Range<usize>,
     /// 1-based line of the token's first byte.
     line: usize,
+    /// A word with a backslash: its value needs `unescape`.
+    escaped: bool,
 }
 
 /// A problem the tokenizer or parser found: byte offset's line and message.
@@ -99,6 +101,18 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// Bytes that end a bare word or need a look: whitespace, `;`, `{`, `\` and `$`.
+const WORD_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let stops = *b" \t\r\n;{\\$";
+    let mut i = 0;
+    while i < stops.len() {
+        t[stops[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 /// The tokens of a text, one at a time, with the errors met so far in `errs`.
 struct Lexer<'t> {
     text: &'t str,
@@ -106,6 +120,10 @@ struct Lexer<'t> {
     line: usize,
     /// After a closing quote nginx wants a separator: `"a"b` is an error.
     need_space: bool,
+    /// Give Space and Comment tokens too (the parser does without).
+    trivia: bool,
+    /// Line of the last token given or skipped.
+    last_line: usize,
     errs: Vec<SyntaxError>,
 }
 
@@ -116,15 +134,14 @@ impl<'t> Lexer<'t> {
             pos: 0,
             line: 1,
             need_space: false,
+            trivia: true,
+            last_line: 1,
             errs: Vec::new(),
         }
     }
-}
 
-impl Iterator for Lexer<'_> {
-    type Item = Token;
-
-    fn next(&mut self) -> Option<Token> {
+    #[inline(always)]
+    fn token(&mut self) -> Option<Token> {
         let text = self.text;
         let b = text.as_bytes();
         let mut i = self.pos;
@@ -132,6 +149,7 @@ impl Iterator for Lexer<'_> {
         let start = i;
         let start_line = self.line;
         let mut line = self.line;
+        let mut escaped = false;
         if self.need_space && !is_space(c) && !matches!(c, b';' | b'{' | b')') {
             self.errs.push(SyntaxError {
                 line,
@@ -143,10 +161,12 @@ impl Iterator for Lexer<'_> {
         }
         self.need_space = false;
         let kind = match c {
-            _ if is_space(c) => {
-                while i < b.len() && is_space(b[i]) {
-                    if b[i] == b'\n' {
-                        line += 1;
+            b' ' | b'\t' | b'\r' | b'\n' => {
+                while i < b.len() {
+                    match b[i] {
+                        b'\n' => line += 1,
+                        b' ' | b'\t' | b'\r' => {}
+                        _ => break,
                     }
                     i += 1;
                 }
@@ -174,6 +194,7 @@ impl Iterator for Lexer<'_> {
                 while i < b.len() {
                     match b[i] {
                         b'\\' => {
+                            escaped = true;
                             if b.get(i + 1) == Some(&b'\n') {
                                 line += 1;
                             }
@@ -208,27 +229,26 @@ impl Iterator for Lexer<'_> {
             _ => {
                 // a bare word ends at whitespace, `;` or `{` (but `${` stays inside, as in
                 // `${var}`); `}`, quotes and `#` inside a word are plain characters
-                let mut dollar = false;
-                while i < b.len() {
-                    let x = b[i];
-                    if x == b'{' && dollar {
-                        dollar = false;
+                loop {
+                    while i < b.len() && !WORD_STOP[b[i] as usize] {
                         i += 1;
-                        continue;
                     }
-                    dollar = false;
-                    if x == b'\\' {
-                        if b.get(i + 1) == Some(&b'\n') {
-                            line += 1;
+                    match b.get(i) {
+                        Some(b'\\') => {
+                            escaped = true;
+                            if b.get(i + 1) == Some(&b'\n') {
+                                line += 1;
+                            }
+                            i += 2;
                         }
-                        i += 2;
-                        continue;
+                        Some(b'$') => {
+                            i += 1;
+                            if b.get(i) == Some(&b'{') {
+                                i += 1;
+                            }
+                        }
+                        _ => break,
                     }
-                    if is_space(x) || x == b';' || x == b'{' {
-                        break;
-                    }
-                    dollar = x == b'$';
-                    i += 1;
                 }
                 i = i.min(b.len());
                 Kind::Word
@@ -236,11 +256,26 @@ impl Iterator for Lexer<'_> {
         };
         self.pos = i;
         self.line = line;
+        self.last_line = start_line;
         Some(Token {
             kind,
             span: start..i,
             line: start_line,
+            escaped,
         })
+    }
+}
+
+impl Iterator for Lexer<'_> {
+    type Item = Token;
+
+    fn next(&mut self) -> Option<Token> {
+        loop {
+            let t = self.token()?;
+            if self.trivia || !matches!(t.kind, Kind::Space | Kind::Comment) {
+                return Some(t);
+            }
+        }
     }
 }
 
@@ -302,11 +337,23 @@ fn unescape(raw: &str) -> Cow<'_, str> {
 // ---------------------------------------------------------------------------------------------
 // Parser: tokens -> directives, one at a time.
 
+/// A word of a directive: where it is; its value is `value(text)`.
 #[derive(Debug, Clone)]
-struct Word<'t> {
+struct Word {
     span: Range<usize>,
-    value: Cow<'t, str>,
     line: usize,
+    escaped: bool,
+}
+
+impl Word {
+    fn value<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let raw = &text[self.span.clone()];
+        if self.escaped {
+            unescape(raw)
+        } else {
+            Cow::Borrowed(&raw[unquoted(raw)])
+        }
+    }
 }
 
 /// What `Parser::next` found; the directive's words are in `Parser::words` until the next call.
@@ -328,26 +375,26 @@ struct Parser<'t> {
     lx: Lexer<'t>,
     errs: Vec<SyntaxError>,
     /// The words of the directive being read, or of the one just returned.
-    words: Vec<Word<'t>>,
+    words: Vec<Word>,
     /// Blocks open, innermost last: whether it is reported (named, and not inside a dropped
     /// block).
     frames: Vec<bool>,
     /// Blocks open beyond MAX_DEPTH: balanced, but their content is dropped.
     skipped: usize,
-    last_line: usize,
     returned: bool,
     eof: bool,
 }
 
 impl<'t> Parser<'t> {
     fn new(text: &'t str) -> Parser<'t> {
+        let mut lx = Lexer::new(text);
+        lx.trivia = false;
         Parser {
-            lx: Lexer::new(text),
+            lx,
             errs: Vec::new(),
             words: Vec::new(),
             frames: Vec::new(),
             skipped: 0,
-            last_line: 1,
             returned: false,
             eof: false,
         }
@@ -367,20 +414,16 @@ impl<'t> Parser<'t> {
         }
         if !self.eof {
             while let Some(t) = self.lx.next() {
-                self.last_line = t.line;
                 match t.kind {
                     Kind::Space | Kind::Comment | Kind::Bad => {}
                     Kind::Word | Kind::Semi if self.skipped > 0 => {}
                     Kind::Open if self.skipped > 0 => self.skipped += 1,
                     Kind::Close if self.skipped > 0 => self.skipped -= 1,
-                    Kind::Word => {
-                        let raw = &self.lx.text[t.span.clone()];
-                        self.words.push(Word {
-                            value: unescape(raw),
-                            span: t.span,
-                            line: t.line,
-                        });
-                    }
+                    Kind::Word => self.words.push(Word {
+                        span: t.span,
+                        line: t.line,
+                        escaped: t.escaped,
+                    }),
                     Kind::Semi | Kind::Open => {
                         let open = t.kind == Kind::Open;
                         if self.words.is_empty() {
@@ -439,7 +482,7 @@ impl<'t> Parser<'t> {
                 self.words.clear();
             }
             if !self.frames.is_empty() || self.skipped > 0 {
-                self.error(self.last_line, "unexpected end of file, expecting \"}\"");
+                self.error(self.lx.last_line, "unexpected end of file, expecting \"}\"");
             }
         }
         while let Some(shown) = self.frames.pop() {
@@ -458,15 +501,23 @@ impl<'t> Parser<'t> {
     }
 }
 
+/// A word and its value, for tests of the parser.
+#[cfg(test)]
+#[derive(Debug, Clone)]
+struct TestWord<'t> {
+    span: Range<usize>,
+    value: Cow<'t, str>,
+    line: usize,
+}
+
 /// A whole directive tree, for tests of the parser.
 #[cfg(test)]
 #[derive(Debug, Clone)]
 struct Directive<'t> {
-    name: Word<'t>,
-    args: Vec<Word<'t>>,
+    name: TestWord<'t>,
+    args: Vec<TestWord<'t>>,
     /// `Some` for `name args { ... }`.
     block: Option<Vec<Directive<'t>>>,
-    line: usize,
 }
 
 #[cfg(test)]
@@ -484,10 +535,13 @@ fn parse(text: &str) -> (Vec<Directive<'_>>, Vec<SyntaxError>) {
             parent.1.push(d);
             continue;
         }
-        let mut ws = p.words.drain(..);
+        let mut ws = p.words.iter().map(|w| TestWord {
+            span: w.span.clone(),
+            value: w.value(text),
+            line: w.line,
+        });
         let name = ws.next().expect("a directive has a name");
         let d = Directive {
-            line: name.line,
             name,
             args: ws.collect(),
             block: None,
@@ -574,7 +628,7 @@ fn events(text: &str) -> (Vec<Event>, Vec<Arg>, Vec<SyntaxError>) {
                 }
             }
             Step::Open => {
-                let name = match &*p.words[0].value {
+                let name = match &*p.words[0].value(text) {
                     "http" => BlockName::Http,
                     "stream" => BlockName::Stream,
                     "server" => BlockName::Server,
@@ -583,7 +637,7 @@ fn events(text: &str) -> (Vec<Event>, Vec<Arg>, Vec<SyntaxError>) {
                 events.push(Event::Open(name, p.words[0].line));
             }
             Step::Semi => {
-                let (name, all) = match &*p.words[0].value {
+                let (name, all) = match &*p.words[0].value(text) {
                     "include" => (DirName::Include, false),
                     "listen" => (DirName::Listen, true),
                     "server_name" => (DirName::ServerName, false),
@@ -595,8 +649,8 @@ fn events(text: &str) -> (Vec<Event>, Vec<Arg>, Vec<SyntaxError>) {
                 args.extend(ws.iter().map(|w| Arg {
                     span: w.span.clone(),
                     line: w.line,
-                    escaped: match &w.value {
-                        Cow::Owned(v) => Some(v.as_str().into()),
+                    escaped: match w.value(text) {
+                        Cow::Owned(v) => Some(v.into()),
                         Cow::Borrowed(_) => None,
                     },
                 }));
@@ -1125,12 +1179,11 @@ fn listeners(mut servers: Vec<ServerRec>, main: &str, scan: &mut Scan) {
 
     // without bind (no socket option), 127.0.0.1:80 is served by a *:80 socket of the same
     // family when there is one: that socket's backlog is what it gets
-    for g in 0..groups.len() {
-        let gr = &groups[g];
+    for gr in &mut groups {
         if gr.carrier.is_none()
             && let Some(w) = &gr.wildcard
         {
-            groups[g].served_by = index.get(&(gr.stream, w.clone())).copied();
+            gr.served_by = index.get(&(gr.stream, w.clone())).copied();
         }
     }
     let implicit_group = index.get(&(false, implicit.key())).copied();

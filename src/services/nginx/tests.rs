@@ -203,6 +203,27 @@ fn tokenizer_follows_nginx_word_rules() {
 }
 
 #[test]
+fn parser_words_keep_their_span_line_and_value() {
+    let text = "a \"b\\\"c\"\n  'd e' f\\\ng;\n";
+    let (dirs, errs) = parse(text);
+    assert!(errs.is_empty(), "{errs:?}");
+    let got: Vec<(&str, &str, usize)> = std::iter::once(&dirs[0].name)
+        .chain(&dirs[0].args)
+        .map(|w| (&text[w.span.clone()], &*w.value, w.line))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a", "a", 1),
+            ("\"b\\\"c\"", "b\"c", 1),
+            ("'d e'", "d e", 2),
+            ("f\\\ng", "f\\\ng", 2),
+        ]
+    );
+    assert!(matches!(dirs[0].args[1].value, Cow::Borrowed(_)));
+}
+
+#[test]
 fn parser_builds_blocks_and_reports_broken_structure() {
     let (dirs, errs) = parse("http { server { listen 80; } }\n");
     assert!(errs.is_empty());
