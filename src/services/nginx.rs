@@ -52,6 +52,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
         host,
         conf_dir: root::parent(main).to_string(),
         parsed: HashMap::new(),
+        by_path: HashMap::new(),
         stack: Vec::new(),
         includes: 0,
         servers: Vec::new(),
@@ -66,6 +67,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
 // ---------------------------------------------------------------------------------------------
 // Tokenizer: a port of ngx_conf_read_token's rules, keeping every byte.
 
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// Spaces, tabs, CR, LF.
@@ -80,14 +82,13 @@ enum Kind {
     Bad,
 }
 
+#[cfg(test)]
 #[derive(Debug, Clone)]
 struct Token {
     kind: Kind,
     span: Range<usize>,
     /// 1-based line of the token's first byte.
     line: usize,
-    /// A word with a backslash: its value needs `unescape`.
-    escaped: bool,
 }
 
 /// A problem the tokenizer or parser found: byte offset's line and message.
@@ -113,178 +114,182 @@ const WORD_STOP: [bool; 256] = {
     t
 };
 
-/// The tokens of a text, one at a time, with the errors met so far in `errs`.
-struct Lexer<'t> {
-    text: &'t str,
-    pos: usize,
-    line: usize,
-    /// After a closing quote nginx wants a separator: `"a"b` is an error.
-    need_space: bool,
-    /// Give Space and Comment tokens too (the parser does without).
-    trivia: bool,
-    /// Line of the last token given or skipped.
-    last_line: usize,
-    errs: Vec<SyntaxError>,
+/// Bit 7 of each byte of `x` that is a WORD_STOP byte or another control character (SWAR:
+/// the lowest flagged byte is exact, flags above it may be spurious).
+#[inline(always)]
+fn stop_candidates(x: u64) -> u64 {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    let zero = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
+    let below_0x21 = x.wrapping_sub(ONES * 0x21) & !x & HIGH;
+    below_0x21
+        | zero(x ^ (ONES * u64::from(b';')))
+        | zero(x ^ (ONES * u64::from(b'{')))
+        | zero(x ^ (ONES * u64::from(b'\\')))
+        | zero(x ^ (ONES * u64::from(b'$')))
 }
 
-impl<'t> Lexer<'t> {
-    fn new(text: &'t str) -> Lexer<'t> {
-        Lexer {
-            text,
-            pos: 0,
-            line: 1,
-            need_space: false,
-            trivia: true,
-            last_line: 1,
-            errs: Vec::new(),
+// The scanners below take the byte offset of a token's first byte and return its end; they
+// count the newlines they cross in `line`. The tokenizer and the parser share them.
+
+/// Spaces, tabs, CR and LF.
+#[inline(always)]
+fn scan_space(b: &[u8], mut i: usize, line: &mut usize) -> usize {
+    while i < b.len() {
+        match b[i] {
+            b'\n' => *line += 1,
+            b' ' | b'\t' | b'\r' => {}
+            _ => break,
+        }
+        i += 1;
+    }
+    i
+}
+
+/// `#` to the end of the line (without the LF).
+#[inline(always)]
+fn scan_comment(text: &str, i: usize) -> usize {
+    text[i..].find('\n').map_or(text.len(), |n| i + n)
+}
+
+/// A quoted string: (end, closed, holds a backslash).
+#[inline(always)]
+fn scan_quoted(b: &[u8], mut i: usize, line: &mut usize) -> (usize, bool, bool) {
+    let q = b[i];
+    let mut escaped = false;
+    i += 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                escaped = true;
+                if b.get(i + 1) == Some(&b'\n') {
+                    *line += 1;
+                }
+                i += 2;
+            }
+            x if x == q => return (i + 1, true, escaped),
+            x => {
+                if x == b'\n' {
+                    *line += 1;
+                }
+                i += 1;
+            }
         }
     }
+    (b.len(), false, escaped)
+}
 
-    #[inline(always)]
-    fn token(&mut self) -> Option<Token> {
-        let text = self.text;
-        let b = text.as_bytes();
-        let mut i = self.pos;
-        let c = *b.get(i)?;
-        let start = i;
-        let start_line = self.line;
-        let mut line = self.line;
-        let mut escaped = false;
-        if self.need_space && !is_space(c) && !matches!(c, b';' | b'{' | b')') {
-            self.errs.push(SyntaxError {
-                line,
-                message: format!(
-                    "unexpected \"{}\" right after a quoted string",
-                    char_at(text, i)
-                ),
-            });
+/// A bare word: (end, holds a backslash). It ends at whitespace, `;` or `{` (but `${` stays
+/// inside, as in `${var}`); `}`, quotes and `#` inside a word are plain characters.
+#[inline(always)]
+fn scan_word(b: &[u8], mut i: usize, line: &mut usize) -> (usize, bool) {
+    let mut escaped = false;
+    loop {
+        // eight bytes at a time to the first byte that may stop the word
+        while let Some(chunk) = b.get(i..i + 8) {
+            let m = stop_candidates(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+            if m != 0 {
+                i += (m.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
         }
-        self.need_space = false;
-        let kind = match c {
-            b' ' | b'\t' | b'\r' | b'\n' => {
-                while i < b.len() {
-                    match b[i] {
-                        b'\n' => line += 1,
-                        b' ' | b'\t' | b'\r' => {}
-                        _ => break,
-                    }
+        while i < b.len() && !WORD_STOP[b[i] as usize] {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'\\') => {
+                escaped = true;
+                if b.get(i + 1) == Some(&b'\n') {
+                    *line += 1;
+                }
+                i += 2;
+            }
+            Some(b'$') => {
+                i += 1;
+                if b.get(i) == Some(&b'{') {
                     i += 1;
                 }
+            }
+            _ => break,
+        }
+    }
+    (i.min(b.len()), escaped)
+}
+
+fn quote_error(text: &str, i: usize, line: usize) -> SyntaxError {
+    SyntaxError {
+        line,
+        message: format!(
+            "unexpected \"{}\" right after a quoted string",
+            char_at(text, i)
+        ),
+    }
+}
+
+fn unterminated(line: usize) -> SyntaxError {
+    SyntaxError {
+        line,
+        message: "unterminated quoted string (nginx -t: unexpected end of file)".into(),
+    }
+}
+
+/// Every token of `text`, spaces and comments too, and the tokenizer's errors.
+#[cfg(test)]
+fn tokenize(text: &str) -> (Vec<Token>, Vec<SyntaxError>) {
+    let b = text.as_bytes();
+    let mut toks = Vec::new();
+    let mut errs = Vec::new();
+    let mut i = 0;
+    let mut line = 1;
+    // after a closing quote nginx wants a separator: `"a"b` is an error
+    let mut need_space = false;
+    while i < b.len() {
+        let (start, start_line, c) = (i, line, b[i]);
+        if need_space && !is_space(c) && !matches!(c, b';' | b'{' | b')') {
+            errs.push(quote_error(text, i, line));
+        }
+        need_space = false;
+        let kind = match c {
+            b' ' | b'\t' | b'\r' | b'\n' => {
+                i = scan_space(b, i, &mut line);
                 Kind::Space
             }
-            b';' => {
+            b';' | b'{' | b'}' => {
                 i += 1;
-                Kind::Semi
-            }
-            b'{' => {
-                i += 1;
-                Kind::Open
-            }
-            b'}' => {
-                i += 1;
-                Kind::Close
+                match c {
+                    b';' => Kind::Semi,
+                    b'{' => Kind::Open,
+                    _ => Kind::Close,
+                }
             }
             b'#' => {
-                i = text[i..].find('\n').map_or(b.len(), |n| i + n);
+                i = scan_comment(text, i);
                 Kind::Comment
             }
             b'"' | b'\'' => {
-                i += 1;
-                let mut closed = false;
-                while i < b.len() {
-                    match b[i] {
-                        b'\\' => {
-                            escaped = true;
-                            if b.get(i + 1) == Some(&b'\n') {
-                                line += 1;
-                            }
-                            i += 2;
-                        }
-                        x if x == c => {
-                            i += 1;
-                            closed = true;
-                            break;
-                        }
-                        x => {
-                            if x == b'\n' {
-                                line += 1;
-                            }
-                            i += 1;
-                        }
-                    }
-                }
-                i = i.min(b.len());
+                let (end, closed, _) = scan_quoted(b, i, &mut line);
+                i = end;
                 if closed {
-                    self.need_space = true;
+                    need_space = true;
                     Kind::Word
                 } else {
-                    self.errs.push(SyntaxError {
-                        line: start_line,
-                        message: "unterminated quoted string (nginx -t: unexpected end of file)"
-                            .into(),
-                    });
+                    errs.push(unterminated(start_line));
                     Kind::Bad
                 }
             }
             _ => {
-                // a bare word ends at whitespace, `;` or `{` (but `${` stays inside, as in
-                // `${var}`); `}`, quotes and `#` inside a word are plain characters
-                loop {
-                    while i < b.len() && !WORD_STOP[b[i] as usize] {
-                        i += 1;
-                    }
-                    match b.get(i) {
-                        Some(b'\\') => {
-                            escaped = true;
-                            if b.get(i + 1) == Some(&b'\n') {
-                                line += 1;
-                            }
-                            i += 2;
-                        }
-                        Some(b'$') => {
-                            i += 1;
-                            if b.get(i) == Some(&b'{') {
-                                i += 1;
-                            }
-                        }
-                        _ => break,
-                    }
-                }
-                i = i.min(b.len());
+                i = scan_word(b, i, &mut line).0;
                 Kind::Word
             }
         };
-        self.pos = i;
-        self.line = line;
-        self.last_line = start_line;
-        Some(Token {
+        toks.push(Token {
             kind,
             span: start..i,
             line: start_line,
-            escaped,
-        })
+        });
     }
-}
-
-impl Iterator for Lexer<'_> {
-    type Item = Token;
-
-    fn next(&mut self) -> Option<Token> {
-        loop {
-            let t = self.token()?;
-            if self.trivia || !matches!(t.kind, Kind::Space | Kind::Comment) {
-                return Some(t);
-            }
-        }
-    }
-}
-
-/// Every token of `text` (spaces and comments too) and the tokenizer's errors.
-#[cfg(test)]
-fn tokenize(text: &str) -> (Vec<Token>, Vec<SyntaxError>) {
-    let mut lx = Lexer::new(text);
-    let toks = lx.by_ref().collect();
-    (toks, lx.errs)
+    (toks, errs)
 }
 
 fn char_at(text: &str, i: usize) -> char {
@@ -335,7 +340,7 @@ fn unescape(raw: &str) -> Cow<'_, str> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Parser: tokens -> directives, one at a time.
+// Parser: text -> directives, one at a time, without materializing whitespace.
 
 /// A word of a directive: where it is; its value is `value(text)`.
 #[derive(Debug, Clone)]
@@ -367,12 +372,21 @@ enum Step {
     Close,
 }
 
-/// Parses without recursion (a hostile file of nested `{` must not blow the stack). Errors are
-/// recorded and parsing goes on with what makes sense, as qfix still wants the rest: a `{`
-/// without a name opens a block whose content is dropped, blocks deeper than MAX_DEPTH are
-/// skipped whole, blocks open at the end of the file are closed there.
+/// Tokenizes and parses in one pass (the tokens are those of `tokenize`), without recursion
+/// (a hostile file of nested `{` must not blow the stack). Errors are recorded and parsing
+/// goes on with what makes sense, as qfix still wants the rest: a `{` without a name opens a
+/// block whose content is dropped, blocks deeper than MAX_DEPTH are skipped whole, blocks
+/// open at the end of the file are closed there.
 struct Parser<'t> {
-    lx: Lexer<'t>,
+    text: &'t str,
+    pos: usize,
+    line: usize,
+    /// Line of the last token read (spaces and comments too).
+    last_line: usize,
+    /// After a closing quote nginx wants a separator: `"a"b` is an error.
+    need_space: bool,
+    /// The tokenizer's errors, and the parser's.
+    tok_errs: Vec<SyntaxError>,
     errs: Vec<SyntaxError>,
     /// The words of the directive being read, or of the one just returned.
     words: Vec<Word>,
@@ -387,12 +401,15 @@ struct Parser<'t> {
 
 impl<'t> Parser<'t> {
     fn new(text: &'t str) -> Parser<'t> {
-        let mut lx = Lexer::new(text);
-        lx.trivia = false;
         Parser {
-            lx,
+            text,
+            pos: 0,
+            line: 1,
+            last_line: 1,
+            need_space: false,
+            tok_errs: Vec::new(),
             errs: Vec::new(),
-            words: Vec::new(),
+            words: Vec::with_capacity(16),
             frames: Vec::new(),
             skipped: 0,
             returned: false,
@@ -413,67 +430,8 @@ impl<'t> Parser<'t> {
             self.returned = false;
         }
         if !self.eof {
-            while let Some(t) = self.lx.next() {
-                match t.kind {
-                    Kind::Space | Kind::Comment | Kind::Bad => {}
-                    Kind::Word | Kind::Semi if self.skipped > 0 => {}
-                    Kind::Open if self.skipped > 0 => self.skipped += 1,
-                    Kind::Close if self.skipped > 0 => self.skipped -= 1,
-                    Kind::Word => self.words.push(Word {
-                        span: t.span,
-                        line: t.line,
-                        escaped: t.escaped,
-                    }),
-                    Kind::Semi | Kind::Open => {
-                        let open = t.kind == Kind::Open;
-                        if self.words.is_empty() {
-                            self.error(
-                                t.line,
-                                if open {
-                                    "unexpected \"{\""
-                                } else {
-                                    "unexpected \";\""
-                                },
-                            );
-                            if open {
-                                // still balance the braces
-                                self.frames.push(false);
-                            }
-                            continue;
-                        }
-                        let shown = self.frames.last().copied().unwrap_or(true);
-                        if open && self.frames.len() >= MAX_DEPTH {
-                            self.error(
-                                t.line,
-                                &format!(
-                                    "blocks nested more than {MAX_DEPTH} deep: qfix skips this one"
-                                ),
-                            );
-                            self.skipped = 1;
-                            self.words.clear();
-                            continue;
-                        }
-                        if open {
-                            self.frames.push(shown);
-                        }
-                        if shown {
-                            self.returned = true;
-                            return Some(if open { Step::Open } else { Step::Semi });
-                        }
-                        self.words.clear();
-                    }
-                    Kind::Close => {
-                        if !self.words.is_empty() {
-                            self.error(t.line, "unexpected \"}\" (missing \";\" before it)");
-                            self.words.clear();
-                        } else if self.frames.is_empty() {
-                            self.error(t.line, "unexpected \"}\" (no block to close)");
-                        }
-                        if self.frames.pop() == Some(true) {
-                            return Some(Step::Close);
-                        }
-                    }
-                }
+            if let Some(step) = self.read() {
+                return Some(step);
             }
             self.eof = true;
             if let Some(w) = self.words.first() {
@@ -482,7 +440,7 @@ impl<'t> Parser<'t> {
                 self.words.clear();
             }
             if !self.frames.is_empty() || self.skipped > 0 {
-                self.error(self.lx.last_line, "unexpected end of file, expecting \"}\"");
+                self.error(self.last_line, "unexpected end of file, expecting \"}\"");
             }
         }
         while let Some(shown) = self.frames.pop() {
@@ -493,9 +451,132 @@ impl<'t> Parser<'t> {
         None
     }
 
+    /// Read tokens up to the next step, or to the end of the file (None).
+    #[inline(always)]
+    fn read(&mut self) -> Option<Step> {
+        let text = self.text;
+        let b = text.as_bytes();
+        let mut i = self.pos;
+        let mut line = self.line;
+        let mut last_line = self.last_line;
+        let mut step = None;
+        while i < b.len() {
+            let (start, start_line, c) = (i, line, b[i]);
+            last_line = line;
+            if self.need_space {
+                if !is_space(c) && !matches!(c, b';' | b'{' | b')') {
+                    self.tok_errs.push(quote_error(text, i, line));
+                }
+                self.need_space = false;
+            }
+            match c {
+                b' ' | b'\t' | b'\r' | b'\n' => i = scan_space(b, i, &mut line),
+                b'#' => i = scan_comment(text, i),
+                b';' | b'{' => {
+                    i += 1;
+                    step = self.end(c == b'{', start_line);
+                    if step.is_some() {
+                        break;
+                    }
+                }
+                b'}' => {
+                    i += 1;
+                    step = self.close(start_line);
+                    if step.is_some() {
+                        break;
+                    }
+                }
+                b'"' | b'\'' => {
+                    let (end, closed, escaped) = scan_quoted(b, i, &mut line);
+                    i = end;
+                    if !closed {
+                        self.tok_errs.push(unterminated(start_line));
+                    } else {
+                        self.need_space = true;
+                        if self.skipped == 0 {
+                            self.words.push(Word {
+                                span: start..i,
+                                line: start_line,
+                                escaped,
+                            });
+                        }
+                    }
+                }
+                _ => {
+                    let (end, escaped) = scan_word(b, i, &mut line);
+                    i = end;
+                    if self.skipped == 0 {
+                        self.words.push(Word {
+                            span: start..i,
+                            line: start_line,
+                            escaped,
+                        });
+                    }
+                }
+            }
+        }
+        self.pos = i;
+        self.line = line;
+        self.last_line = last_line;
+        step
+    }
+
+    /// A `;` or `{` ends the directive in `words`.
+    fn end(&mut self, open: bool, line: usize) -> Option<Step> {
+        if self.skipped > 0 {
+            if open {
+                self.skipped += 1;
+            }
+            return None;
+        }
+        if self.words.is_empty() {
+            if open {
+                self.error(line, "unexpected \"{\"");
+                // still balance the braces
+                self.frames.push(false);
+            } else {
+                self.error(line, "unexpected \";\"");
+            }
+            return None;
+        }
+        let shown = self.frames.last().copied().unwrap_or(true);
+        if open && self.frames.len() >= MAX_DEPTH {
+            self.error(
+                line,
+                &format!("blocks nested more than {MAX_DEPTH} deep: qfix skips this one"),
+            );
+            self.skipped = 1;
+            self.words.clear();
+            return None;
+        }
+        if open {
+            self.frames.push(shown);
+        }
+        if !shown {
+            self.words.clear();
+            return None;
+        }
+        self.returned = true;
+        Some(if open { Step::Open } else { Step::Semi })
+    }
+
+    fn close(&mut self, line: usize) -> Option<Step> {
+        if self.skipped > 0 {
+            self.skipped -= 1;
+            return None;
+        }
+        if !self.words.is_empty() {
+            self.error(line, "unexpected \"}\" (missing \";\" before it)");
+            self.words.clear();
+        } else if self.frames.is_empty() {
+            self.error(line, "unexpected \"}\" (no block to close)");
+        }
+        (self.frames.pop() == Some(true)).then_some(Step::Close)
+    }
+
     /// The tokenizer's errors, then the parser's.
     fn finish(self) -> Vec<SyntaxError> {
-        let mut errs = self.lx.errs;
+        let mut errs = self.tok_errs;
         errs.extend(self.errs);
         errs
     }
@@ -738,8 +819,10 @@ struct ListenRec {
 struct Walker<'a> {
     host: &'a Host,
     conf_dir: String,
-    /// Files parsed so far, by in-root path after links.
-    parsed: HashMap<String, Rc<Parsed>>,
+    /// Files parsed so far, by in-root path after links, and by the path they were
+    /// included as.
+    parsed: HashMap<Rc<str>, Rc<Parsed>>,
+    by_path: HashMap<String, Rc<Parsed>>,
     /// Files being read, outermost first, to catch include loops.
     stack: Vec<Rc<str>>,
     includes: usize,
@@ -751,13 +834,19 @@ impl Walker<'_> {
     /// Read, parse (once per file) and walk one file in context `ctx`. `from` is the include
     /// directive (path, line) that pulled it in, for messages.
     fn file(&mut self, path: &str, from: Option<(&str, usize)>, ctx: Ctx) {
-        let real = match self.host.root.resolve(path) {
-            Ok(Resolved::Path(p)) => p,
-            Ok(Resolved::DevNull) => return,
-            Err(e) => {
-                self.scan.errors.push(e);
-                return;
-            }
+        // a file included again and again (fastcgi_params in every location) is looked up
+        // once
+        let known = self.by_path.get(path).cloned();
+        let real: Rc<str> = match &known {
+            Some(p) => p.path.clone(),
+            None => match self.host.root.resolve(path) {
+                Ok(Resolved::Path(p)) => Rc::from(p),
+                Ok(Resolved::DevNull) => return,
+                Err(e) => {
+                    self.scan.errors.push(e);
+                    return;
+                }
+            },
         };
         if self.stack.len() >= MAX_DEPTH {
             self.scan.errors.push(Error::msg(format!(
@@ -774,8 +863,8 @@ impl Walker<'_> {
             });
             return;
         }
-        let parsed = match self.parsed.get(&real) {
-            Some(p) => p.clone(),
+        let parsed = match known.or_else(|| self.parsed.get(&real).cloned()) {
+            Some(p) => p,
             None => {
                 let text = match self.host.read(&real) {
                     Ok(Some(t)) => t,
@@ -807,14 +896,14 @@ impl Walker<'_> {
                 for e in errs {
                     self.scan.problems.push(Problem {
                         location: Location {
-                            path: real.clone(),
+                            path: real.to_string(),
                             line: e.line,
                         },
                         message: format!("nginx: {} (nginx -t fails)", e.message),
                     });
                 }
                 let p = Rc::new(Parsed {
-                    path: Rc::from(real.as_str()),
+                    path: real.clone(),
                     text,
                     events,
                     args,
@@ -823,6 +912,9 @@ impl Walker<'_> {
                 p
             }
         };
+        if !self.by_path.contains_key(path) {
+            self.by_path.insert(path.to_string(), parsed.clone());
+        }
         self.stack.push(parsed.path.clone());
         self.walk(&parsed, ctx);
         self.stack.pop();
@@ -1124,9 +1216,14 @@ fn group_of(
 }
 
 fn listeners(mut servers: Vec<ServerRec>, main: &str, scan: &mut Scan) {
+    // one listener per listen line, or per http server without one
+    let count: usize = servers
+        .iter()
+        .map(|s| s.listens.len().max(usize::from(!s.stream)))
+        .sum();
     // group the lines by socket, numbered in order of appearance
-    let mut index: HashMap<(bool, String), usize> = HashMap::new();
-    let mut groups: Vec<Group> = Vec::new();
+    let mut index: HashMap<(bool, String), usize> = HashMap::with_capacity(count);
+    let mut groups: Vec<Group> = Vec::with_capacity(count);
     let implicit = Addr::Tcp {
         host: "*".into(),
         port: 80,

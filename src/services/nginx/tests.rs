@@ -192,6 +192,12 @@ fn tokenizer_follows_nginx_word_rules() {
     );
     assert_eq!(unescape("'d\\'e'"), "d'e");
     assert_eq!(unescape("\"a\\\"b\\\\c\\td\\x\""), "a\"b\\c\td\\x");
+    let lines: Vec<usize> = tokenize("a\n\"b\nc\" # d\n\n;")
+        .0
+        .iter()
+        .map(|t| t.line)
+        .collect();
+    assert_eq!(lines, [1, 1, 2, 3, 3, 3, 5]);
     let (_, errs) = tokenize("a \"b\"c;");
     assert_eq!(
         errs.len(),
