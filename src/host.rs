@@ -68,25 +68,17 @@ impl Host {
 
     /// 1-based line of a byte offset in a file already read (binary search over line starts).
     pub fn line_of(&self, path: &str, offset: usize) -> Option<usize> {
-        let starts = match self.lines.borrow().get(path) {
-            Some(s) => s.clone(),
-            None => {
-                let text = self.files.borrow().get(path)?.clone()?;
-                let mut v = vec![0];
-                v.extend(
-                    text.bytes()
-                        .enumerate()
-                        .filter(|(_, b)| *b == b'\n')
-                        .map(|(i, _)| i + 1),
-                );
-                Rc::new(v)
-            }
-        };
+        if let Some(starts) = self.lines.borrow().get(path) {
+            return Some(starts.partition_point(|&s| s <= offset));
+        }
+        let text = self.files.borrow().get(path)?.clone()?;
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        let line = starts.partition_point(|&s| s <= offset);
         self.lines
             .borrow_mut()
-            .entry(path.to_string())
-            .or_insert_with(|| starts.clone());
-        Some(starts.partition_point(|&s| s <= offset))
+            .insert(path.to_string(), Rc::new(starts));
+        Some(line)
     }
 
     pub fn fingerprints(&self) -> Fingerprints {

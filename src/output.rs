@@ -1,6 +1,7 @@
 //! The one module that prints. Text for people, JSON (stable shapes, documented in the
 //! README) for tools.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use serde_json::{Value, json};
@@ -109,15 +110,16 @@ pub fn plan_text(p: &Plan) -> String {
     let mut s = String::new();
     s.push_str(&format!("findings ({}):\n", p.findings.len()));
     for f in &p.findings {
-        s.push_str(&format!(
-            "  {}[{} {}] {}\n",
+        let _ = writeln!(
+            s,
+            "  {}[{} {}] {}",
             f.severity.as_str(),
             f.rule,
             f.name,
             f.message
-        ));
+        );
         for l in &f.locations {
-            s.push_str(&format!("      --> {}\n", loc(l)));
+            let _ = writeln!(s, "      --> {}:{}", l.path, l.line);
         }
     }
     let files: Vec<&Change> = p

@@ -188,7 +188,7 @@ impl Kind {
             }
             Kind::UnknownKey { removed } => {
                 for key in f.boot.keys().iter().filter(|k| !crate::sysctl::is_glob(k)) {
-                    let a = f.boot.assignments_for(key).last().cloned();
+                    let a = f.boot.explicit_for(key).last().cloned();
                     let Some(a) = a else { continue };
                     let msg = if let Some(live) = &f.host.live {
                         // the value is usually read already (live-differs-from-boot)
@@ -451,6 +451,7 @@ fn listener_label(l: &Listener) -> String {
 
 fn backlog_exceeds(rule: &Rule, f: &Facts, out: &mut Outcome, refusing: bool) {
     let sides = side_values(f, SOMAXCONN);
+    let mut need: Option<i64> = None;
     for (i, l) in f.listeners.iter().enumerate() {
         if l.refuses_above_somaxconn != refusing {
             continue;
@@ -499,22 +500,27 @@ fn backlog_exceeds(rule: &Rule, f: &Facts, out: &mut Outcome, refusing: bool) {
                 });
             }
         } else {
-            out.proposals.push(Proposal::Sysctl {
-                key: SOMAXCONN.into(),
-                want: Want {
-                    min: Some(r),
-                    ..Want::default()
-                },
-                safe: true, // raising a kernel limit is safe unattended
-                reason: rule.code.clone(),
-            });
+            need = need.max(Some(r));
         }
+    }
+    // one proposal for the largest request, not one per listener
+    if let Some(r) = need {
+        out.proposals.push(Proposal::Sysctl {
+            key: SOMAXCONN.into(),
+            want: Want {
+                min: Some(r),
+                ..Want::default()
+            },
+            safe: true, // raising a kernel limit is safe unattended
+            reason: rule.code.clone(),
+        });
     }
 }
 
 fn below_minimum(rule: &Rule, f: &Facts, out: &mut Outcome) {
     let min = f.policy.min_backlog;
     let sides = side_values(f, SOMAXCONN);
+    let mut raise_somaxconn = false;
     for (i, l) in f.listeners.iter().enumerate() {
         let Some(r) = l.requested else { continue };
         for (side, s, sl) in &sides {
@@ -569,19 +575,20 @@ fn below_minimum(rule: &Rule, f: &Facts, out: &mut Outcome) {
                     reason: rule.code.clone(),
                 });
             }
-            if kernel_limits && !f.lower_backlog {
-                out.proposals.push(Proposal::Sysctl {
-                    key: SOMAXCONN.into(),
-                    want: Want {
-                        min: Some(min.value),
-                        ..Want::default()
-                    },
-                    safe: true, // raising a kernel limit is safe unattended
-                    reason: rule.code.clone(),
-                });
-            }
+            raise_somaxconn |= kernel_limits && !f.lower_backlog;
             break;
         }
+    }
+    if raise_somaxconn {
+        out.proposals.push(Proposal::Sysctl {
+            key: SOMAXCONN.into(),
+            want: Want {
+                min: Some(min.value),
+                ..Want::default()
+            },
+            safe: true, // raising a kernel limit is safe unattended
+            reason: rule.code.clone(),
+        });
     }
 }
 
@@ -609,22 +616,18 @@ fn live_differs(rule: &Rule, f: &Facts, out: &mut Outcome) {
 }
 
 fn overridden(rule: &Rule, f: &Facts, out: &mut Outcome) {
+    // an explicit key beating a glob is the usual way to make an exception: not a finding
     for key in f.boot.keys().iter().filter(|k| !crate::sysctl::is_glob(k)) {
         let Some(w) = f.boot.winner(key) else {
             continue;
         };
-        for a in f.boot.assignments_for(key) {
+        for a in f.boot.explicit_for(key) {
             if a == w || a.value == w.value {
                 continue;
             }
-            let how = if a.glob {
-                "the explicit setting"
-            } else {
-                "a later assignment"
-            };
             out.findings.push(rule.finding(
                 format!(
-                    "{} = {} at {}:{} never takes effect: {how} {}:{} sets {}",
+                    "{} = {} at {}:{} never takes effect: a later assignment {}:{} sets {}",
                     a.key, a.value, a.path, a.line, w.path, w.line, w.value
                 ),
                 vec![loc(&a.path, a.line), loc(&w.path, w.line)],

@@ -278,6 +278,17 @@ impl Boot {
         idx.into_iter().map(move |i| &self.assignments[i])
     }
 
+    /// The explicit assignments of `key` (no globs), in read order.
+    pub fn explicit_for<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a Assignment> + 'a {
+        self.by_key
+            .get(key)
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|&i| &self.assignments[i])
+            .filter(|a| !a.glob)
+    }
+
     /// Keys and glob patterns that some file assigns, sorted.
     pub fn keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.assignments.iter().map(|a| a.key.clone()).collect();

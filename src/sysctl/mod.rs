@@ -10,6 +10,10 @@ pub mod live;
 /// names (a VLAN `eth0.1`); otherwise dots separate and slashes belong to names.
 pub fn normalize_key(raw: &str) -> String {
     let raw = raw.trim().trim_start_matches('/');
+    // the common case, a plain dotted key, is already canonical
+    if !raw.contains('/') && !raw.contains("..") && !raw.starts_with('.') && !raw.ends_with('.') {
+        return raw.to_string();
+    }
     let first_sep = raw.find(['/', '.']);
     let path_form = match first_sep {
         Some(i) if raw.as_bytes()[i] == b'/' => raw.to_string(),
