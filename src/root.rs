@@ -84,6 +84,13 @@ impl Root {
                 },
             };
             let last = comps[comps.len() - 1].clone();
+            let cur = if resolved == "/" { format!("/{last}") } else { format!("{resolved}/{last}") };
+            // the usual case: a plain file or a missing one, no link to follow
+            match fs::symlink_metadata(self.host(&cur)) {
+                Ok(m) if !m.file_type().is_symlink() => return Ok(Resolved::Path(cur)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Resolved::Path(cur)),
+                _ => {}
+            }
             return self.walk(components(&resolved), vec![last], inroot);
         }
         self.walk(Vec::new(), comps, inroot)
