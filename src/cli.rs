@@ -478,7 +478,7 @@ fn choose(p: &Plan, o: &ApplyOpts) -> Result<Vec<usize>, Vec<Error>> {
             "no terminal to ask for approval; nothing was changed (run `qfix plan` to review, then `qfix apply --yes`)",
         )]);
     }
-    eprint!("{}", output::plan_text(p));
+    let _ = output::write_plan(&mut std::io::stderr().lock(), p);
     let safe: Vec<usize> = all
         .iter()
         .copied()

@@ -1,7 +1,6 @@
 //! The one module that prints. Text for people, JSON (stable shapes, documented in the
 //! README) for tools.
 
-use std::fmt::Write as _;
 use std::io::Write;
 
 use serde_json::{Value, json};
@@ -103,23 +102,25 @@ pub fn plan(p: &Plan, format: Format) {
             "errors": p.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
         }));
     }
-    out(&plan_text(p));
+    let mut o = std::io::BufWriter::new(std::io::stdout().lock());
+    // a closed pipe (qfix plan | head) is not an error worth reporting
+    let _ = write_plan(&mut o, p).and_then(|()| o.flush());
 }
 
-pub fn plan_text(p: &Plan) -> String {
-    let mut s = String::new();
-    s.push_str(&format!("findings ({}):\n", p.findings.len()));
+/// The plan for people, streamed (a busy host's plan is megabytes: no string is built).
+pub fn write_plan(w: &mut dyn std::io::Write, p: &Plan) -> std::io::Result<()> {
+    writeln!(w, "findings ({}):", p.findings.len())?;
     for f in &p.findings {
-        let _ = writeln!(
-            s,
+        writeln!(
+            w,
             "  {}[{} {}] {}",
             f.severity.as_str(),
             f.rule,
             f.name,
             f.message
-        );
+        )?;
         for l in &f.locations {
-            let _ = writeln!(s, "      --> {}:{}", l.path, l.line);
+            writeln!(w, "      --> {}:{}", l.path, l.line)?;
         }
     }
     let files: Vec<&Change> = p
@@ -127,39 +128,32 @@ pub fn plan_text(p: &Plan) -> String {
         .iter()
         .filter(|c| matches!(c, Change::File { .. }))
         .collect();
-    s.push_str(&format!("\nfile changes ({}):\n", files.len()));
+    writeln!(w, "\nfile changes ({}):", files.len())?;
     for c in files {
         if let Change::File {
             diff, safe, reason, ..
         } = c
         {
             let class = if *safe { "safe" } else { "needs review" };
-            s.push_str(&format!("# {reason} [{class}]\n{diff}"));
+            write!(w, "# {reason} [{class}]\n{diff}")?;
             if !diff.ends_with('\n') {
-                s.push('\n');
+                writeln!(w)?;
             }
         }
     }
     let cmds = p.commands();
-    s.push_str(&format!("\nlive commands ({}):\n", cmds.len()));
+    writeln!(w, "\nlive commands ({}):", cmds.len())?;
     for c in cmds {
-        s.push_str(&format!("  {c}\n"));
+        writeln!(w, "  {c}")?;
     }
-    s.push_str(&format!("\nrestarts ({}):\n", p.restarts.len()));
+    writeln!(w, "\nrestarts ({}):", p.restarts.len())?;
     for r in &p.restarts {
-        let action = match r.action {
-            crate::services::Action::Restart => "restart",
-            crate::services::Action::Reload => "reload",
-        };
-        s.push_str(&format!(
-            "  {action} {} ({}): {}\n",
-            r.unit, r.service, r.reason
-        ));
+        writeln!(w, "  {} {} ({}): {}", r.verb(), r.unit, r.service, r.reason)?;
     }
     if p.changes.is_empty() {
-        s.push_str("\nnothing to change\n");
+        writeln!(w, "\nnothing to change")?;
     }
-    s
+    Ok(())
 }
 
 pub fn apply(r: &Report, format: Format) {
