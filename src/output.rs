@@ -23,11 +23,12 @@ fn out(s: &str) {
     let _ = o.write_all(s.as_bytes());
 }
 
-pub fn json(v: &Value) {
-    out(&format!(
-        "{}\n",
-        serde_json::to_string_pretty(v).unwrap_or_default()
-    ));
+pub fn json<T: serde::Serialize + ?Sized>(v: &T) {
+    let mut o = std::io::BufWriter::new(std::io::stdout().lock());
+    let _ = serde_json::to_writer_pretty(&mut o, v)
+        .map_err(std::io::Error::other)
+        .and_then(|()| writeln!(o))
+        .and_then(|()| o.flush());
 }
 
 pub fn error(msg: &str) {
@@ -64,20 +65,38 @@ pub fn blame(entries: &[Entry], format: Format) {
     out(&s);
 }
 
-fn finding_json(f: &Finding) -> Value {
-    json!({ "rule": f.rule, "name": f.name, "severity": f.severity, "message": f.message, "locations": f.locations })
+/// A change as `plan --format json` shows it (contents stay in saved plans only).
+#[derive(serde::Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum ChangeJson<'a> {
+    Sysctl {
+        key: &'a str,
+        from: Option<String>,
+        to: &'a str,
+        safe: bool,
+    },
+    File {
+        path: &'a str,
+        diff: &'a str,
+        safe: bool,
+        reason: &'a str,
+        created: bool,
+    },
 }
 
-fn change_json(c: &Change) -> Value {
+fn change_json(c: &Change) -> ChangeJson<'_> {
     match c {
         Change::Sysctl {
             key,
             from,
             to,
             safe,
-        } => {
-            json!({ "kind": "sysctl", "key": key, "from": from.as_deref().map(crate::sysctl::norm_value), "to": to, "safe": safe })
-        }
+        } => ChangeJson::Sysctl {
+            key,
+            from: from.as_deref().map(crate::sysctl::norm_value),
+            to,
+            safe: *safe,
+        },
         Change::File {
             path,
             diff,
@@ -85,22 +104,36 @@ fn change_json(c: &Change) -> Value {
             reason,
             old,
             ..
-        } => {
-            json!({ "kind": "file", "path": path, "diff": diff, "safe": safe, "reason": reason, "created": old.is_none() })
-        }
+        } => ChangeJson::File {
+            path,
+            diff,
+            safe: *safe,
+            reason,
+            created: old.is_none(),
+        },
     }
+}
+
+#[derive(serde::Serialize)]
+struct PlanJson<'a> {
+    offline: bool,
+    findings: &'a [Finding],
+    changes: Vec<ChangeJson<'a>>,
+    commands: Vec<String>,
+    restarts: &'a [crate::plan::Restart],
+    errors: Vec<String>,
 }
 
 pub fn plan(p: &Plan, format: Format) {
     if format == Format::Json {
-        return json(&json!({
-            "offline": p.offline,
-            "findings": p.findings.iter().map(finding_json).collect::<Vec<_>>(),
-            "changes": p.changes.iter().map(change_json).collect::<Vec<_>>(),
-            "commands": p.commands(),
-            "restarts": p.restarts,
-            "errors": p.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
-        }));
+        return json(&PlanJson {
+            offline: p.offline,
+            findings: &p.findings,
+            changes: p.changes.iter().map(change_json).collect(),
+            commands: p.commands(),
+            restarts: &p.restarts,
+            errors: p.errors.iter().map(|e| e.to_string()).collect(),
+        });
     }
     let mut o = std::io::BufWriter::new(std::io::stdout().lock());
     // a closed pipe (qfix plan | head) is not an error worth reporting
