@@ -84,7 +84,11 @@ impl Root {
                 },
             };
             let last = comps[comps.len() - 1].clone();
-            let cur = if resolved == "/" { format!("/{last}") } else { format!("{resolved}/{last}") };
+            let cur = if resolved == "/" {
+                format!("/{last}")
+            } else {
+                format!("{resolved}/{last}")
+            };
             // the usual case: a plain file or a missing one, no link to follow
             match fs::symlink_metadata(self.host(&cur)) {
                 Ok(m) if !m.file_type().is_symlink() => return Ok(Resolved::Path(cur)),
