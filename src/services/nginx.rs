@@ -56,12 +56,14 @@ pub fn scan(host: &Host, scan: &mut Scan) {
         stack: Vec::new(),
         includes: 0,
         servers: Vec::new(),
+        listens: Vec::new(),
         scan,
     };
     w.file(main, None, Ctx::Main);
     let servers = std::mem::take(&mut w.servers);
+    let listens = std::mem::take(&mut w.listens);
     drop(w);
-    listeners(servers, main, scan);
+    listeners(&servers, listens, main, scan);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -760,7 +762,8 @@ struct ServerRec {
     path: Rc<str>,
     line: usize,
     name: Option<String>,
-    listens: Vec<ListenRec>,
+    /// Its listen lines: a range of `Walker::listens`.
+    listens: Range<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -827,6 +830,8 @@ struct Walker<'a> {
     stack: Vec<Rc<str>>,
     includes: usize,
     servers: Vec<ServerRec>,
+    /// Listen lines of all servers, in order.
+    listens: Vec<ListenRec>,
     scan: &'a mut Scan,
 }
 
@@ -937,7 +942,7 @@ impl Walker<'_> {
                                 path: file.path.clone(),
                                 line,
                                 name: None,
-                                listens: Vec::new(),
+                                listens: self.listens.len()..self.listens.len(),
                             });
                             Ctx::Server(self.servers.len() - 1)
                         }
@@ -1067,7 +1072,9 @@ impl Walker<'_> {
             }
         }
         if let Some(s) = self.servers.get_mut(server) {
-            s.listens.push(rec);
+            // a server's lines are contiguous: servers do not nest
+            self.listens.push(rec);
+            s.listens.end = self.listens.len();
         }
     }
 
@@ -1176,18 +1183,18 @@ struct Group {
     /// Its wildcard socket key (`*:80`, `[::]:80`) for a specific TCP address.
     wildcard: Option<String>,
     /// The first listen line carrying socket options: the socket is bound on its own, even
-    /// next to a wildcard (an option implies bind). (server, listen) indexes.
-    carrier: Option<(usize, usize)>,
+    /// next to a wildcard (an option implies bind). Indexes into the listen lines.
+    carrier: Option<usize>,
     /// The first default_server line, and the first line.
-    default_server: Option<(usize, usize)>,
-    first: Option<(usize, usize)>,
+    default_server: Option<usize>,
+    first: Option<usize>,
     /// The wildcard socket serving its lines, when there is one and no line binds.
     served_by: Option<usize>,
 }
 
 impl Group {
     /// The line that carries the options (or should carry them).
-    fn primary(&self) -> Option<(usize, usize)> {
+    fn primary(&self) -> Option<usize> {
         self.carrier.or(self.default_server).or(self.first)
     }
 }
@@ -1215,49 +1222,46 @@ fn group_of(
     g
 }
 
-fn listeners(mut servers: Vec<ServerRec>, main: &str, scan: &mut Scan) {
-    // one listener per listen line, or per http server without one
-    let count: usize = servers
-        .iter()
-        .map(|s| s.listens.len().max(usize::from(!s.stream)))
-        .sum();
+fn listeners(servers: &[ServerRec], mut listens: Vec<ListenRec>, main: &str, scan: &mut Scan) {
     // group the lines by socket, numbered in order of appearance
-    let mut index: HashMap<(bool, String), usize> = HashMap::with_capacity(count);
-    let mut groups: Vec<Group> = Vec::with_capacity(count);
+    let mut index: HashMap<(bool, String), usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
     let implicit = Addr::Tcp {
         host: "*".into(),
         port: 80,
         key: "*".into(),
     };
-    // socket options on a second line of a socket: (group, server, listen)
-    let mut duplicates: Vec<(usize, usize, usize)> = Vec::new();
-    for (si, s) in servers.iter_mut().enumerate() {
+    // socket options on a second line of a socket: (group, line)
+    let mut duplicates: Vec<(usize, usize)> = Vec::new();
+    for s in servers {
         if s.listens.is_empty() && !s.stream {
             group_of(&mut index, &mut groups, (false, implicit.key()), &implicit);
         }
-        for (li, l) in s.listens.iter_mut().enumerate() {
+        for li in s.listens.clone() {
+            let l = &mut listens[li];
             let key = (s.stream, std::mem::take(&mut l.socket));
             let g = group_of(&mut index, &mut groups, key, &l.addr);
             l.group = g;
             let gr = &mut groups[g];
-            gr.first.get_or_insert((si, li));
+            gr.first.get_or_insert(li);
             if l.default_server {
-                gr.default_server.get_or_insert((si, li));
+                gr.default_server.get_or_insert(li);
             }
             if l.sets_options {
                 if gr.carrier.is_some() {
-                    duplicates.push((g, si, li));
+                    duplicates.push((g, li));
                 } else {
-                    gr.carrier = Some((si, li));
+                    gr.carrier = Some(li);
                 }
             }
         }
     }
-    let listen = |(si, li): (usize, usize)| servers.get(si).and_then(|s| s.listens.get(li));
+    let listens = &listens[..];
 
     duplicates.sort_by_key(|d| d.0);
-    for (g, si, li) in duplicates {
-        let (Some(c), Some(first)) = (listen((si, li)), groups[g].carrier.and_then(listen)) else {
+    for (g, li) in duplicates {
+        let (Some(c), Some(first)) = (listens.get(li), groups[g].carrier.map(|f| &listens[f]))
+        else {
             continue;
         };
         scan.problems.push(Problem {
@@ -1293,7 +1297,7 @@ fn listeners(mut servers: Vec<ServerRec>, main: &str, scan: &mut Scan) {
             (Some(wg), Some(w)) => (wg, Some(w.as_str())),
             _ => (g, None),
         };
-        let prim = groups[g].primary().and_then(listen);
+        let prim = groups[g].primary().map(|p| &listens[p]);
         let (requested, source, setter) = resolve(l, prim, &address, via);
         scan.listeners.push(Listener {
             service: "nginx".into(),
@@ -1309,7 +1313,7 @@ fn listeners(mut servers: Vec<ServerRec>, main: &str, scan: &mut Scan) {
             checker: checker.clone(),
         });
     };
-    for s in &servers {
+    for s in servers {
         let instance = match (&s.name, s.stream) {
             (_, true) => format!("stream server at {}:{}", s.path, s.line),
             (Some(n), false) if !n.is_empty() => format!("server {n}"),
@@ -1321,7 +1325,7 @@ fn listeners(mut servers: Vec<ServerRec>, main: &str, scan: &mut Scan) {
         {
             push(&instance, &implicit, None, g);
         }
-        for l in &s.listens {
+        for l in &listens[s.listens.clone()] {
             push(&instance, &l.addr, Some(l), l.group);
         }
     }

@@ -28,6 +28,7 @@
 //!   every address, anything else a unix socket path (relative to the prefix). `$pool`
 //!   expands to the pool name.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -161,6 +162,22 @@ struct Backlog {
     span: Range<usize>,
 }
 
+/// A line of a file, turned into a Location only when something is kept or reported.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    path: &'a str,
+    line: usize,
+}
+
+impl At<'_> {
+    fn loc(&self) -> Location {
+        Location {
+            path: self.path.to_string(),
+            line: self.line,
+        }
+    }
+}
+
 struct Loader<'a> {
     host: &'a Host,
     scan: &'a mut Scan,
@@ -174,14 +191,15 @@ struct Loader<'a> {
 
 impl Loader<'_> {
     fn load(&mut self, path: &str, from: Option<&Location>) {
-        let path = match self.host.root.resolve(path) {
-            Ok(Resolved::Path(p)) => p,
-            Ok(Resolved::DevNull) => return,
-            Err(e) => {
-                self.scan.errors.push(e);
-                return;
-            }
-        };
+        match self.host.root.resolve(path) {
+            Ok(Resolved::Path(p)) => self.load_resolved(p, from),
+            Ok(Resolved::DevNull) => {}
+            Err(e) => self.scan.errors.push(e),
+        }
+    }
+
+    /// Read and parse a file, `path` being its links already followed.
+    fn load_resolved(&mut self, path: String, from: Option<&Location>) {
         if let Some(from) = from {
             if self.stack.contains(&path) {
                 self.scan.errors.push(Error::at(
@@ -216,18 +234,14 @@ impl Loader<'_> {
         };
         self.stack.push(path.clone());
         let mut start = 0;
-        let mut lineno = 0;
+        let mut line = 0;
         while start < text.len() {
-            lineno += 1;
+            line += 1;
             let (end, next) = match text[start..].find('\n') {
                 Some(i) => (start + i, start + i + 1),
                 None => (text.len(), text.len()),
             };
-            let loc = Location {
-                path: path.clone(),
-                line: lineno,
-            };
-            self.line(&text, start, end, next, loc);
+            self.line(&text, start, end, next, At { path: &path, line });
             start = next;
         }
         self.stack.pop();
@@ -240,7 +254,7 @@ impl Loader<'_> {
         });
     }
 
-    fn line(&mut self, text: &str, start: usize, end: usize, next: usize, loc: Location) {
+    fn line(&mut self, text: &str, start: usize, end: usize, next: usize, at: At<'_>) {
         let raw = &text[start..end];
         let body = raw.trim_start_matches([' ', '\t']);
         let off = start + (raw.len() - body.len());
@@ -251,18 +265,18 @@ impl Loader<'_> {
         if let Some(rest) = body.strip_prefix('[') {
             let Some(close) = rest.find(']') else {
                 self.problem(
-                    &loc,
+                    &at.loc(),
                     "php-fpm: section header without `]`; php-fpm refuses to start".into(),
                 );
                 return;
             };
             let name = rest[..close].trim_matches('"');
-            self.section(name, loc);
+            self.section(name, at);
             return;
         }
         if body.starts_with('#') {
             self.problem(
-                &loc,
+                &at.loc(),
                 "php-fpm: `#` does not start a comment in php-fpm configs (use `;`); \
                  php-fpm refuses to start on this line"
                     .into(),
@@ -271,35 +285,36 @@ impl Loader<'_> {
         }
         let Some(eq) = body.find('=') else {
             self.problem(
-                &loc,
+                &at.loc(),
                 format!("php-fpm: `{body}` has no `= value`; php-fpm refuses to start"),
             );
             return;
         };
         let key = body[..eq].trim_end_matches([' ', '\t']);
-        let value = match parse_value(text, off + eq + 1, end) {
+        let value = match parse_value_ref(text, off + eq + 1, end) {
             Ok(v) => v,
             Err(msg) => {
                 self.problem(
-                    &loc,
+                    &at.loc(),
                     format!("php-fpm: {key}: {msg}; php-fpm refuses to start"),
                 );
                 return;
             }
         };
         if key == "include" {
-            self.include(&value, &loc);
+            self.include(&value, &at.loc());
             return;
         }
         let Some(cur) = self.current else {
             return;
         };
-        let key = key.to_ascii_lowercase();
-        match key.as_str() {
-            "listen" => {
+        // keys are case-insensitive
+        let is = |k: &str| key.eq_ignore_ascii_case(k);
+        if is("listen") {
+            {
                 if value.dynamic {
                     self.problem(
-                        &loc,
+                        &at.loc(),
                         format!(
                             "php-fpm: listen = {} takes a value from the environment; qfix \
                              shows it unexpanded",
@@ -311,16 +326,17 @@ impl Loader<'_> {
                 let indent = &raw[..raw.len() - raw.trim_start_matches([' ', '\t']).len()];
                 pool.listen = Some(Listen {
                     value: value.text.replace("$pool", &pool.name),
-                    loc,
+                    loc: at.loc(),
                     insert_at: next,
                     indent: indent.to_string(),
                     at_eof: next == end,
                 });
             }
-            "listen.backlog" => {
+        } else if is("listen.backlog") {
+            {
                 let parsed = if value.dynamic {
                     self.problem(
-                        &loc,
+                        &at.loc(),
                         format!(
                             "php-fpm: listen.backlog = {} takes its value from the \
                              environment; qfix cannot tell the backlog",
@@ -332,7 +348,7 @@ impl Loader<'_> {
                     let n = fpm_integer(&value.text);
                     if n.is_none() {
                         self.problem(
-                            &loc,
+                            &at.loc(),
                             format!(
                                 "php-fpm: listen.backlog = {} is not a number; php-fpm \
                                  refuses to start (it takes digits, optionally after a `-`)",
@@ -344,17 +360,18 @@ impl Loader<'_> {
                 };
                 self.pools[cur].backlog = Some(Backlog {
                     value: parsed,
-                    loc,
+                    loc: at.loc(),
                     span: value.span,
                 });
             }
-            "pm" => self.pools[cur].pm = Some(value.text.to_ascii_lowercase()),
-            "prefix" => self.pools[cur].prefix = Some(value.text),
-            _ => {}
+        } else if is("pm") {
+            self.pools[cur].pm = Some(value.text.to_ascii_lowercase());
+        } else if is("prefix") {
+            self.pools[cur].prefix = Some(value.text.into_owned());
         }
     }
 
-    fn section(&mut self, name: &str, loc: Location) {
+    fn section(&mut self, name: &str, at: At<'_>) {
         if name.eq_ignore_ascii_case("global") {
             self.current = None;
             return;
@@ -368,7 +385,7 @@ impl Loader<'_> {
         self.current = Some(self.pools.len());
         self.pools.push(Pool {
             name: name.to_string(),
-            header: loc,
+            header: at.loc(),
             listen: None,
             backlog: None,
             pm: None,
@@ -376,7 +393,7 @@ impl Loader<'_> {
         });
     }
 
-    fn include(&mut self, value: &Value, loc: &Location) {
+    fn include(&mut self, value: &ValueRef<'_>, loc: &Location) {
         if value.dynamic {
             self.problem(
                 loc,
@@ -388,7 +405,7 @@ impl Loader<'_> {
             );
             return;
         }
-        let pat = value.text.as_str();
+        let pat = &*value.text;
         if pat.is_empty() {
             return;
         }
@@ -425,9 +442,15 @@ impl Loader<'_> {
             return;
         }
         for m in matches {
-            let is_dir = matches!(self.host.root.resolve_host(&m), Ok(Some(h)) if h.is_dir());
-            if !is_dir {
-                self.load(&m, Some(loc));
+            // directories matched are skipped
+            match self.host.root.resolve(&m) {
+                Ok(Resolved::Path(p)) => {
+                    if !self.host.root.host(&p).is_dir() {
+                        self.load_resolved(p, Some(loc));
+                    }
+                }
+                Ok(Resolved::DevNull) => {}
+                Err(e) => self.scan.errors.push(e),
             }
         }
     }
@@ -465,8 +488,9 @@ fn fpm_integer(v: &str) -> Option<i64> {
 }
 
 #[derive(Debug)]
-struct Value {
-    text: String,
+struct ValueRef<'a> {
+    /// Borrowed from the line unless pieces or escapes had to be put together.
+    text: Cow<'a, str>,
     /// Bytes to replace to change the value: inside the quotes of a lone quoted string,
     /// else the whole value (an empty range after `=` when there is none).
     span: Range<usize>,
@@ -474,12 +498,39 @@ struct Value {
     dynamic: bool,
 }
 
+/// `ValueRef` with its own text.
+#[cfg(test)]
+#[derive(Debug)]
+struct Value {
+    text: String,
+    span: Range<usize>,
+    dynamic: bool,
+}
+
+#[cfg(test)]
+fn parse_value(text: &str, pos: usize, end: usize) -> Result<Value, String> {
+    parse_value_ref(text, pos, end).map(|v| Value {
+        text: v.text.into_owned(),
+        span: v.span,
+        dynamic: v.dynamic,
+    })
+}
+
+/// Add a piece to a value being put together.
+fn append<'a>(out: &mut Cow<'a, str>, piece: Cow<'a, str>) {
+    if out.is_empty() {
+        *out = piece;
+    } else {
+        out.to_mut().push_str(&piece);
+    }
+}
+
 /// Parse a value from `pos` (just after `=`) to the end of the line, as the Zend INI scanner
 /// does in normal mode for one line.
-fn parse_value(text: &str, pos: usize, end: usize) -> Result<Value, String> {
+fn parse_value_ref(text: &str, pos: usize, end: usize) -> Result<ValueRef<'_>, String> {
     let b = text.as_bytes();
     let mut i = pos;
-    let mut out = String::new();
+    let mut out: Cow<'_, str> = Cow::Borrowed("");
     let mut dynamic = false;
     let mut first: Option<usize> = None;
     let mut last_end = pos;
@@ -515,7 +566,12 @@ fn parse_value(text: &str, pos: usize, end: usize) -> Result<Value, String> {
                 }
                 let inner = &text[s..j];
                 dynamic |= inner.contains("${");
-                out.push_str(&inner.replace("\\\"", "\"").replace("\\\\", "\\"));
+                let piece = if inner.contains('\\') {
+                    Cow::Owned(inner.replace("\\\"", "\"").replace("\\\\", "\\"))
+                } else {
+                    Cow::Borrowed(inner)
+                };
+                append(&mut out, piece);
                 lone_quoted = Some(s..j);
                 i = j + 1;
             }
@@ -525,7 +581,7 @@ fn parse_value(text: &str, pos: usize, end: usize) -> Result<Value, String> {
                 let Some(j) = text[s..end].find('\'').map(|k| s + k) else {
                     return Err("unterminated single quote".into());
                 };
-                out.push_str(&text[s..j]);
+                append(&mut out, Cow::Borrowed(&text[s..j]));
                 lone_quoted = Some(s..j);
                 i = j + 1;
             }
@@ -536,7 +592,7 @@ fn parse_value(text: &str, pos: usize, end: usize) -> Result<Value, String> {
                 }
                 let piece = text[s..i].trim_end_matches([' ', '\t', '\r']);
                 dynamic |= piece.contains("${");
-                out.push_str(piece);
+                append(&mut out, Cow::Borrowed(piece));
                 last_end = s + piece.len();
                 continue;
             }
@@ -552,13 +608,14 @@ fn parse_value(text: &str, pos: usize, end: usize) -> Result<Value, String> {
     };
     if bare_only && pieces == 1 {
         // Zend INI boolean keywords are read before php-fpm sees the value.
-        match out.to_ascii_lowercase().as_str() {
-            "on" | "yes" | "true" => out = "1".into(),
-            "off" | "no" | "none" | "false" | "null" => out.clear(),
-            _ => {}
+        let is = |k: &str| out.eq_ignore_ascii_case(k);
+        if is("on") || is("yes") || is("true") {
+            out = Cow::Borrowed("1");
+        } else if is("off") || is("no") || is("none") || is("false") || is("null") {
+            out = Cow::Borrowed("");
         }
     }
-    Ok(Value {
+    Ok(ValueRef {
         text: out,
         span,
         dynamic,
