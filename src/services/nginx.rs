@@ -134,6 +134,54 @@ fn stop_candidates(x: u64) -> u64 {
 // The scanners below take the byte offset of a token's first byte and return its end; they
 // count the newlines they cross in `line`. The tokenizer and the parser share them.
 
+/// Bytes that may end a directive's arguments or need the whole tokenizer: `;`, `{`, `}`,
+/// quotes, `\`, `#` and LF.
+const ARG_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let stops = *b";{}\"'\\#\n";
+    let mut i = 0;
+    while i < stops.len() {
+        t[stops[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// After a directive's name at `i`: the offset of the `;` or `{` that ends the directive
+/// when all between is spaces and plain words on the same line (no quote, escape, comment,
+/// `}` or `${`), else `i` itself (the tokenizer goes on from there).
+#[inline(always)]
+fn skip_plain_args(b: &[u8], i: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    let zero = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
+    let mut j = i;
+    while let Some(chunk) = b.get(j..j + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let m = zero(x ^ (ONES * u64::from(b';')))
+            | zero(x ^ (ONES * u64::from(b'{')))
+            | zero(x ^ (ONES * u64::from(b'}')))
+            | zero(x ^ (ONES * u64::from(b'"')))
+            | zero(x ^ (ONES * u64::from(b'\'')))
+            | zero(x ^ (ONES * u64::from(b'\\')))
+            | zero(x ^ (ONES * u64::from(b'#')))
+            | zero(x ^ (ONES * u64::from(b'\n')));
+        if m != 0 {
+            j += (m.trailing_zeros() / 8) as usize;
+            break;
+        }
+        j += 8;
+    }
+    while j < b.len() && !ARG_STOP[b[j] as usize] {
+        j += 1;
+    }
+    match b.get(j) {
+        Some(b';') => j,
+        Some(b'{') if b[j - 1] != b'$' => j,
+        _ => i,
+    }
+}
+
 /// Spaces, tabs, CR and LF.
 #[inline(always)]
 fn scan_space(b: &[u8], mut i: usize, line: &mut usize) -> usize {
@@ -397,6 +445,8 @@ struct Parser<'t> {
     frames: Vec<bool>,
     /// Blocks open beyond MAX_DEPTH: balanced, but their content is dropped.
     skipped: usize,
+    /// When set, a directive whose name it refuses may be given without its arguments.
+    keep_args: Option<fn(&str) -> bool>,
     returned: bool,
     eof: bool,
 }
@@ -414,6 +464,7 @@ impl<'t> Parser<'t> {
             words: Vec::with_capacity(16),
             frames: Vec::new(),
             skipped: 0,
+            keep_args: None,
             returned: false,
             eof: false,
         }
@@ -513,6 +564,13 @@ impl<'t> Parser<'t> {
                             line: start_line,
                             escaped,
                         });
+                        if let Some(keep) = self.keep_args
+                            && self.words.len() == 1
+                            && !escaped
+                            && !keep(&text[start..i])
+                        {
+                            i = skip_plain_args(b, i);
+                        }
                     }
                 }
             }
@@ -699,6 +757,8 @@ struct Parsed {
 /// Parse a file into the events walked; blocks that hold none of them are left out.
 fn events(text: &str) -> (Vec<Event>, Vec<Arg>, Vec<SyntaxError>) {
     let mut p = Parser::new(text);
+    // only these directives' arguments are looked at
+    p.keep_args = Some(|name| matches!(name, "include" | "listen" | "server_name"));
     let mut events = Vec::new();
     let mut args = Vec::new();
     while let Some(step) = p.next() {

@@ -168,6 +168,123 @@ fn tokens_reproduce_every_nginx_file_byte_for_byte() {
     }
 }
 
+/// The events of a parse tree, as `events` should give them (it may skip the arguments of
+/// directives it does not look at).
+fn tree_events(dirs: &[Directive], out: &mut Vec<String>) {
+    for d in dirs {
+        let name = &*d.name.value;
+        match &d.block {
+            Some(b) => {
+                let start = out.len();
+                out.push(format!("open {name} {}", d.name.line));
+                tree_events(b, out);
+                let known = matches!(name, "http" | "stream" | "server");
+                if !known && out.len() == start + 1 {
+                    out.pop();
+                } else {
+                    out.push("close".into());
+                }
+            }
+            None if matches!(name, "include" | "listen" | "server_name") => {
+                let n = if name == "listen" { d.args.len() } else { 1 };
+                let args: Vec<String> = d.args[..n.min(d.args.len())]
+                    .iter()
+                    .map(|a| format!("{:?}@{:?}:{}", a.value, a.span, a.line))
+                    .collect();
+                out.push(format!("{name} {} {}", d.name.line, args.join(" ")));
+            }
+            None => {}
+        }
+    }
+}
+
+fn check_events(text: &str) {
+    let (dirs, errs) = parse(text);
+    let mut want = Vec::new();
+    tree_events(&dirs, &mut want);
+    let (evs, args, errs2) = events(text);
+    let got: Vec<String> = evs
+        .iter()
+        .map(|e| match e {
+            Event::Open(b, line) => {
+                let name = match b {
+                    BlockName::Http => "http",
+                    BlockName::Stream => "stream",
+                    BlockName::Server => "server",
+                    BlockName::Other => "other",
+                };
+                format!("open {name} {line}")
+            }
+            Event::Close => "close".into(),
+            Event::Directive(n, line, r) => {
+                let name = match n {
+                    DirName::Include => "include",
+                    DirName::Listen => "listen",
+                    DirName::ServerName => "server_name",
+                };
+                let args: Vec<String> = args[r.clone()]
+                    .iter()
+                    .map(|a| format!("{:?}@{:?}:{}", a.value(text), a.span, a.line))
+                    .collect();
+                format!("{name} {line} {}", args.join(" "))
+            }
+        })
+        .collect();
+    // other blocks are named "other" in events
+    let want: Vec<String> = want
+        .into_iter()
+        .map(|w| match w.strip_prefix("open ") {
+            Some(rest)
+                if !rest.starts_with("http ")
+                    && !rest.starts_with("stream ")
+                    && !rest.starts_with("server ") =>
+            {
+                format!("open other {}", rest.rsplit(' ').next().unwrap_or(""))
+            }
+            _ => w,
+        })
+        .collect();
+    assert_eq!(got, want, "{text}");
+    assert_eq!(errs, errs2, "{text}");
+}
+
+#[test]
+fn events_skip_only_arguments_nobody_reads() {
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut files = Vec::new();
+    for e in fs::read_dir(&fx).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("nginx-") || name == "debian-stock" {
+            all_files(&p, &mut files);
+        }
+    }
+    for f in &files {
+        if let Ok(text) = fs::read_to_string(f) {
+            check_events(&text);
+        }
+    }
+    for t in [
+        "http { server { listen 80 backlog=5; } }",
+        "a b ${c} { listen 1; } x${ { d; }",
+        "a b$ { server { } }",
+        "root /x}y; server_name a;",
+        "add_header X \"a b\" always; listen 81;",
+        "a b # c { d\n e; listen 82;",
+        "a b\\; c; include x;",
+        "a b\\\n c; include y;",
+        "a b\n c { listen 83; }",
+        "location ~ \\.php$ { include fastcgi_params; }",
+        "a 'b' c; listen 'x:1' \"backlog=2\";",
+        "a b; }",
+        "a {",
+        "a b",
+        "server {\tlisten 84 ; server_name  x y ;}",
+    ] {
+        check_events(t);
+    }
+}
+
 #[test]
 fn tokenizer_follows_nginx_word_rules() {
     let text = "a ${b}} \"c{;}#\" 'd\\'e' f#g # h;\n;";
