@@ -172,7 +172,7 @@ impl Root {
         let Some(host) = self.resolve_host(inroot)? else {
             return Ok(Some(String::new()));
         };
-        match fs::read(&host) {
+        match read_all(&host) {
             Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
                 let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
                     .iter()
@@ -208,36 +208,46 @@ impl Root {
     /// Expand a shell glob of in-root paths (as nginx, php-fpm and Apache includes do).
     /// Matches are sorted, as glob(3) sorts them.
     pub fn glob(&self, pattern: &str) -> Result<Vec<String>, Error> {
-        if !pattern.contains(['*', '?', '[']) {
+        if !has_wildcard(pattern) {
             return Ok(match self.resolve_host(pattern)? {
                 Some(h) if h.exists() => vec![pattern.to_string()],
                 _ => Vec::new(),
             });
         }
-        let host_pat = self.host(pattern);
-        let host_pat = host_pat.to_string_lossy();
-        let escaped_base = glob::Pattern::escape(&self.base.to_string_lossy());
-        let rel = host_pat
-            .strip_prefix(&*self.base.to_string_lossy())
-            .unwrap_or(&host_pat);
-        let full = if self.is_host() {
-            pattern.to_string()
-        } else {
-            format!("{escaped_base}{rel}")
-        };
-        let opts = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: true,
-        };
-        let paths = glob::glob_with(&full, opts)
-            .map_err(|e| Error::msg(format!("{pattern}: bad glob: {e}")))?;
-        let mut out = Vec::new();
-        for p in paths.flatten() {
-            out.push(self.display(&p));
+        // Walk the pattern one component at a time: literal components are resolved inside
+        // the root (links followed as after chroot), wildcard ones are matched against the
+        // directory's names, hidden names only by a pattern that starts with a dot.
+        let mut found: Vec<String> = vec![String::from("/")];
+        let comps: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
+        for (i, comp) in comps.iter().enumerate() {
+            let last = i + 1 == comps.len();
+            let mut next = Vec::new();
+            for dir in &found {
+                if !has_wildcard(comp) {
+                    let p = join(dir, comp);
+                    if last || self.resolve_host(&p)?.is_some_and(|h| h.is_dir()) {
+                        next.push(p);
+                    }
+                    continue;
+                }
+                let pat = glob::Pattern::new(comp)
+                    .map_err(|e| Error::msg(format!("{pattern}: bad glob: {e}")))?;
+                for name in self.list_dir(dir)? {
+                    if name.starts_with('.') && !comp.starts_with('.') {
+                        continue;
+                    }
+                    if pat.matches(&name) {
+                        next.push(join(dir, &name));
+                    }
+                }
+            }
+            found = next;
         }
-        out.sort();
-        Ok(out)
+        if !has_wildcard(comps.last().copied().unwrap_or("")) {
+            found.retain(|p| matches!(self.resolve_host(p), Ok(Some(h)) if h.exists()));
+        }
+        found.sort();
+        Ok(found)
     }
 
     /// The in-root form of a host path (strip the root prefix).
@@ -250,6 +260,33 @@ impl Root {
             Err(_) => host.to_string_lossy().into_owned(),
         }
     }
+}
+
+fn has_wildcard(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Read a whole file with plain read(2) calls: `fs::read` also asks statx for the size
+/// (and `read_to_end` an lseek), which doubles the syscalls of a run that reads thousands of
+/// small files.
+pub fn read_all(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let mut buf = vec![0u8; 8192];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
 }
 
 fn components(p: &str) -> Vec<String> {

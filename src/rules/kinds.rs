@@ -148,6 +148,18 @@ impl Kind {
         }
     }
 
+    /// Kinds that can propose a change (the others only report).
+    pub fn proposes(&self) -> bool {
+        matches!(
+            self,
+            Kind::BacklogExceedsSomaxconn
+                | Kind::ListenRefusedAboveSomaxconn
+                | Kind::EffectiveBacklogBelowMinimum
+                | Kind::SynBacklogBelowSomaxconn
+                | Kind::SomaxconnBelowMinimum
+        )
+    }
+
     /// Findings of these kinds mean qfix could not read its input: they block apply.
     pub fn is_bad_input(&self) -> bool {
         matches!(self, Kind::SysctlSyntax | Kind::ServiceConfigProblem)

@@ -135,7 +135,7 @@ fn run(rules: &[Rule], facts: &Facts, quiet: bool) -> Outcome {
         quiet,
         ..Outcome::default()
     };
-    for rule in rules {
+    for rule in rules.iter().filter(|r| !quiet || r.kind.proposes()) {
         rule.kind.eval(rule, facts, &mut out);
     }
     out

@@ -147,12 +147,6 @@ impl Boot {
                 text: Rc::from(text.as_str()),
             });
         }
-        if host.root.host(&target).is_dir() {
-            self.errors.push(Error::msg(format!(
-                "{path}: is a directory; systemd-sysctl fails to read it"
-            )));
-            return None;
-        }
         match host.read(&target) {
             // an empty file masks like /dev/null (systemd's null_or_empty)
             Ok(Some(text)) if text.is_empty() => {
@@ -165,6 +159,12 @@ impl Boot {
                 text,
             }),
             Ok(None) => None, // dangling link: systemd skips it too
+            Err(e) if e.to_string().ends_with("Is a directory") => {
+                self.errors.push(Error::msg(format!(
+                    "{path}: is a directory; systemd-sysctl fails to read it"
+                )));
+                None
+            }
             Err(e) => {
                 self.errors.push(Error::msg(format!("{path}: {e}")));
                 None

@@ -10,17 +10,55 @@ use crate::root::Root;
 
 pub struct Live {
     dir: PathBuf,
+    /// /proc/sys opened once: each key is opened relative to it (a busy host reads ~1,300).
+    fd: Option<std::os::fd::OwnedFd>,
 }
 
 impl Live {
     pub fn open(root: &Root) -> Option<Live> {
         let dir = root.host("/proc/sys");
-        dir.is_dir().then_some(Live { dir })
+        if !dir.is_dir() {
+            return None;
+        }
+        let fd = fs::File::open(&dir).ok().map(std::os::fd::OwnedFd::from);
+        Some(Live { dir, fd })
+    }
+
+    fn read_bytes(&self, rel: &str) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let Some(fd) = &self.fd else {
+            return crate::root::read_all(&self.dir.join(rel));
+        };
+        let raw = nix::fcntl::openat(
+            Some(fd.as_raw_fd()),
+            rel,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(io::Error::from)?;
+        // SAFETY: openat just returned this descriptor and nothing else owns it
+        let mut f = unsafe { fs::File::from_raw_fd(raw) };
+        // sysctl values are short: plain reads, no statx or lseek as read_to_end would do
+        let mut buf = vec![0u8; 256];
+        let mut len = 0;
+        loop {
+            if len == buf.len() {
+                buf.resize(buf.len() * 2, 0);
+            }
+            match f.read(&mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(len);
+        Ok(buf)
     }
 
     pub fn read(&self, key: &str) -> Result<Option<String>> {
-        let path = self.dir.join(key_to_path(key));
-        match fs::read(&path) {
+        match self.read_bytes(&key_to_path(key)) {
             Ok(b) => Ok(Some(
                 String::from_utf8_lossy(&b)
                     .trim_end_matches('\n')
@@ -40,24 +78,57 @@ impl Live {
 
     /// Keys matching a sysctl glob, expanded over the directory tree like glob(3).
     pub fn expand(&self, pattern: &str) -> Vec<String> {
-        let base = glob::Pattern::escape(&self.dir.to_string_lossy());
-        let full = format!("{base}/{}", key_to_path(pattern));
-        let opts = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: true,
-        };
-        let Ok(paths) = glob::glob_with(&full, opts) else {
-            return Vec::new();
-        };
-        let mut keys: Vec<String> = paths
-            .flatten()
-            .filter(|p| p.is_file())
-            .filter_map(|p| {
-                p.strip_prefix(&self.dir)
-                    .ok()
-                    .map(|r| path_to_key(&r.to_string_lossy()))
-            })
+        // component by component over readdir, as glob(3) does; entry types come from
+        // readdir itself, so no file is stat'ed
+        let mut found: Vec<(String, bool)> = vec![(String::new(), true)];
+        for comp in key_to_path(pattern).split('/').filter(|c| !c.is_empty()) {
+            let mut next = Vec::new();
+            let wild = comp.contains(['*', '?', '[']);
+            let pat = if wild {
+                glob::Pattern::new(comp).ok()
+            } else {
+                None
+            };
+            for (dir, is_dir) in &found {
+                if !is_dir {
+                    continue;
+                }
+                let join = |n: &str| {
+                    if dir.is_empty() {
+                        n.to_string()
+                    } else {
+                        format!("{dir}/{n}")
+                    }
+                };
+                match &pat {
+                    None => {
+                        let p = join(comp);
+                        if let Ok(m) = fs::metadata(self.dir.join(&p)) {
+                            next.push((p, m.is_dir()));
+                        }
+                    }
+                    Some(pat) => {
+                        let Ok(rd) = fs::read_dir(self.dir.join(dir)) else {
+                            continue;
+                        };
+                        for e in rd.flatten() {
+                            let name = e.file_name();
+                            let name = name.to_string_lossy();
+                            if name.starts_with('.') || !pat.matches(&name) {
+                                continue;
+                            }
+                            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                            next.push((join(&name), is_dir));
+                        }
+                    }
+                }
+            }
+            found = next;
+        }
+        let mut keys: Vec<String> = found
+            .into_iter()
+            .filter(|(_, is_dir)| !is_dir)
+            .map(|(p, _)| path_to_key(&p))
             .collect();
         keys.sort();
         keys
