@@ -81,6 +81,17 @@ impl Host {
         Some(line)
     }
 
+    /// Values read ahead (see `Live::read_many`); read errors are left for a later read to
+    /// report.
+    pub fn remember_live(&self, values: Vec<(String, Result<Option<String>>)>) {
+        let mut cache = self.live_prints.borrow_mut();
+        for (k, v) in values {
+            if let Ok(v) = v {
+                cache.insert(k, v);
+            }
+        }
+    }
+
     pub fn fingerprints(&self) -> Fingerprints {
         Fingerprints {
             files: self

@@ -158,10 +158,21 @@ impl State {
             let _t = crate::trace::phase("sysctl");
             Boot::resolve(&host, &BTreeMap::new())
         };
-        let scan = {
+        // The live value of every persisted key is read on the second core while the
+        // services are scanned: on a busy host both take milliseconds.
+        let keys = persisted_keys(&host, &boot);
+        let (scan, live) = std::thread::scope(|s| {
+            let live = host
+                .live
+                .as_ref()
+                .map(|l| s.spawn(move || l.read_many(&keys)));
             let _t = crate::trace::phase("services");
-            services::scan(&host)
-        };
+            let scan = services::scan(&host);
+            (scan, live.map(|h| h.join()))
+        });
+        if let Some(Ok(values)) = live {
+            host.remember_live(values);
+        }
         let kernel = kernel_version(&host);
         Ok(State {
             host,
@@ -199,6 +210,22 @@ impl State {
             planned,
         }
     }
+}
+
+/// Concrete keys the persisted files set (globs expanded against /proc/sys).
+fn persisted_keys(host: &Host, boot: &Boot) -> Vec<String> {
+    let Some(live) = &host.live else {
+        return Vec::new();
+    };
+    let mut keys = Vec::new();
+    for k in boot.keys() {
+        if crate::sysctl::is_glob(&k) {
+            keys.extend(live.expand(&k));
+        } else {
+            keys.push(k);
+        }
+    }
+    keys
 }
 
 fn load_policy(host: &Host, path: Option<&std::path::Path>) -> Result<Policy, Vec<Error>> {

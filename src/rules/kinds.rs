@@ -545,7 +545,10 @@ fn below_minimum(rule: &Rule, f: &Facts, out: &mut Outcome) {
             let ru = r as i32 as u32 as i64;
             let service_limits = ru < min.value;
             let kernel_limits = *s < min.value;
-            if !out.quiet {
+            // a backlog somaxconn cuts (r > s) is already a backlog-exceeds-somaxconn
+            // finding; saying it twice per socket buries the rest on a busy host
+            let already_reported = !service_limits && r >= 0 && r > *s;
+            if !out.quiet && !already_reported {
                 let mut locs: Vec<Location> = listener_loc(f, l).into_iter().collect();
                 if kernel_limits {
                     locs.extend(sl.clone());

@@ -72,6 +72,11 @@ impl Live {
         }
     }
 
+    /// Read many keys (on another thread: `Live` holds only a path and a descriptor).
+    pub fn read_many(&self, keys: &[String]) -> Vec<(String, Result<Option<String>>)> {
+        keys.iter().map(|k| (k.clone(), self.read(k))).collect()
+    }
+
     pub fn exists(&self, key: &str) -> bool {
         self.dir.join(key_to_path(key)).is_file()
     }
