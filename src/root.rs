@@ -17,6 +17,8 @@ pub struct Root {
     /// Resolved directories: a busy host reads thousands of files from a few directories,
     /// and each resolution would otherwise lstat every component again.
     dirs: std::cell::RefCell<std::collections::HashMap<String, String>>,
+    /// Resolved paths: callers often resolve a path, then read it (which resolves again).
+    paths: std::cell::RefCell<std::collections::HashMap<String, Resolved>>,
 }
 
 /// What a path turned out to be once its links were followed.
@@ -41,6 +43,7 @@ impl Root {
         Ok(Root {
             base,
             dirs: Default::default(),
+            paths: Default::default(),
         })
     }
 
@@ -66,6 +69,17 @@ impl Root {
     /// relative to the root (as after chroot); a relative target that climbs above the root
     /// is refused. The last component may be missing (a file about to be created).
     pub fn resolve(&self, inroot: &str) -> Result<Resolved, Error> {
+        if let Some(r) = self.paths.borrow().get(inroot) {
+            return Ok(r.clone());
+        }
+        let r = self.resolve_uncached(inroot)?;
+        self.paths
+            .borrow_mut()
+            .insert(inroot.to_string(), r.clone());
+        Ok(r)
+    }
+
+    fn resolve_uncached(&self, inroot: &str) -> Result<Resolved, Error> {
         let comps = components(inroot);
         // resolve the directory once (cached), then only the last component
         if comps.len() > 1 && !comps.iter().any(|c| c == "..") {
