@@ -440,7 +440,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::services::phpfpm::testutil::{self, fixture, read, row, summary};
+    use crate::services::testutil::{self, fixture, read, row, summary};
 
     fn scan_dir(dir: &Path) -> Scan {
         testutil::scan_dir(dir, scan)

@@ -18,6 +18,8 @@ pub mod nginx;
 pub mod phpfpm;
 pub mod redis;
 pub mod systemd_socket;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod uwsgi;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -395,39 +395,15 @@ fn emit(host: &Host, st: &State, scan: &mut Scan) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edit::{Edit, apply};
     use crate::root::Root;
-    use std::path::Path;
-
-    fn host(fx: &str) -> Host {
-        let p = format!("{}/fixtures/{fx}", env!("CARGO_MANIFEST_DIR"));
-        Host::new(Root::new(Path::new(&p)).unwrap())
-    }
+    use crate::services::testutil::{self, host, source as loc};
 
     fn run(h: &Host) -> Scan {
-        let mut s = Scan::default();
-        scan(h, &mut s);
-        s
-    }
-
-    fn loc(s: &Source) -> (String, usize) {
-        match s {
-            Source::At(l) => (l.path.clone(), l.line),
-            Source::Default(d) => (d.clone(), 0),
-        }
+        testutil::run(h, scan)
     }
 
     fn set(h: &Host, l: &Listener, v: &str) -> (String, String) {
-        let st = l.setter.as_ref().unwrap();
-        let old = h.read(&st.path).unwrap().unwrap_or_default().to_string();
-        let new = apply(
-            &old,
-            &[Edit::replace(
-                st.range.clone(),
-                st.template.replace("{}", v),
-            )],
-        );
-        (st.path.clone(), new)
+        testutil::set(h, l, v)
     }
 
     #[test]

@@ -38,7 +38,6 @@ use crate::host::Host;
 use crate::root::{self, Resolved};
 
 #[cfg(test)]
-pub(crate) mod testutil;
 
 const SERVICE: &str = "php-fpm";
 const ACTION_REASON: &str =
@@ -720,8 +719,8 @@ mod tests {
     use std::fs;
     use std::path::Path;
 
-    use super::testutil::{self, copy_tree, fixture, read, row, summary};
     use super::*;
+    use crate::services::testutil::{self, copy_tree, fixture, read, row, summary};
 
     fn scan_dir(dir: &Path) -> Scan {
         testutil::scan_dir(dir, scan)

@@ -409,24 +409,10 @@ mod tests {
     use super::*;
     use crate::edit::{Edit, apply};
     use crate::root::Root;
-    use std::path::Path;
-
-    fn host(fx: &str) -> Host {
-        let p = format!("{}/fixtures/{fx}", env!("CARGO_MANIFEST_DIR"));
-        Host::new(Root::new(Path::new(&p)).unwrap())
-    }
+    use crate::services::testutil::{self, host, source as loc};
 
     fn run(h: &Host) -> Scan {
-        let mut s = Scan::default();
-        scan(h, &mut s);
-        s
-    }
-
-    fn loc(s: &Source) -> (String, usize) {
-        match s {
-            Source::At(l) => (l.path.clone(), l.line),
-            Source::Default(d) => (d.clone(), 0),
-        }
+        testutil::run(h, scan)
     }
 
     #[test]

@@ -222,19 +222,15 @@ fn address(v: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edit::{Edit, apply};
     use crate::root::Root;
-    use std::path::Path;
-
-    fn host(fx: &str) -> Host {
-        let p = format!("{}/fixtures/{fx}", env!("CARGO_MANIFEST_DIR"));
-        Host::new(Root::new(Path::new(&p)).unwrap())
-    }
+    use crate::services::testutil::{self, host};
 
     fn run(h: &Host) -> Scan {
-        let mut s = Scan::default();
-        scan(h, &mut s);
-        s
+        testutil::run(h, scan)
+    }
+
+    fn set(h: &Host, l: &Listener, v: &str) -> String {
+        testutil::set(h, l, v).1
     }
 
     fn line(s: &Source) -> usize {
@@ -242,18 +238,6 @@ mod tests {
             Source::At(l) => l.line,
             Source::Default(_) => 0,
         }
-    }
-
-    fn set(h: &Host, l: &Listener, v: &str) -> String {
-        let st = l.setter.as_ref().unwrap();
-        let old = h.read(&st.path).unwrap().unwrap();
-        apply(
-            &old,
-            &[Edit::replace(
-                st.range.clone(),
-                st.template.replace("{}", v),
-            )],
-        )
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Test helpers shared by the php-fpm, Redis and memcached tests: scan a fixture root, copy
-//! it to a tempdir, apply every listener's setter, rescan.
+//! Test helpers shared by the service modules' tests: scan a fixture root, copy it to a
+//! tempdir, apply listeners' setters, rescan.
 
 use std::collections::HashMap;
 use std::fs;
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::edit::{Edit, apply};
 use crate::host::Host;
 use crate::root::Root;
-use crate::services::{Scan, Source};
+use crate::services::{Listener, Scan, Source};
 
 pub type ScanFn = fn(&Host, &mut Scan);
 
@@ -97,4 +97,36 @@ pub fn edit_all(name: &str, f: ScanFn) -> (tempfile::TempDir, Scan) {
 
 pub fn read(dir: &Path, path: &str) -> String {
     fs::read_to_string(dir.join(path.trim_start_matches('/'))).unwrap()
+}
+
+pub fn host(name: &str) -> Host {
+    Host::new(Root::new(&fixture(name)).unwrap())
+}
+
+pub fn run(h: &Host, f: ScanFn) -> Scan {
+    let mut s = Scan::default();
+    f(h, &mut s);
+    s
+}
+
+/// (path, line) of a source, or (the default's reason, 0).
+pub fn source(s: &Source) -> (String, usize) {
+    match s {
+        Source::At(l) => (l.path.clone(), l.line),
+        Source::Default(d) => (d.clone(), 0),
+    }
+}
+
+/// The text of the listener's file after its setter writes `v`: (path, new text).
+pub fn set(h: &Host, l: &Listener, v: &str) -> (String, String) {
+    let st = l.setter.as_ref().unwrap();
+    let old = h.read(&st.path).unwrap().unwrap();
+    let new = apply(
+        &old,
+        &[Edit::replace(
+            st.range.clone(),
+            st.template.replace("{}", v),
+        )],
+    );
+    (st.path.clone(), new)
 }
