@@ -37,8 +37,6 @@ use crate::error::Error;
 use crate::host::Host;
 use crate::root::{self, Resolved};
 
-#[cfg(test)]
-
 const SERVICE: &str = "php-fpm";
 const ACTION_REASON: &str =
     "php-fpm reload keeps its old listening sockets; a restart re-creates them";
