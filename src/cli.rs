@@ -438,18 +438,29 @@ fn run_apply(
     let selected: Vec<&Change> = chosen.iter().map(|&i| &p.changes[i]).collect();
     let mut report = apply::apply(&state.host, &selected, o.persist_only).map_err(|e| vec![e])?;
     report.skipped = skipped;
+    // only the restarts that the applied changes call for
+    let done = |change: &str| {
+        selected.iter().any(|c| match c {
+            Change::File { path, .. } => path == change,
+            Change::Sysctl { key, .. } => key == change && !o.persist_only,
+        })
+    };
+    let restarts: Vec<plan::Restart> = p
+        .restarts
+        .iter()
+        .filter_map(|r| r.for_applied(&done))
+        .collect();
     let mut failed = Vec::new();
-    if report.changed && !p.restarts.is_empty() {
+    if report.changed && !restarts.is_empty() {
         if o.restart {
-            for r in apply::restart(&state.host.root, &p.restarts) {
+            for r in apply::restart(&state.host.root, &restarts) {
                 match r {
                     Ok(done) => report.restarts.push(done),
                     Err(e) => failed.push(e),
                 }
             }
         } else {
-            report.restarts = p
-                .restarts
+            report.restarts = restarts
                 .iter()
                 .map(|r| format!("needed: {} {} ({})", r.verb(), r.unit, r.reason))
                 .collect();

@@ -84,9 +84,57 @@ pub struct Restart {
     pub unit: String,
     pub action: Action,
     pub reason: String,
+    /// Which change calls for it (a file path or a sysctl key), so an apply of only some
+    /// changes lists only the restarts it made necessary.
+    #[serde(default)]
+    pub causes: Vec<Cause>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Cause {
+    pub change: String,
+    pub action: Action,
+    pub reason: String,
 }
 
 impl Restart {
+    fn from_causes(service: &str, unit: &str, causes: Vec<Cause>) -> Restart {
+        let action = if causes.iter().any(|c| c.action == Action::Restart) {
+            Action::Restart
+        } else {
+            Action::Reload
+        };
+        // a busy host has thousands of sockets per service: name a few, count the rest
+        let reasons: Vec<&str> = causes.iter().map(|c| c.reason.as_str()).collect();
+        let reason = if reasons.len() <= 4 {
+            reasons.join("; ")
+        } else {
+            format!(
+                "{}; and {} more",
+                reasons[..3].join("; "),
+                reasons.len() - 3
+            )
+        };
+        Restart {
+            service: service.into(),
+            unit: unit.into(),
+            action,
+            reason,
+            causes,
+        }
+    }
+
+    /// This restart as far as the applied changes call for it (None: not at all).
+    pub fn for_applied(&self, applied: &dyn Fn(&str) -> bool) -> Option<Restart> {
+        let causes: Vec<Cause> = self
+            .causes
+            .iter()
+            .filter(|c| applied(&c.change))
+            .cloned()
+            .collect();
+        (!causes.is_empty()).then(|| Restart::from_causes(&self.service, &self.unit, causes))
+    }
+
     pub fn verb(&self) -> &'static str {
         match self.action {
             Action::Restart => "restart",
@@ -537,6 +585,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
         f.safe &= *safe;
         restarts.add(
             l,
+            &setter.path,
             l.action,
             format!(
                 "backlog changed in {} to {value}: {}",
@@ -573,7 +622,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
                     l.address
                 );
                 // a reload re-listens only when the backlog in the config changed
-                restarts.add(l, Action::Restart, why);
+                restarts.add(l, key, Action::Restart, why);
             }
         }
     }
@@ -608,53 +657,34 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
     }
 }
 
-/// Restarts per unit, with the reasons that call for them (each once).
+/// Restarts per unit, with the changes and reasons that call for them (each once).
 #[derive(Default)]
 struct Restarts {
-    units: Vec<(Restart, Vec<String>)>,
+    units: Vec<(String, String, Vec<Cause>)>,
     index: std::collections::HashMap<String, usize>,
     seen: std::collections::HashSet<(usize, String)>,
 }
 
 impl Restarts {
-    fn add(&mut self, l: &Listener, action: Action, reason: String) {
+    fn add(&mut self, l: &Listener, change: &str, action: Action, reason: String) {
         let i = *self.index.entry(l.unit.clone()).or_insert_with(|| {
-            self.units.push((
-                Restart {
-                    service: l.service.clone(),
-                    unit: l.unit.clone(),
-                    action,
-                    reason: String::new(),
-                },
-                Vec::new(),
-            ));
+            self.units
+                .push((l.service.clone(), l.unit.clone(), Vec::new()));
             self.units.len() - 1
         });
-        let (r, reasons) = &mut self.units[i];
-        if action == Action::Restart {
-            r.action = Action::Restart;
-        }
         if self.seen.insert((i, reason.clone())) {
-            reasons.push(reason);
+            self.units[i].2.push(Cause {
+                change: change.to_string(),
+                action,
+                reason,
+            });
         }
     }
 
-    /// A busy host has thousands of sockets per service: name a few, count the rest.
     fn finish(self) -> Vec<Restart> {
         self.units
             .into_iter()
-            .map(|(mut r, reasons)| {
-                r.reason = if reasons.len() <= 4 {
-                    reasons.join("; ")
-                } else {
-                    format!(
-                        "{}; and {} more",
-                        reasons[..3].join("; "),
-                        reasons.len() - 3
-                    )
-                };
-                r
-            })
+            .map(|(service, unit, causes)| Restart::from_causes(&service, &unit, causes))
             .collect()
     }
 }
