@@ -220,7 +220,7 @@ fn play(set: &[(&str, &str)], policy: Option<&str>) -> String {
 }
 
 #[test]
-fn playbook_check_diff_apply_idempotent() {
+fn issue4_ansible_three_hosts_check_diff_apply_idempotent() {
     if on_path("ansible-playbook").is_none() {
         println!("SKIP: ansible-playbook not installed");
         return;
@@ -344,7 +344,7 @@ fn playbook_check_diff_apply_idempotent() {
 /// planned, check mode and applied results (findings, changes, diff before/after, backups),
 /// idempotence and an error, asserted from inside Ansible.
 #[test]
-fn collection_integration_target() {
+fn issue4_ansible_collection_integration_target() {
     if on_path("ansible-playbook").is_none() {
         println!("SKIP: ansible-playbook not installed");
         return;

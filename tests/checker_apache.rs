@@ -17,7 +17,7 @@ fn have(bin: &str) -> bool {
 }
 
 #[test]
-fn apache2ctl_accepts_inserted_listenbacklog() {
+fn issue3_apache2ctl_accepts_inserted_listenbacklog() {
     for bin in ["apache2ctl", "unshare"] {
         if !have(bin) {
             eprintln!("SKIPPED: {bin} is not installed");

@@ -64,7 +64,7 @@ fn check(extra: &str, expect_template: &str) {
 }
 
 #[test]
-fn haproxy_accepts_inserted_and_replaced_backlog() {
+fn issue3_haproxy_accepts_inserted_and_replaced_backlog() {
     if !have("haproxy") {
         eprintln!("SKIPPED: haproxy is not installed");
         return;

@@ -102,7 +102,7 @@ fn tools_or_skip() -> bool {
 }
 
 #[test]
-fn nginx_accepts_backlog_set_on_every_stock_listener() {
+fn issue3_nginx_accepts_backlog_set_on_every_stock_listener() {
     if !tools_or_skip() {
         return;
     }
@@ -150,7 +150,7 @@ fn nginx_accepts_backlog_set_on_every_stock_listener() {
 }
 
 #[test]
-fn nginx_rejects_what_qfix_reports_as_a_problem() {
+fn issue3_nginx_rejects_what_qfix_reports_as_a_problem() {
     if !tools_or_skip() {
         return;
     }

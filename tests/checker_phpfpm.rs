@@ -94,7 +94,7 @@ fn check(fixture: &str) -> Option<(tempfile::TempDir, String)> {
 }
 
 #[test]
-fn stock_debian_tree_accepts_the_inserted_listen_backlog() {
+fn issue3_php_fpm_accepts_the_inserted_listen_backlog() {
     let Some((dir, text)) = check("debian-stock") else {
         return;
     };
@@ -107,7 +107,7 @@ fn stock_debian_tree_accepts_the_inserted_listen_backlog() {
 }
 
 #[test]
-fn pool_left_open_by_an_include_gets_the_value_php_fpm_also_sees() {
+fn issue3_php_fpm_pool_left_open_by_an_include_gets_the_value_php_fpm_also_sees() {
     let Some((dir, text)) = check("phpfpm-leak") else {
         return;
     };

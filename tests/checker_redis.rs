@@ -115,7 +115,7 @@ cat {run}/server.log"
 }
 
 #[test]
-fn stock_debian_config_with_tcp_backlog_4096_loads() {
+fn issue3_redis_stock_config_with_tcp_backlog_4096_loads() {
     let Some(text) = run("debian-stock") else {
         return;
     };
@@ -123,7 +123,7 @@ fn stock_debian_config_with_tcp_backlog_4096_loads() {
 }
 
 #[test]
-fn relative_include_after_dir_and_quoted_value_load() {
+fn issue3_redis_relative_include_after_dir_and_quoted_value_load() {
     // tcp-backlog "2048" sits in var/lib/redis/local.conf, included as `include local.conf`
     // after `dir /var/lib/redis`: Redis finding the edited value proves the include rule.
     let Some(text) = run("redis-include") else {
