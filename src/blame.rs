@@ -33,7 +33,7 @@ pub fn select(host: &Host, boot: &Boot, args: &[String]) -> Vec<String> {
         None => keys.push(pattern.to_string()),
     };
     if args.is_empty() {
-        for k in &persisted {
+        for k in persisted {
             if is_glob(k) {
                 expand(k, &mut keys)
             } else {

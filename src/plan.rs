@@ -267,10 +267,10 @@ fn persisted_keys(host: &Host, boot: &Boot) -> Vec<String> {
     };
     let mut keys = Vec::new();
     for k in boot.keys() {
-        if crate::sysctl::is_glob(&k) {
-            keys.extend(live.expand(&k));
+        if crate::sysctl::is_glob(k) {
+            keys.extend(live.expand(k));
         } else {
-            keys.push(k);
+            keys.push(k.clone());
         }
     }
     keys

@@ -610,10 +610,10 @@ fn below_minimum(rule: &Rule, f: &Facts, out: &mut Outcome) {
 fn live_differs(rule: &Rule, f: &Facts, out: &mut Outcome) {
     let Some(live) = &f.host.live else { return };
     for key in f.boot.keys() {
-        let keys = if crate::sysctl::is_glob(&key) {
-            live.expand(&key)
+        let keys = if crate::sysctl::is_glob(key) {
+            live.expand(key)
         } else {
-            vec![key]
+            vec![key.clone()]
         };
         for k in keys {
             let Some(w) = f.boot.winner(&k) else { continue };

@@ -68,6 +68,10 @@ pub struct Boot {
     /// Assignments per key, and the glob ones, so a lookup never scans every assignment.
     by_key: HashMap<String, Vec<usize>>,
     glob_assignments: Vec<usize>,
+    /// Every assigned key and glob, sorted once (several rules walk them).
+    keys: Vec<String>,
+    /// Positions in `order` that hold glob entries, so a lookup scans only those.
+    glob_slots: Vec<usize>,
     /// Compiled glob keys, so matching a key does not re-parse a pattern.
     patterns: HashMap<String, glob::Pattern>,
 }
@@ -120,6 +124,9 @@ impl Boot {
         for i in 0..boot.files.len() {
             boot.read_file(i);
         }
+        let mut keys: Vec<String> = boot.by_key.keys().cloned().collect();
+        keys.sort_unstable();
+        boot.keys = keys;
         boot
     }
 
@@ -220,6 +227,9 @@ impl Boot {
             }
             self.order[pos] = None;
         }
+        if idx.is_some_and(|i| self.assignments[i].glob) {
+            self.glob_slots.push(self.order.len());
+        }
         self.slot.insert(key.clone(), self.order.len());
         self.order.push(Some((key, idx)));
     }
@@ -236,12 +246,12 @@ impl Boot {
             return None;
         }
         let path = super::key_to_path(key);
-        self.order
+        self.glob_slots
             .iter()
             .rev()
-            .flatten()
+            .filter_map(|&pos| self.order[pos].as_ref())
             .filter_map(|(k, idx)| idx.map(|i| (k, i)))
-            .find(|(k, i)| self.assignments[*i].glob && self.matches(k, &path))
+            .find(|(k, _)| self.matches(k, &path))
             .map(|(_, i)| &self.assignments[i])
     }
 
@@ -290,11 +300,8 @@ impl Boot {
     }
 
     /// Keys and glob patterns that some file assigns, sorted.
-    pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.assignments.iter().map(|a| a.key.clone()).collect();
-        keys.sort();
-        keys.dedup();
-        keys
+    pub fn keys(&self) -> &[String] {
+        &self.keys
     }
 
     pub fn file(&self, a: &Assignment) -> &ConfFile {
