@@ -284,9 +284,13 @@ fn has_wildcard(s: &str) -> bool {
 /// (and `read_to_end` an lseek), which doubles the syscalls of a run that reads thousands of
 /// small files.
 pub fn read_all(path: &Path) -> io::Result<Vec<u8>> {
+    read_plain(&mut fs::File::open(path)?, 8192)
+}
+
+/// Read an open file to its end with read(2) alone, starting with `size` bytes of buffer.
+pub fn read_plain(f: &mut fs::File, size: usize) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut f = fs::File::open(path)?;
-    let mut buf = vec![0u8; 8192];
+    let mut buf = vec![0u8; size.max(16)];
     let mut len = 0;
     loop {
         if len == buf.len() {

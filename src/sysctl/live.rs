@@ -25,7 +25,6 @@ impl Live {
     }
 
     fn read_bytes(&self, rel: &str) -> io::Result<Vec<u8>> {
-        use std::io::Read;
         use std::os::fd::{AsRawFd, FromRawFd};
         let Some(fd) = &self.fd else {
             return crate::root::read_all(&self.dir.join(rel));
@@ -39,22 +38,8 @@ impl Live {
         .map_err(io::Error::from)?;
         // SAFETY: openat just returned this descriptor and nothing else owns it
         let mut f = unsafe { fs::File::from_raw_fd(raw) };
-        // sysctl values are short: plain reads, no statx or lseek as read_to_end would do
-        let mut buf = vec![0u8; 256];
-        let mut len = 0;
-        loop {
-            if len == buf.len() {
-                buf.resize(buf.len() * 2, 0);
-            }
-            match f.read(&mut buf[len..]) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        buf.truncate(len);
-        Ok(buf)
+        // sysctl values are short
+        crate::root::read_plain(&mut f, 256)
     }
 
     pub fn read(&self, key: &str) -> Result<Option<String>> {
