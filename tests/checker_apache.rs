@@ -2,19 +2,15 @@
 //! `ListenBacklog 4096`. The tree is bound over /etc/apache2 inside a private mount namespace
 //! only: the host's real /etc is never touched.
 
+mod common;
+use common::have;
+
 use std::process::Command;
 
 use qfix::edit::{Edit, apply};
 use qfix::host::Host;
 use qfix::root::Root;
 use qfix::services::{Scan, apache};
-
-fn have(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 #[test]
 fn issue3_apache2ctl_accepts_inserted_listenbacklog() {

@@ -2,6 +2,9 @@
 //! Debian haproxy.cfg plus a frontend, with the backlog inserted on the bind line, and with a
 //! defaults `backlog` replaced in place.
 
+mod common;
+use common::have;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -9,13 +12,6 @@ use qfix::edit::{Edit, apply};
 use qfix::host::Host;
 use qfix::root::Root;
 use qfix::services::{Scan, haproxy};
-
-fn have(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 fn check(extra: &str, expect_template: &str) {
     let stock = concat!(

@@ -2,45 +2,17 @@
 //! backlog=4096 set on every listener, checked inside a private mount namespace where the
 //! edited tree is bind-mounted over /etc/nginx (the host's /etc is never touched).
 
+mod common;
+#[allow(unused_imports)]
+use common::{copy_tree, have, scan_root};
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
 use qfix::edit::{self, Edit};
-use qfix::host::Host;
-use qfix::root::Root;
-use qfix::services::{Scan, Source, nginx};
-
-fn have(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn copy_tree(src: &Path, dst: &Path) {
-    fs::create_dir_all(dst).unwrap();
-    for e in fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let (from, to) = (e.path(), dst.join(e.file_name()));
-        let ft = e.file_type().unwrap();
-        if ft.is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(&from).unwrap(), &to).unwrap();
-        } else if ft.is_dir() {
-            copy_tree(&from, &to);
-        } else {
-            fs::copy(&from, &to).unwrap();
-        }
-    }
-}
-
-fn scan(root: &Path) -> Scan {
-    let host = Host::new(Root::new(root).unwrap());
-    let mut s = Scan::default();
-    nginx::scan(&host, &mut s);
-    s
-}
+use qfix::services::{Source, nginx};
 
 /// `nginx -t` on `root`'s etc/nginx seen as /etc/nginx, in a throwaway mount namespace.
 fn nginx_t(root: &Path) -> Output {
@@ -58,7 +30,7 @@ fn nginx_t(root: &Path) -> Output {
 /// Set every listener's backlog with its setter (one edit per distinct setter, as the plan
 /// does) and write the files back.
 fn set_all(root: &Path, value: &str) -> BTreeMap<String, String> {
-    let s = scan(root);
+    let s = scan_root(root, nginx::scan);
     assert!(s.errors.is_empty(), "{:?}", s.errors);
     assert!(s.problems.is_empty(), "{:?}", s.problems);
     let mut edits: BTreeMap<String, Vec<Edit>> = BTreeMap::new();
@@ -139,7 +111,7 @@ fn issue3_nginx_accepts_backlog_set_on_every_stock_listener() {
     assert!(after.status.success(), "nginx -t on the edited tree: {err}");
     assert!(err.contains("test is successful"), "{err}");
 
-    let again = scan(tmp.path());
+    let again = scan_root(tmp.path(), nginx::scan);
     for l in &again.listeners {
         assert_eq!(l.requested, Some(4096), "{l:?}");
         assert!(
@@ -169,7 +141,7 @@ fn issue3_nginx_rejects_what_qfix_reports_as_a_problem() {
         ),
     )
     .unwrap();
-    let s = scan(tmp.path());
+    let s = scan_root(tmp.path(), nginx::scan);
     assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
     let out = nginx_t(tmp.path());
     assert!(!out.status.success());

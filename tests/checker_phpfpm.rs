@@ -3,46 +3,21 @@
 //! where php-fpm, not the file layout, decides which pool it belongs to). php-fpm8.2 runs inside a private mount namespace with the
 //! tree's etc/php bound over /etc/php, so the host's real /etc is never touched.
 
+mod common;
+#[allow(unused_imports)]
+use common::{copy_tree, have, scan_root};
+
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
 use qfix::edit::{Edit, apply};
-use qfix::host::Host;
-use qfix::root::Root;
-use qfix::services::{Scan, phpfpm};
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
-
-fn scan(dir: &Path) -> Scan {
-    let host = Host::new(Root::new(dir).unwrap());
-    let mut s = Scan::default();
-    phpfpm::scan(&host, &mut s);
-    s
-}
-
-fn usable(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use qfix::services::phpfpm;
 
 /// Copy `fixture`, set every backlog to 4096 through the setters, run `php-fpm8.2 -tt` on it in a private mount namespace. `None` when skipped.
 fn check(fixture: &str) -> Option<(tempfile::TempDir, String)> {
     for bin in ["php-fpm8.2", "unshare", "mount"] {
-        if !usable(bin) {
+        if !have(bin) {
             eprintln!("SKIPPED: {bin} is not installed");
             return None;
         }
@@ -52,7 +27,7 @@ fn check(fixture: &str) -> Option<(tempfile::TempDir, String)> {
         .join("fixtures")
         .join(fixture);
     copy_tree(&src, dir.path());
-    let before = scan(dir.path());
+    let before = scan_root(dir.path(), phpfpm::scan);
     assert!(!before.listeners.is_empty());
     let mut by_file: std::collections::BTreeMap<String, Vec<Edit>> = Default::default();
     for l in &before.listeners {
@@ -102,7 +77,7 @@ fn issue3_php_fpm_accepts_the_inserted_listen_backlog() {
     assert!(www.contains("listen = /run/php/php8.2-fpm.sock\nlisten.backlog = 4096\n"));
     // php-fpm's own dump of the pool shows the value qfix wrote
     assert!(text.contains("\tlisten.backlog = 4096"), "{text}");
-    let after = scan(dir.path());
+    let after = scan_root(dir.path(), phpfpm::scan);
     assert_eq!(after.listeners[0].requested, Some(4096));
 }
 

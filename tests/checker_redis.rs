@@ -5,46 +5,21 @@
 //! the value qfix wrote; then the server is shut down. A config error would stop it first
 //! with "FATAL CONFIG FILE ERROR".
 
+mod common;
+#[allow(unused_imports)]
+use common::{copy_tree, have, scan_root};
+
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
 use qfix::edit::{Edit, apply};
-use qfix::host::Host;
-use qfix::root::Root;
-use qfix::services::{Scan, redis};
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
-
-fn scan(dir: &Path) -> Scan {
-    let host = Host::new(Root::new(dir).unwrap());
-    let mut s = Scan::default();
-    redis::scan(&host, &mut s);
-    s
-}
-
-fn usable(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use qfix::services::redis;
 
 /// Edit `fixture` to tcp-backlog 4096 and return what the started redis-server reports.
 fn run(fixture: &str) -> Option<String> {
     for bin in ["redis-server", "redis-cli", "unshare", "mount", "timeout"] {
-        if !usable(bin) {
+        if !have(bin) {
             eprintln!("SKIPPED: {bin} is not installed");
             return None;
         }
@@ -55,7 +30,7 @@ fn run(fixture: &str) -> Option<String> {
         .join("fixtures")
         .join(fixture);
     copy_tree(&src, &tree);
-    let before = scan(&tree);
+    let before = scan_root(&tree, redis::scan);
     assert!(!before.listeners.is_empty());
     // Every socket shares the one tcp-backlog directive: one edit.
     let st = before.listeners[0].setter.clone().unwrap();
@@ -70,7 +45,7 @@ fn run(fixture: &str) -> Option<String> {
     let edit = Edit::replace(st.range.clone(), st.template.replace("{}", "4096"));
     fs::write(&f, apply(&text, &[edit])).unwrap();
     assert!(
-        scan(&tree)
+        scan_root(&tree, redis::scan)
             .listeners
             .iter()
             .all(|l| l.requested == Some(4096))

@@ -211,15 +211,6 @@ fn issue3_yes_applies_only_safe_fixes_and_unsafe_fixes_the_rest_idempotently() {
     assert_eq!(p.code, 0, "{p}");
 }
 
-pub fn which(bin: &str) -> bool {
-    std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {bin}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 #[test]
 fn issue3_container_findings_name_both_sides() {
     let r = qfix(
@@ -336,7 +327,7 @@ fn issue3_conflicting_nginx_backlogs_are_flagged() {
 
 #[test]
 fn issue3_checker_failure_rolls_the_edit_back() {
-    if !which("nginx") || !can_unshare() {
+    if !have("nginx") || !can_unshare() {
         eprintln!("SKIP: nginx or private namespaces unavailable");
         return;
     }

@@ -6,15 +6,6 @@
 mod common;
 use common::*;
 
-fn have(bin: &str) -> bool {
-    std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {bin}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 /// Run `argv` with ROOT/etc/DIR bound over /etc/DIR in a private mount namespace.
 fn check_in_ns(root: &std::path::Path, dir: &str, argv: &[&str]) -> (bool, String) {
     let o = std::process::Command::new("unshare")

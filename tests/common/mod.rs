@@ -120,3 +120,35 @@ pub fn can_unshare() -> bool {
         .map(|s| s.success())
         .unwrap_or(false)
 }
+
+/// Whether a program is on PATH.
+pub fn have(bin: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {bin}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Copy a directory tree (links kept as links), creating `dst`.
+pub fn copy_tree(src: &Path, dst: &Path) {
+    fs::create_dir_all(dst).unwrap();
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", src.display()))
+        .arg(dst)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Scan a root with one service's scanner.
+pub fn scan_root(
+    dir: &Path,
+    f: fn(&qfix::host::Host, &mut qfix::services::Scan),
+) -> qfix::services::Scan {
+    let host = qfix::host::Host::new(qfix::root::Root::new(dir).unwrap());
+    let mut s = qfix::services::Scan::default();
+    f(&host, &mut s);
+    s
+}
