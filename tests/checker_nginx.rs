@@ -3,7 +3,6 @@
 //! edited tree is bind-mounted over /etc/nginx (the host's /etc is never touched).
 
 mod common;
-#[allow(unused_imports)]
 use common::{copy_tree, have, scan_root};
 
 use std::collections::BTreeMap;

@@ -4,7 +4,6 @@
 //! tree's etc/php bound over /etc/php, so the host's real /etc is never touched.
 
 mod common;
-#[allow(unused_imports)]
 use common::{copy_tree, have, scan_root};
 
 use std::fs;

@@ -6,7 +6,6 @@
 //! with "FATAL CONFIG FILE ERROR".
 
 mod common;
-#[allow(unused_imports)]
 use common::{copy_tree, have, scan_root};
 
 use std::fs;
