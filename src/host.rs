@@ -1,9 +1,8 @@
 //! Everything qfix reads from the host goes through here: files (read once, cached, and
 //! fingerprinted so a saved plan can tell when it went stale) and live sysctls.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -17,10 +16,10 @@ pub struct Host {
     pub live: Option<Live>,
     /// Every file read, by in-root path (None: it did not exist). Fingerprints are hashed
     /// from here only when a plan is saved.
-    files: RefCell<HashMap<String, Option<Rc<str>>>>,
+    files: Mutex<HashMap<String, Option<Arc<str>>>>,
     /// Byte offsets of line starts per file, built on the first line lookup.
-    lines: RefCell<HashMap<String, Rc<Vec<usize>>>>,
-    live_prints: RefCell<BTreeMap<String, Option<String>>>,
+    lines: Mutex<HashMap<String, Arc<Vec<usize>>>>,
+    live_prints: Mutex<BTreeMap<String, Option<String>>>,
 }
 
 impl Host {
@@ -29,9 +28,9 @@ impl Host {
         Host {
             root,
             live,
-            files: RefCell::default(),
-            lines: RefCell::default(),
-            live_prints: RefCell::default(),
+            files: Mutex::default(),
+            lines: Mutex::default(),
+            live_prints: Mutex::default(),
         }
     }
 
@@ -40,13 +39,19 @@ impl Host {
     }
 
     /// Read an in-root text file once; `None` when missing.
-    pub fn read(&self, path: &str) -> Result<Option<Rc<str>>> {
-        if let Some(hit) = self.files.borrow().get(path) {
+    pub fn read(&self, path: &str) -> Result<Option<Arc<str>>> {
+        if let Some(hit) = self
+            .files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+        {
             return Ok(hit.clone());
         }
-        let text = self.root.read_opt(path)?.map(Rc::<str>::from);
+        let text = self.root.read_opt(path)?.map(Arc::<str>::from);
         self.files
-            .borrow_mut()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
             .insert(path.to_string(), text.clone());
         Ok(text)
     }
@@ -56,35 +61,52 @@ impl Host {
         let Some(live) = &self.live else {
             return Ok(None);
         };
-        if let Some(v) = self.live_prints.borrow().get(key) {
+        if let Some(v) = self
+            .live_prints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+        {
             return Ok(v.clone());
         }
         let v = live.read(key)?;
         self.live_prints
-            .borrow_mut()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
             .insert(key.to_string(), v.clone());
         Ok(v)
     }
 
     /// 1-based line of a byte offset in a file already read (binary search over line starts).
     pub fn line_of(&self, path: &str, offset: usize) -> Option<usize> {
-        if let Some(starts) = self.lines.borrow().get(path) {
+        if let Some(starts) = self
+            .lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+        {
             return Some(starts.partition_point(|&s| s <= offset));
         }
-        let text = self.files.borrow().get(path)?.clone()?;
+        let text = self
+            .files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)?
+            .clone()?;
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         let line = starts.partition_point(|&s| s <= offset);
         self.lines
-            .borrow_mut()
-            .insert(path.to_string(), Rc::new(starts));
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_string(), Arc::new(starts));
         Some(line)
     }
 
     /// Values read ahead (see `Live::read_many`); read errors are left for a later read to
     /// report.
     pub fn remember_live(&self, values: Vec<(String, Result<Option<String>>)>) {
-        let mut cache = self.live_prints.borrow_mut();
+        let mut cache = self.live_prints.lock().unwrap_or_else(|e| e.into_inner());
         for (k, v) in values {
             if let Ok(v) = v {
                 cache.insert(k, v);
@@ -96,11 +118,16 @@ impl Host {
         Fingerprints {
             files: self
                 .files
-                .borrow()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
                 .iter()
                 .map(|(p, t)| (p.clone(), t.as_deref().map(hash)))
                 .collect(),
-            live: self.live_prints.borrow().clone(),
+            live: self
+                .live_prints
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 }

@@ -11,14 +11,14 @@ use crate::error::Error;
 /// Symlink hops before we call it a loop (the kernel's own limit is 40).
 const MAX_LINKS: usize = 40;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Root {
     base: PathBuf,
     /// Resolved directories: a busy host reads thousands of files from a few directories,
     /// and each resolution would otherwise lstat every component again.
-    dirs: std::cell::RefCell<std::collections::HashMap<String, String>>,
+    dirs: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// Resolved paths: callers often resolve a path, then read it (which resolves again).
-    paths: std::cell::RefCell<std::collections::HashMap<String, Resolved>>,
+    paths: std::sync::Mutex<std::collections::HashMap<String, Resolved>>,
 }
 
 /// What a path turned out to be once its links were followed.
@@ -69,12 +69,18 @@ impl Root {
     /// relative to the root (as after chroot); a relative target that climbs above the root
     /// is refused. The last component may be missing (a file about to be created).
     pub fn resolve(&self, inroot: &str) -> Result<Resolved, Error> {
-        if let Some(r) = self.paths.borrow().get(inroot) {
+        if let Some(r) = self
+            .paths
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(inroot)
+        {
             return Ok(r.clone());
         }
         let r = self.resolve_uncached(inroot)?;
         self.paths
-            .borrow_mut()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
             .insert(inroot.to_string(), r.clone());
         Ok(r)
     }
@@ -84,12 +90,20 @@ impl Root {
         // resolve the directory once (cached), then only the last component
         if comps.len() > 1 && !comps.iter().any(|c| c == "..") {
             let dir = format!("/{}", comps[..comps.len() - 1].join("/"));
-            let cached = self.dirs.borrow().get(&dir).cloned();
+            let cached = self
+                .dirs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&dir)
+                .cloned();
             let resolved = match cached {
                 Some(r) => r,
                 None => match self.walk(Vec::new(), comps[..comps.len() - 1].to_vec(), &dir)? {
                     Resolved::Path(r) => {
-                        self.dirs.borrow_mut().insert(dir, r.clone());
+                        self.dirs
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(dir, r.clone());
                         r
                     }
                     Resolved::DevNull => {

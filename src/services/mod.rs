@@ -93,44 +93,41 @@ pub struct Scan {
     pub errors: Vec<Error>,
 }
 
-/// Scan every supported service found in the root.
+/// Scan every supported service found in the root. nginx, the largest config on a busy
+/// host, is scanned on the second core; results keep a fixed order.
 pub fn scan(host: &Host) -> Scan {
-    let mut scan = Scan::default();
-    {
-        let _t = crate::trace::phase("nginx");
-        nginx::scan(host, &mut scan);
-    }
-    {
-        let _t = crate::trace::phase("phpfpm");
-        phpfpm::scan(host, &mut scan);
-    }
-    {
-        let _t = crate::trace::phase("redis");
-        redis::scan(host, &mut scan);
-    }
-    {
-        let _t = crate::trace::phase("haproxy");
-        haproxy::scan(host, &mut scan);
-    }
-    {
-        let _t = crate::trace::phase("apache");
-        apache::scan(host, &mut scan);
-    }
-    {
-        let _t = crate::trace::phase("mysql");
-        mysql::scan(host, &mut scan);
-    }
-    {
-        let _t = crate::trace::phase("memcached");
-        memcached::scan(host, &mut scan);
-    }
-    {
-        let _t = crate::trace::phase("uwsgi");
-        uwsgi::scan(host, &mut scan);
-    }
-    {
-        let _t = crate::trace::phase("systemd_socket");
-        systemd_socket::scan(host, &mut scan);
-    }
-    scan
+    let scanners: [(&str, ScanFn); 8] = [
+        ("phpfpm", phpfpm::scan),
+        ("redis", redis::scan),
+        ("haproxy", haproxy::scan),
+        ("apache", apache::scan),
+        ("mysql", mysql::scan),
+        ("memcached", memcached::scan),
+        ("uwsgi", uwsgi::scan),
+        ("systemd_socket", systemd_socket::scan),
+    ];
+    let (mut all, rest) = std::thread::scope(|s| {
+        let nginx = s.spawn(|| {
+            let _t = crate::trace::phase("nginx");
+            let mut scan = Scan::default();
+            nginx::scan(host, &mut scan);
+            scan
+        });
+        let mut rest = Scan::default();
+        for (name, f) in scanners {
+            let _t = crate::trace::phase(name);
+            f(host, &mut rest);
+        }
+        // a panic in the nginx thread is a bug: surface it as one
+        let nginx = nginx
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (nginx, rest)
+    });
+    all.listeners.extend(rest.listeners);
+    all.problems.extend(rest.problems);
+    all.errors.extend(rest.errors);
+    all
 }
+
+type ScanFn = fn(&Host, &mut Scan);

@@ -749,7 +749,7 @@ impl Arg {
 struct Parsed {
     /// In-root path after following links.
     path: Rc<str>,
-    text: Rc<str>,
+    text: std::sync::Arc<str>,
     events: Vec<Event>,
     args: Vec<Arg>,
 }

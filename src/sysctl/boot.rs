@@ -4,7 +4,7 @@
 //! value keeps its place, a different value moves to the end; explicit keys beat globs).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::file::{self, LineKind};
 use crate::error::Error;
@@ -26,7 +26,7 @@ pub struct ConfFile {
     pub path: String,
     /// Where its links lead (`/etc/sysctl.conf`): the file an edit changes.
     pub target: String,
-    pub text: Rc<str>,
+    pub text: Arc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +151,7 @@ impl Boot {
             return Some(ConfFile {
                 path: path.into(),
                 target,
-                text: Rc::from(text.as_str()),
+                text: Arc::from(text.as_str()),
             });
         }
         match host.read(&target) {
