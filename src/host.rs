@@ -17,8 +17,8 @@ pub struct Host {
     /// Every file read, by in-root path (None: it did not exist). Fingerprints are hashed
     /// from here only when a plan is saved.
     files: Mutex<HashMap<String, Option<Arc<str>>>>,
-    /// Byte offsets of line starts per file, built on the first line lookup.
-    lines: Mutex<HashMap<String, Arc<Vec<usize>>>>,
+    /// The last (offset, line) looked up per file.
+    lines: Mutex<HashMap<String, (usize, usize)>>,
     live_prints: Mutex<BTreeMap<String, Option<String>>>,
 }
 
@@ -40,19 +40,11 @@ impl Host {
 
     /// Read an in-root text file once; `None` when missing.
     pub fn read(&self, path: &str) -> Result<Option<Arc<str>>> {
-        if let Some(hit) = self
-            .files
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(path)
-        {
+        if let Some(hit) = lock(&self.files).get(path) {
             return Ok(hit.clone());
         }
         let text = self.root.read_opt(path)?.map(Arc::<str>::from);
-        self.files
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(path.to_string(), text.clone());
+        lock(&self.files).insert(path.to_string(), text.clone());
         Ok(text)
     }
 
@@ -61,52 +53,38 @@ impl Host {
         let Some(live) = &self.live else {
             return Ok(None);
         };
-        if let Some(v) = self
-            .live_prints
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-        {
+        if let Some(v) = lock(&self.live_prints).get(key) {
             return Ok(v.clone());
         }
         let v = live.read(key)?;
-        self.live_prints
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string(), v.clone());
+        lock(&self.live_prints).insert(key.to_string(), v.clone());
         Ok(v)
     }
 
-    /// 1-based line of a byte offset in a file already read (binary search over line starts).
+    /// 1-based line of a byte offset in a file already read.
     pub fn line_of(&self, path: &str, offset: usize) -> Option<usize> {
-        if let Some(starts) = self
-            .lines
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(path)
-        {
-            return Some(starts.partition_point(|&s| s <= offset));
-        }
-        let text = self
-            .files
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(path)?
-            .clone()?;
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        let line = starts.partition_point(|&s| s <= offset);
-        self.lines
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(path.to_string(), Arc::new(starts));
+        // Lookups come in file order (one per listener): count newlines from the last
+        // lookup in the same file; counting bytes vectorizes, building an index does not.
+        let text = lock(&self.files).get(path)?.clone()?;
+        let offset = offset.min(text.len());
+        let mut marks = lock(&self.lines);
+        let (from, line) = match marks.get(path) {
+            Some(&(o, l)) if o <= offset => (o, l),
+            _ => (0, 1),
+        };
+        let line = line
+            + text.as_bytes()[from..offset]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+        marks.insert(path.to_string(), (offset, line));
         Some(line)
     }
 
     /// Values read ahead (see `Live::read_many`); read errors are left for a later read to
     /// report.
     pub fn remember_live(&self, values: Vec<(String, Result<Option<String>>)>) {
-        let mut cache = self.live_prints.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = lock(&self.live_prints);
         for (k, v) in values {
             if let Ok(v) = v {
                 cache.insert(k, v);
@@ -116,20 +94,18 @@ impl Host {
 
     pub fn fingerprints(&self) -> Fingerprints {
         Fingerprints {
-            files: self
-                .files
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
+            files: lock(&self.files)
                 .iter()
                 .map(|(p, t)| (p.clone(), t.as_deref().map(hash)))
                 .collect(),
-            live: self
-                .live_prints
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            live: lock(&self.live_prints).clone(),
         }
     }
+}
+
+/// A poisoned lock only means another thread panicked; the caches stay usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub fn hash(text: &str) -> String {
