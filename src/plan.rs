@@ -661,8 +661,8 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
 #[derive(Default)]
 struct Restarts {
     units: Vec<(String, String, Vec<Cause>)>,
-    index: std::collections::HashMap<String, usize>,
-    seen: std::collections::HashSet<(usize, String)>,
+    index: rustc_hash::FxHashMap<String, usize>,
+    seen: rustc_hash::FxHashSet<(usize, String)>,
 }
 
 impl Restarts {

@@ -16,9 +16,9 @@ pub struct Root {
     base: PathBuf,
     /// Resolved directories: a busy host reads thousands of files from a few directories,
     /// and each resolution would otherwise lstat every component again.
-    dirs: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    dirs: std::sync::Mutex<rustc_hash::FxHashMap<String, String>>,
     /// Resolved paths: callers often resolve a path, then read it (which resolves again).
-    paths: std::sync::Mutex<std::collections::HashMap<String, Resolved>>,
+    paths: std::sync::Mutex<rustc_hash::FxHashMap<String, Resolved>>,
 }
 
 /// What a path turned out to be once its links were followed.

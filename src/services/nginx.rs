@@ -10,8 +10,8 @@
 //! opens one socket per addr:port and accepts the options on only one of its listen lines.
 //! So every listen line is reported, but its backlog is the one its socket really gets.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::rc::Rc;
@@ -51,8 +51,8 @@ pub fn scan(host: &Host, scan: &mut Scan) {
     let mut w = Walker {
         host,
         conf_dir: root::parent(main).to_string(),
-        parsed: HashMap::new(),
-        by_path: HashMap::new(),
+        parsed: HashMap::default(),
+        by_path: HashMap::default(),
         stack: Vec::new(),
         includes: 0,
         servers: Vec::new(),
@@ -1307,7 +1307,7 @@ fn group_of(
 
 fn listeners(servers: &[ServerRec], mut listens: Vec<ListenRec>, main: &str, scan: &mut Scan) {
     // group the lines by socket, numbered in order of appearance
-    let mut index: HashMap<(bool, String), usize> = HashMap::new();
+    let mut index: HashMap<(bool, String), usize> = HashMap::default();
     let mut groups: Vec<Group> = Vec::new();
     let implicit = Addr::Tcp {
         host: "*".into(),

@@ -28,8 +28,8 @@
 //!   every address, anything else a unix socket path (relative to the prefix). `$pool`
 //!   expands to the pool name.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::ops::Range;
 
 use super::{Action, Listener, Location, Problem, Scan, Setter, Source};
@@ -119,7 +119,7 @@ fn load_main(host: &Host, scan: &mut Scan, main: &Main) {
         host,
         scan,
         pools: Vec::new(),
-        by_name: HashMap::new(),
+        by_name: HashMap::default(),
         current: None,
         stack: Vec::new(),
     };

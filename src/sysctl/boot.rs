@@ -3,7 +3,9 @@
 //! across directories, and systemd's ordered map of options (a re-assignment with the same
 //! value keeps its place, a different value moves to the end; explicit keys beat globs).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use super::file::{self, LineKind};
