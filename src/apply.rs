@@ -29,6 +29,18 @@ pub struct Report {
     pub skipped: Vec<String>,
     /// Restarts carried out (--restart) or still needed.
     pub restarts: Vec<String>,
+    /// Where this run's backups and manifest are (`qfix rollback` takes it).
+    pub backup_dir: Option<String>,
+}
+
+/// What one apply did, kept beside its backups so `qfix rollback` can undo it.
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub files: Vec<Backup>,
+    /// (key, value before, value written)
+    pub live: Vec<(String, String, String)>,
+    #[serde(default)]
+    pub rolled_back: bool,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -36,6 +48,9 @@ pub struct Backup {
     pub path: String,
     /// In-root path of the copy; None when the file did not exist (it was created).
     pub backup: Option<String>,
+    /// sha256 of what the apply wrote: a rollback refuses a file changed since.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub written: String,
 }
 
 /// Held for the whole apply.
@@ -120,14 +135,17 @@ pub fn apply(host: &Host, changes: &[&Change], persist_only: bool) -> Result<Rep
         report.backups.push(Backup {
             path: path.clone(),
             backup,
+            written: hash(new),
         });
         planned.push((path.clone(), host_path, new.clone()));
     }
-    if !planned.is_empty() {
-        let manifest = serde_json::to_string_pretty(&report.backups).unwrap_or_default();
-        let m = format!("{backup_dir}/manifest.json");
-        write_atomic(&root.host(&m), &m, &manifest)?;
-    }
+    let mut manifest = Manifest {
+        files: report.backups.clone(),
+        ..Manifest::default()
+    };
+    let manifest_path = format!("{backup_dir}/manifest.json");
+    // written before the first change, so even an interrupted run can be rolled back
+    save_manifest(root, &manifest_path, &manifest)?;
 
     let mut written: Vec<usize> = Vec::new();
     for (i, (path, host_path, new)) in planned.iter().enumerate() {
@@ -190,10 +208,102 @@ pub fn apply(host: &Host, changes: &[&Change], persist_only: bool) -> Result<Rep
                 )));
             }
             done.push((key.clone(), from.clone().unwrap_or_default()));
+            manifest
+                .live
+                .push((key.clone(), from.clone().unwrap_or_default(), to.clone()));
             report.applied.push(format!("{key} = {to} (live)"));
         }
     }
+    save_manifest(root, &manifest_path, &manifest)?;
     report.changed = !report.applied.is_empty();
+    report.backup_dir = Some(backup_dir);
+    Ok(report)
+}
+
+fn save_manifest(root: &Root, path: &str, m: &Manifest) -> Result<()> {
+    let text = serde_json::to_string_pretty(m).map_err(|e| Error::msg(format!("{path}: {e}")))?;
+    write_atomic(&root.host(path), path, &text)
+}
+
+/// The newest apply not rolled back yet, or the one named (a directory under
+/// /var/lib/qfix/backups, by name or in-root path).
+pub fn find_backup(root: &Root, which: Option<&str>) -> Result<(String, Manifest)> {
+    let load = |dir: &str| -> Result<Manifest> {
+        let m = format!("{dir}/manifest.json");
+        let text = fs::read_to_string(root.host(&m)).map_err(|e| Error::io(&m, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::msg(format!("{m}:{}: {e}", e.line())))
+    };
+    if let Some(w) = which {
+        let dir = if w.starts_with('/') {
+            w.to_string()
+        } else {
+            format!("{BACKUP_DIR}/{w}")
+        };
+        return Ok((dir.clone(), load(&dir)?));
+    }
+    for name in root.list_dir(BACKUP_DIR)?.iter().rev() {
+        let dir = format!("{BACKUP_DIR}/{name}");
+        if let Ok(m) = load(&dir) {
+            if !m.rolled_back {
+                return Ok((dir, m));
+            }
+        }
+    }
+    Err(Error::msg(format!(
+        "{BACKUP_DIR}: no apply left to roll back"
+    )))
+}
+
+/// Undo one apply: files back to their backups (created files removed), live values back
+/// to what they were. Refuses, before touching anything, when a file changed since.
+pub fn rollback(host: &Host, dir: &str, mut m: Manifest) -> Result<Report> {
+    let root = &host.root;
+    if m.rolled_back {
+        return Err(Error::msg(format!("{dir}: already rolled back")));
+    }
+    let mut report = Report::default();
+    let mut todo = Vec::new();
+    for b in &m.files {
+        let target = root
+            .resolve_host(&b.path)?
+            .ok_or_else(|| Error::msg(format!("{}: masked", b.path)))?;
+        let now = read_opt(&target, &b.path)?;
+        if !b.written.is_empty() && now.as_deref().map(hash).as_deref() != Some(b.written.as_str())
+        {
+            return Err(Error::msg(format!(
+                "{}: changed since qfix wrote it; refusing to roll back {dir} (restore {} by hand if that is what you want)",
+                b.path,
+                b.backup.as_deref().unwrap_or("by deleting it")
+            )));
+        }
+        let old = match &b.backup {
+            Some(copy) => {
+                Some(fs::read_to_string(root.host(copy)).map_err(|e| Error::io(copy, e))?)
+            }
+            None => None,
+        };
+        todo.push((b.path.clone(), target, old));
+    }
+    for (path, target, old) in todo {
+        match old {
+            Some(text) => write_atomic(&target, &path, &text)?,
+            None => fs::remove_file(&target).map_err(|e| Error::io(&path, e))?,
+        }
+        report.applied.push(format!("restored {path}"));
+    }
+    if let Some(live) = &host.live {
+        for (key, before, _) in m.live.iter().rev() {
+            live.write(key, before)?;
+            report.applied.push(format!(
+                "{key} = {} (live)",
+                crate::sysctl::norm_value(before)
+            ));
+        }
+    }
+    m.rolled_back = true;
+    save_manifest(root, &format!("{dir}/manifest.json"), &m)?;
+    report.changed = !report.applied.is_empty();
+    report.applied.insert(0, format!("rolled back {dir}"));
     Ok(report)
 }
 

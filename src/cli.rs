@@ -76,6 +76,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Undo an apply: restore its files from the backups and its live values
+    Rollback {
+        /// A backup directory under /var/lib/qfix/backups (default: the newest not rolled back)
+        backup: Option<String>,
+        /// Do not ask
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Seconds to wait for another apply to release the lock
+        #[arg(long, value_name = "SECS", default_value_t = 10)]
+        lock_timeout: u64,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// List every service listener with its requested and effective backlog
     Listeners {
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -216,6 +229,23 @@ pub fn run(cli: Cli) -> Outcome {
             },
             Err(e) => fail(&e),
         },
+        Command::Rollback {
+            backup,
+            yes,
+            lock_timeout,
+            format,
+        } => {
+            match run_rollback(
+                &base,
+                backup.as_deref(),
+                yes,
+                Duration::from_secs(lock_timeout),
+                format,
+            ) {
+                Ok(o) => o,
+                Err(e) => fail(&e),
+            }
+        }
         Command::Blame { keys, format } => match State::load(&base) {
             Ok(state) => {
                 offline_note(&state);
@@ -472,6 +502,50 @@ fn run_apply(
     } else {
         Err(failed)
     }
+}
+
+fn run_rollback(
+    inp: &Inputs,
+    backup: Option<&str>,
+    yes: bool,
+    timeout: Duration,
+    format: Format,
+) -> Result<Outcome, Vec<Error>> {
+    let root = crate::root::Root::new(&inp.root).map_err(|e| vec![e])?;
+    let _lock = apply::lock(&root, timeout).map_err(|e| vec![e])?;
+    let host = crate::host::Host::new(root);
+    let (dir, manifest) = apply::find_backup(&host.root, backup).map_err(|e| vec![e])?;
+    if !yes {
+        if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+            return Err(vec![Error::msg(
+                "no terminal to confirm the rollback; nothing was changed (pass --yes)",
+            )]);
+        }
+        eprintln!("rolling back {dir}:");
+        for b in &manifest.files {
+            let what = if b.backup.is_some() {
+                "restore"
+            } else {
+                "remove"
+            };
+            eprintln!("  {what} {}", b.path);
+        }
+        for (k, before, _) in &manifest.live {
+            eprintln!("  {k} = {} (live)", crate::sysctl::norm_value(before));
+        }
+        let ok = dialoguer::Confirm::new()
+            .with_prompt("Roll back?")
+            .default(false)
+            .interact_on(&dialoguer::console::Term::stderr())
+            .map_err(|e| vec![Error::msg(format!("prompt: {e}"))])?;
+        if !ok {
+            output::apply(&apply::Report::default(), format);
+            return Ok(Outcome::Clean);
+        }
+    }
+    let report = apply::rollback(&host, &dir, manifest).map_err(|e| vec![e])?;
+    output::apply(&report, format);
+    Ok(Outcome::Clean)
 }
 
 /// Which changes to apply: --yes takes the safe ones (and the rest with --unsafe-fixes); a

@@ -192,7 +192,7 @@ pub fn write_plan(w: &mut dyn std::io::Write, p: &Plan) -> std::io::Result<()> {
 pub fn apply(r: &Report, format: Format) {
     if format == Format::Json {
         return json(
-            &json!({ "changed": r.changed, "applied": r.applied, "backups": r.backups, "skipped": r.skipped, "restarts": r.restarts }),
+            &json!({ "changed": r.changed, "applied": r.applied, "backups": r.backups, "skipped": r.skipped, "restarts": r.restarts, "backup_dir": r.backup_dir }),
         );
     }
     let mut s = String::new();
@@ -216,6 +216,12 @@ pub fn apply(r: &Report, format: Format) {
     }
     for k in &r.restarts {
         s.push_str(&format!("restart: {k}\n"));
+    }
+    if let (true, Some(dir)) = (r.changed, &r.backup_dir) {
+        s.push_str(&format!(
+            "undo with: qfix rollback {}\n",
+            crate::root::file_name(dir)
+        ));
     }
     out(&s);
 }

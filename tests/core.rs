@@ -780,3 +780,76 @@ fn issue2_kernel_rejecting_a_value_is_reported_exactly_and_files_roll_back() {
     // the namespace's own value is untouched (a fresh netns starts at the default 4096)
     assert_eq!(out.lines().last(), Some("4096"), "{out}");
 }
+
+#[test]
+fn issue2_rollback_restores_files_and_live_values_and_refuses_changed_files() {
+    let d = copy_fixture("sysctl-debian");
+    let before = read(d.path(), "/etc/sysctl.conf");
+    let r = qfix(
+        d.path(),
+        &[
+            "apply",
+            "--yes",
+            "--format",
+            "json",
+            "--set",
+            "net.core.somaxconn=16384",
+            "--set",
+            "net.ipv4.tcp_max_syn_backlog=8192",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(
+        read(d.path(), "/proc/sys/net/core/somaxconn").trim(),
+        "16384"
+    );
+    let dir = r.json()["backup_dir"].as_str().unwrap().to_string();
+    // without a terminal, rollback wants --yes
+    let r = qfix(d.path(), &["rollback"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(
+        read(d.path(), "/proc/sys/net/core/somaxconn").trim(),
+        "16384"
+    );
+    let r = qfix(d.path(), &["rollback", "--yes", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(r.json()["applied"][0], format!("rolled back {dir}"));
+    assert_eq!(read(d.path(), "/etc/sysctl.conf"), before);
+    assert!(
+        std::fs::symlink_metadata(d.path().join("etc/sysctl.d/99-sysctl.conf"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        read(d.path(), "/proc/sys/net/core/somaxconn").trim(),
+        "4096"
+    );
+    assert_eq!(
+        read(d.path(), "/proc/sys/net/ipv4/tcp_max_syn_backlog").trim(),
+        "4096"
+    );
+    assert_eq!(
+        qfix(d.path(), &["plan", "--set", "net.core.somaxconn=16384"]).code,
+        2
+    );
+    // nothing left to roll back
+    let r = qfix(d.path(), &["rollback", "--yes"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("no apply left to roll back"), "{r}");
+    // a file changed after the apply is not clobbered
+    let r = qfix(
+        d.path(),
+        &["apply", "--yes", "--set", "net.core.somaxconn=2048"],
+    );
+    assert_eq!(r.code, 0, "{r}");
+    fs::write(d.path().join("etc/sysctl.conf"), "# edited by hand\n").unwrap();
+    let r = qfix(d.path(), &["rollback", "--yes"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        r.stderr
+            .contains("/etc/sysctl.conf: changed since qfix wrote it"),
+        "{r}"
+    );
+    assert_eq!(read(d.path(), "/etc/sysctl.conf"), "# edited by hand\n");
+}
