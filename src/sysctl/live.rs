@@ -150,3 +150,34 @@ impl Live {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_the_kernel_does_not_keep_is_reported_with_both_values() {
+        // a "kernel" that accepts the write and keeps nothing: /dev/null
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("proc/sys/net/core")).unwrap();
+        std::os::unix::fs::symlink("/dev/null", d.path().join("proc/sys/net/core/somaxconn"))
+            .unwrap();
+        fs::write(d.path().join("proc/sys/net/core/netdev_budget"), "300\n").unwrap();
+        let root = Root::new(d.path()).unwrap();
+        let live = Live::open(&root).unwrap();
+        let e = live
+            .write("net.core.somaxconn", "4096")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wrote 4096 but the kernel reads back"), "{e}");
+        live.write("net.core.netdev_budget", "600").unwrap();
+        assert_eq!(
+            live.read("net.core.netdev_budget").unwrap().as_deref(),
+            Some("600")
+        );
+        assert_eq!(
+            live.expand("net.core.*"),
+            ["net.core.netdev_budget", "net.core.somaxconn"]
+        );
+    }
+}
