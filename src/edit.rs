@@ -56,3 +56,29 @@ mod tests {
         assert_eq!(apply(t, &[]), t);
     }
 }
+
+/// One line of a text with its place: 1-based number, byte offset of its start, its raw
+/// bytes (with the newline) and its body (without `\n` or `\r\n`).
+#[derive(Debug, Clone, Copy)]
+pub struct Line<'a> {
+    pub number: usize,
+    pub start: usize,
+    pub raw: &'a str,
+    pub body: &'a str,
+}
+
+/// The lines of a text with their byte offsets, for line-based config formats that edit
+/// by byte range.
+pub fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
+    let mut start = 0;
+    text.split_inclusive('\n').enumerate().map(move |(i, raw)| {
+        let line = Line {
+            number: i + 1,
+            start,
+            raw,
+            body: raw.trim_end_matches(['\n', '\r']),
+        };
+        start += raw.len();
+        line
+    })
+}

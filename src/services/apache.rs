@@ -142,18 +142,20 @@ struct Logical {
 fn logical_lines(text: &str) -> Vec<Logical> {
     let mut out = Vec::new();
     let mut cur: Option<Logical> = None;
-    let mut off = 0;
-    for (idx, raw) in text.split_inclusive('\n').enumerate() {
-        let start = off;
-        off += raw.len();
+    for crate::edit::Line {
+        number,
+        start,
+        raw,
+        body,
+    } in crate::edit::lines(text)
+    {
         let has_newline = raw.ends_with('\n');
-        let body = raw.trim_end_matches(['\n', '\r']);
         let (body, cont) = match body.strip_suffix('\\') {
             Some(b) => (b, true),
             None => (body, false),
         };
         let l = cur.get_or_insert_with(|| Logical {
-            line: idx + 1,
+            line: number,
             text: String::new(),
             map: Vec::new(),
             end: 0,
@@ -165,7 +167,7 @@ fn logical_lines(text: &str) -> Vec<Logical> {
         });
         l.text.push_str(body);
         l.map.extend(start..start + body.len());
-        l.end = off;
+        l.end = start + raw.len();
         l.has_newline = has_newline;
         if !cont {
             out.extend(cur.take());

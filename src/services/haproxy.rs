@@ -145,12 +145,13 @@ fn close_section(st: &mut State) {
 }
 
 fn parse_file(path: &str, text: &str, st: &mut State, scan: &mut Scan) {
-    let mut start = 0;
-    for (idx, raw) in text.split_inclusive('\n').enumerate() {
-        let line_no = idx + 1;
-        let line_start = start;
-        start += raw.len();
-        let line = raw.trim_end_matches(['\n', '\r']);
+    for crate::edit::Line {
+        number: line_no,
+        start: line_start,
+        body: line,
+        ..
+    } in crate::edit::lines(text)
+    {
         let toks = match tokenize(line) {
             Ok(t) => t,
             Err(msg) => {

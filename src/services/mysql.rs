@@ -127,12 +127,13 @@ fn read_file(
     st.files.push(path.clone());
     st.stack.push(path.clone());
     let mut in_server = false;
-    let mut off = 0;
-    for (idx, raw) in text.split_inclusive('\n').enumerate() {
-        let line_no = idx + 1;
-        let start = off;
-        off += raw.len();
-        let body = raw.trim_end_matches(['\n', '\r']);
+    for crate::edit::Line {
+        number: line_no,
+        start,
+        raw,
+        body,
+    } in crate::edit::lines(&text)
+    {
         let t = body.trim();
         if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
             continue;
@@ -171,7 +172,8 @@ fn read_file(
                 st.mariadb = true;
             }
             if in_server && (lg == "mysqld" || lg == "mariadbd") {
-                st.headers.push((path.clone(), off, raw.ends_with('\n')));
+                st.headers
+                    .push((path.clone(), start + raw.len(), raw.ends_with('\n')));
             }
             continue;
         }

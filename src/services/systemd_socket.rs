@@ -169,13 +169,14 @@ fn default_backlog(host: &Host) -> Default {
 
 fn parse(path: &str, text: &str, u: &mut Unit, main: bool, problems: &mut Vec<Problem>) {
     let mut in_socket = false;
-    let mut off = 0;
-    let mut lines = text.split_inclusive('\n').enumerate().peekable();
-    while let Some((idx, raw)) = lines.next() {
-        let line_no = idx + 1;
-        let start = off;
-        off += raw.len();
-        let body = raw.trim_end_matches(['\n', '\r']);
+    let mut lines = crate::edit::lines(text);
+    while let Some(crate::edit::Line {
+        number: line_no,
+        start,
+        raw,
+        body,
+    }) = lines.next()
+    {
         let t = body.trim();
         if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
             continue;
@@ -183,7 +184,7 @@ fn parse(path: &str, text: &str, u: &mut Unit, main: bool, problems: &mut Vec<Pr
         if t.starts_with('[') {
             in_socket = t == "[Socket]";
             if in_socket && main && u.socket_header.is_none() {
-                u.socket_header = Some((off, raw.ends_with('\n')));
+                u.socket_header = Some((start + raw.len(), raw.ends_with('\n')));
             }
             continue;
         }
@@ -196,10 +197,7 @@ fn parse(path: &str, text: &str, u: &mut Unit, main: bool, problems: &mut Vec<Pr
             value_cont.push_str(b);
             value_cont.push(' ');
             match lines.next() {
-                Some((_, r)) => {
-                    off += r.len();
-                    cur = r.trim_end_matches(['\n', '\r']);
-                }
+                Some(next) => cur = next.body,
                 None => {
                     cur = "";
                     break;

@@ -74,12 +74,13 @@ fn parse(path: &str, text: &str, scan: &mut Scan) {
     let mut header_end: Option<(usize, bool)> = None;
     let mut socks: Vec<Sock> = Vec::new();
     let mut listen: Option<(i64, usize, Range<usize>)> = None;
-    let mut off = 0;
-    for (idx, raw) in text.split_inclusive('\n').enumerate() {
-        let line_no = idx + 1;
-        let start = off;
-        off += raw.len();
-        let body = raw.trim_end_matches(['\n', '\r']);
+    for crate::edit::Line {
+        number: line_no,
+        start,
+        raw,
+        body,
+    } in crate::edit::lines(text)
+    {
         let t = body.trim();
         if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
             continue;
@@ -97,7 +98,7 @@ fn parse(path: &str, text: &str, scan: &mut Scan) {
             };
             in_uwsgi = sect.trim() == "uwsgi";
             if in_uwsgi && header_end.is_none() {
-                header_end = Some((off, raw.ends_with('\n')));
+                header_end = Some((start + raw.len(), raw.ends_with('\n')));
             }
             continue;
         }

@@ -37,15 +37,10 @@ pub struct Line {
 /// Parse every line of a sysctl.d file.
 pub fn parse(text: &str) -> Vec<Line> {
     let mut lines = Vec::new();
-    let mut offset = 0;
-    for (i, raw) in text.split_inclusive('\n').enumerate() {
-        let start = offset;
-        offset += raw.len();
-        let body = raw.strip_suffix('\n').unwrap_or(raw);
-        let body = body.strip_suffix('\r').unwrap_or(body);
+    for l in crate::edit::lines(text) {
         lines.push(Line {
-            number: i + 1,
-            kind: parse_line(body, start),
+            number: l.number,
+            kind: parse_line(l.body, l.start),
         });
     }
     lines
