@@ -475,10 +475,10 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
 
     let mut files: BTreeMap<String, FileEdits> = BTreeMap::new();
     let mut live_changes = Vec::new();
-    let mut targets: Vec<(String, String)> = Vec::new();
+    // (key, value) placed in files, proven by re-resolving below
+    let mut persisted: Vec<(&str, &str)> = Vec::new();
     for (key, target) in &planned {
-        let target = target.clone();
-        let safe = &merged.get(key).is_none_or(|m| m.1);
+        let safe = merged.get(key).is_none_or(|m| m.1);
         let live = host.live_value(key).ok().flatten();
         let boot = state.boot.value(key).map(str::to_string);
         // a value of another shape than the current one (words, numbers) is a typo the
@@ -489,7 +489,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
                 .collect::<Vec<_>>()
         };
         if let Some(cur) = live.as_deref().or(boot.as_deref()) {
-            if shape(cur) != shape(&target) {
+            if shape(cur) != shape(target) {
                 errors.push(Error::msg(format!(
                     "{key}: {target:?} does not look like the current value {:?}; refusing to propose it",
                     norm_value(cur)
@@ -498,12 +498,12 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
             }
         }
         if let Some(l) = &live {
-            if !same_value(l, &target) {
+            if !same_value(l, target) {
                 live_changes.push(Change::Sysctl {
                     key: key.clone(),
                     from: Some(l.clone()),
                     to: target.clone(),
-                    safe: *safe,
+                    safe,
                 });
             }
         } else if host.live.is_some()
@@ -517,18 +517,18 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
             )));
             continue;
         }
-        if boot.as_deref().is_none_or(|b| !same_value(b, &target)) {
+        if boot.as_deref().is_none_or(|b| !same_value(b, target)) {
             let reason = format!("{key} = {target}");
-            if let Err(e) = place(host, &state.boot, key, &target, &mut files, *safe, &reason) {
+            if let Err(e) = place(host, &state.boot, key, target, &mut files, safe, &reason) {
                 errors.push(e);
                 continue;
             }
-            targets.push((key.clone(), target.clone()));
+            persisted.push((key, target));
         }
     }
 
     // prove the persisted edits: boot must now give every target value
-    if !targets.is_empty() {
+    if !persisted.is_empty() {
         let overlay: BTreeMap<String, String> = files
             .iter()
             .map(|(p, f)| {
@@ -539,7 +539,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
             })
             .collect();
         let after = Boot::resolve(host, &overlay);
-        for (key, target) in &targets {
+        for (key, target) in &persisted {
             if !after.value(key).is_some_and(|v| same_value(v, target)) {
                 errors.push(Error::msg(format!(
                     "{key}: placing {target} did not make it the boot value (got {:?}); refusing to propose it",
@@ -560,16 +560,17 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
             )));
             continue;
         };
-        let old = match host.read(&setter.path) {
-            Ok(t) => t.map(|t| t.to_string()),
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
+        // read (and copy) a file once, however many of its listeners change
+        let f = match files.entry(setter.path.clone()) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => match host.read(&setter.path) {
+                Ok(t) => v.insert(FileEdits::new(t.map(|t| t.to_string()))),
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            },
         };
-        let f = files
-            .entry(setter.path.clone())
-            .or_insert_with(|| FileEdits::new(old));
         if f.checker.is_empty() {
             f.checker = l.checker.clone();
         }
