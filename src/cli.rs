@@ -177,13 +177,13 @@ fn fail(errs: &[Error]) -> Outcome {
     Outcome::Failed
 }
 
-fn inputs(cli_root: &std::path::Path, rules: &Option<PathBuf>, a: &PlanArgs) -> Inputs {
+/// The global inputs (root, rules) with a plan's own arguments.
+fn inputs(base: &Inputs, a: &PlanArgs) -> Inputs {
     Inputs {
-        root: cli_root.to_path_buf(),
         sets: a.sets.clone(),
         policy: a.policy.clone(),
-        rules_dir: rules.clone(),
         lower_backlog: a.strategy == Strategy::LowerBacklog,
+        ..base.clone()
     }
 }
 
@@ -301,7 +301,7 @@ pub fn run(cli: Cli) -> Outcome {
             format,
             out,
         } => {
-            let inp = inputs(&cli.root, &cli.rules, &a);
+            let inp = inputs(&base, &a);
             let state = match State::load(&inp) {
                 Ok(s) => s,
                 Err(e) => return fail(&e),
@@ -331,7 +331,7 @@ pub fn run(cli: Cli) -> Outcome {
             lock_timeout,
             format,
         } => {
-            let inp = inputs(&cli.root, &cli.rules, &a);
+            let inp = inputs(&base, &a);
             let opts = ApplyOpts {
                 yes,
                 unsafe_fixes,

@@ -268,8 +268,24 @@ fn issue3_container_findings_name_both_sides() {
         ]
     );
     let d = copy_fixture("listeners-container");
-    let r = qfix(d.path(), &["apply", "--yes", "--unsafe-fixes"]);
+    // --restart on another root than / touches no service of this host: it says so
+    let r = qfix(
+        d.path(),
+        &[
+            "apply",
+            "--yes",
+            "--unsafe-fixes",
+            "--restart",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(r.code, 0, "{r}");
+    let restarts = r.json()["restarts"].to_string();
+    assert!(
+        restarts.contains("not run (--root is not /): restart redis-server"),
+        "{restarts}"
+    );
     let p = qfix(d.path(), &["plan", "--format", "json"]);
     assert_eq!(p.code, 0, "{p}");
 }
