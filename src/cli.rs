@@ -308,7 +308,10 @@ pub fn run(cli: Cli) -> Outcome {
             };
             offline_note(&state);
             let mut p = plan::build(&inp, &state);
-            output::plan(&p, format);
+            {
+                let _t = crate::trace::phase("output");
+                output::plan(&p, format);
+            }
             if let Some(path) = out {
                 p.fingerprints = state.host.fingerprints();
                 if let Err(e) = save(&path, &inp, &p) {

@@ -45,7 +45,7 @@ impl Host {
         if let Some(hit) = lock(&self.files).get(path) {
             return Ok(hit.clone());
         }
-        let text = self.root.read_opt(path)?.map(Arc::<str>::from);
+        let text = self.root.read_opt(path)?;
         lock(&self.files).insert(path.to_string(), text.clone());
         Ok(text)
     }
@@ -71,13 +71,21 @@ impl Host {
         let text = lock(&self.files).get(path)?.clone()?;
         let offset = offset.min(text.len());
         let mut marks = lock(&self.lines);
-        let count = |a: usize, b: usize| newlines(&text.as_bytes()[a..b]);
-        let line = match marks.get(path) {
-            Some(&(o, l)) if o <= offset => l + count(o, offset),
-            Some(&(o, l)) if offset < o && o - offset < offset => l - count(offset, o),
-            _ => 1 + count(0, offset),
+        let count = |a: usize, b: usize| crate::root::newlines(&text.as_bytes()[a..b]);
+        let Some(mark) = marks.get_mut(path) else {
+            let line = 1 + count(0, offset);
+            marks.insert(path.to_string(), (offset, line));
+            return Some(line);
         };
-        marks.insert(path.to_string(), (offset, line));
+        let (o, l) = *mark;
+        let line = if o <= offset {
+            l + count(o, offset)
+        } else if o - offset < offset {
+            l - count(offset, o)
+        } else {
+            1 + count(0, offset)
+        };
+        *mark = (offset, line);
         Some(line)
     }
 
@@ -101,14 +109,6 @@ impl Host {
             live: lock(&self.live_prints).clone(),
         }
     }
-}
-
-/// Newlines in a byte slice, counted in byte-wide lanes (this loop vectorizes).
-fn newlines(bytes: &[u8]) -> usize {
-    bytes
-        .chunks(255)
-        .map(|c| c.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n')) as usize)
-        .sum()
 }
 
 /// A poisoned lock only means another thread panicked; the caches stay usable.

@@ -197,28 +197,39 @@ impl State {
     pub fn load(inputs: &Inputs) -> Result<State, Vec<Error>> {
         let root = Root::new(&inputs.root).map_err(|e| vec![e])?;
         let host = Host::new(root);
-        let policy = load_policy(&host, inputs.policy.as_deref())?;
-        let rules = {
-            let _t = crate::trace::phase("rules");
-            rules::load(&host, inputs.rules_dir.as_deref())?
-        };
-        let boot = {
-            let _t = crate::trace::phase("sysctl");
-            Boot::resolve(&host, &BTreeMap::new())
-        };
-        // The live value of every persisted key is read on the second core while the
-        // services are scanned: on a busy host both take milliseconds.
-        let keys = persisted_keys(&host, &boot);
-        let (scan, live) = std::thread::scope(|s| {
-            let live = host
-                .live
-                .as_ref()
-                .map(|l| s.spawn(move || l.read_many(&keys)));
-            let _t = crate::trace::phase("services");
-            let scan = services::scan(&host);
-            (scan, live.map(|h| h.join()))
-        });
-        if let Some(Ok(values)) = live {
+        // On a busy host three jobs take milliseconds each: nginx's config (on its own
+        // thread from the start), the live value of every persisted key (on another, once
+        // the sysctl files tell which keys), and the other services (here).
+        let (policy, rules, boot, scan, live) = std::thread::scope(|s| {
+            let nginx = s.spawn(|| services::scan_nginx(&host));
+            let policy = load_policy(&host, inputs.policy.as_deref())?;
+            let rules = {
+                let _t = crate::trace::phase("rules");
+                rules::load(&host, inputs.rules_dir.as_deref())?
+            };
+            let boot = {
+                let _t = crate::trace::phase("sysctl");
+                Boot::resolve(&host, &BTreeMap::new())
+            };
+            let keys = boot.keys().to_vec();
+            let live = host.live.as_ref().map(|l| {
+                s.spawn(move || {
+                    let _t = crate::trace::phase("live");
+                    l.read_many(&persisted_keys(l, &keys))
+                })
+            });
+            let rest = {
+                let _t = crate::trace::phase("services");
+                services::scan_others(&host)
+            };
+            // a panic in a thread is a bug: surface it as one
+            let nginx = nginx
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            let live = live.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            Ok::<_, Vec<Error>>((policy, rules, boot, services::merge(nginx, rest), live))
+        })?;
+        if let Some(values) = live {
             host.remember_live(values);
         }
         let kernel = kernel_version(&host);
@@ -261,12 +272,10 @@ impl State {
 }
 
 /// Concrete keys the persisted files set (globs expanded against /proc/sys).
-fn persisted_keys(host: &Host, boot: &Boot) -> Vec<String> {
-    let Some(live) = &host.live else {
-        return Vec::new();
-    };
+/// Every key the sysctl files assign, globs expanded over the live keys.
+fn persisted_keys(live: &crate::sysctl::live::Live, assigned: &[String]) -> Vec<String> {
     let mut keys = Vec::new();
-    for k in boot.keys() {
+    for k in assigned {
         if crate::sysctl::is_glob(k) {
             keys.extend(live.expand(k));
         } else {
@@ -529,6 +538,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
 
     // prove the persisted edits: boot must now give every target value
     if !persisted.is_empty() {
+        let _t = crate::trace::phase("prove");
         let overlay: BTreeMap<String, String> = files
             .iter()
             .map(|(p, f)| {

@@ -3,6 +3,9 @@
 
 use std::time::Instant;
 
+/// When the first phase started: phases print their span from there.
+static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
 pub struct Phase {
     name: &'static str,
     start: Option<Instant>,
@@ -11,6 +14,9 @@ pub struct Phase {
 /// Start timing a phase; the time is printed when the returned value is dropped.
 pub fn phase(name: &'static str) -> Phase {
     let on = std::env::var_os("QFIX_TRACE").is_some_and(|v| v != "0");
+    if on {
+        START.get_or_init(Instant::now);
+    }
     Phase {
         name,
         start: on.then(Instant::now),
@@ -20,10 +26,13 @@ pub fn phase(name: &'static str) -> Phase {
 impl Drop for Phase {
     fn drop(&mut self) {
         if let Some(s) = self.start {
+            let t0 = *START.get_or_init(Instant::now);
             eprintln!(
-                "qfix: trace: {:<10} {:>8.3} ms",
+                "qfix: trace: {:<10} {:>8.3} ms  ({:.3} .. {:.3})",
                 self.name,
-                s.elapsed().as_secs_f64() * 1e3
+                s.elapsed().as_secs_f64() * 1e3,
+                s.saturating_duration_since(t0).as_secs_f64() * 1e3,
+                t0.elapsed().as_secs_f64() * 1e3
             );
         }
     }

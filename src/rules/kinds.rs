@@ -321,12 +321,16 @@ impl Kind {
                 }
             }
             Kind::ConflictingBacklog => {
-                let mut by_addr: std::collections::BTreeMap<(&str, &str), Vec<&Listener>> =
+                // hashed, then only the sockets with more than one listener sorted: a busy
+                // host has thousands of sockets and a handful of conflicts
+                let mut by_addr: rustc_hash::FxHashMap<(&str, &str), Vec<&Listener>> =
                     Default::default();
                 for l in f.listeners {
                     by_addr.entry((&l.service, &l.address)).or_default().push(l);
                 }
-                for ((service, addr), ls) in by_addr {
+                let mut shared: Vec<_> = by_addr.into_iter().filter(|(_, ls)| ls.len() > 1).collect();
+                shared.sort_unstable_by_key(|(k, _)| *k);
+                for ((service, addr), ls) in shared {
                     let mut values: Vec<i64> = ls.iter().filter_map(|l| l.requested).collect();
                     values.sort();
                     values.dedup();
@@ -471,39 +475,46 @@ fn backlog_exceeds(rule: &Rule, f: &Facts, out: &mut Outcome, refusing: bool) {
         let Some(r) = l.requested.filter(|r| *r >= 0) else {
             continue;
         };
-        let capped: Vec<(&str, i64, Option<Location>)> = sides
-            .iter()
-            .filter_map(|(side, s, sl)| s.filter(|s| r > *s).map(|s| (*side, s, sl.clone())))
-            .collect();
-        if capped.is_empty() {
-            continue;
-        }
-        if !out.quiet {
-            let mut locs: Vec<Location> = listener_loc(f, l).into_iter().collect();
-            locs.extend(capped.iter().filter_map(|c| c.2.clone()));
-            locs.dedup();
-            let caps = capped
+        // the sides (live, boot) whose somaxconn cuts this request: at most two, so no
+        // allocation until there is a finding to report
+        let capped = || {
+            sides
                 .iter()
-                .map(|(s, v, _)| format!("{v} ({s})"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let msg = if refusing {
-                format!(
-                    "{} sets listen = {r} but {SOMAXCONN} is {caps}: uWSGI refuses to start (\"Listen queue size is greater than the system max net.core.somaxconn\")",
-                    listener_label(l)
-                )
+                .filter_map(move |(side, s, sl)| s.filter(|s| r > *s).map(|s| (*side, s, sl)))
+        };
+        let Some(cap) = capped().map(|c| c.1).min() else {
+            continue;
+        };
+        if !out.quiet {
+            use std::fmt::Write;
+            let mut locs: Vec<Location> = Vec::with_capacity(3);
+            locs.extend(listener_loc(f, l));
+            for (_, _, sl) in capped() {
+                if let Some(sl) = sl
+                    && locs.last() != Some(sl)
+                {
+                    locs.push(sl.clone());
+                }
+            }
+            let mut msg = String::with_capacity(160);
+            let _ = write!(msg, "{} {} ({})", l.service, l.instance, l.address);
+            let _ = if refusing {
+                write!(msg, " sets listen = {r} but {SOMAXCONN} is ")
             } else {
-                format!(
-                    "{} asks for backlog {r} but {SOMAXCONN} is {caps}: the kernel silently cuts the accept queue to {}",
-                    listener_label(l),
-                    capped.iter().map(|c| c.1).min().unwrap_or(r)
-                )
+                write!(msg, " asks for backlog {r} but {SOMAXCONN} is ")
+            };
+            for (n, (side, v, _)) in capped().enumerate() {
+                let _ = write!(msg, "{}{v} ({side})", if n > 0 { ", " } else { "" });
+            }
+            let _ = if refusing {
+                write!(msg, ": uWSGI refuses to start (\"Listen queue size is greater than the system max net.core.somaxconn\")")
+            } else {
+                write!(msg, ": the kernel silently cuts the accept queue to {cap}")
             };
             out.findings.push(rule.finding(msg, locs));
         }
         if f.lower_backlog {
             if matches!(l.source, Source::At(_)) {
-                let cap = capped.iter().map(|c| c.1).min().unwrap_or(r);
                 out.proposals.push(Proposal::Backlog {
                     listener: i,
                     value: cap,

@@ -389,13 +389,7 @@ fn include(st: &mut State, from: &str, line: usize, arg: &str, optional: bool, s
 }
 
 fn expand_dir(st: &State, p: &str, out: &mut Vec<String>, depth: usize, scan: &mut Scan) {
-    let is_dir = st
-        .host
-        .root
-        .resolve_host(p)
-        .ok()
-        .flatten()
-        .is_some_and(|h| h.is_dir());
+    let is_dir = st.host.root.is_dir(p);
     if !is_dir {
         out.push(p.to_string());
         return;

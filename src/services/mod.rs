@@ -96,6 +96,27 @@ pub struct Scan {
 /// Scan every supported service found in the root. nginx, the largest config on a busy
 /// host, is scanned on the second core; results keep a fixed order.
 pub fn scan(host: &Host) -> Scan {
+    std::thread::scope(|s| {
+        let nginx = s.spawn(|| scan_nginx(host));
+        let rest = scan_others(host);
+        // a panic in the nginx thread is a bug: surface it as one
+        let nginx = nginx
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        merge(nginx, rest)
+    })
+}
+
+/// nginx alone: the caller may run it on its own thread.
+pub fn scan_nginx(host: &Host) -> Scan {
+    let _t = crate::trace::phase("nginx");
+    let mut scan = Scan::default();
+    nginx::scan(host, &mut scan);
+    scan
+}
+
+/// Every service but nginx.
+pub fn scan_others(host: &Host) -> Scan {
     let scanners: [(&str, ScanFn); 8] = [
         ("phpfpm", phpfpm::scan),
         ("redis", redis::scan),
@@ -106,24 +127,16 @@ pub fn scan(host: &Host) -> Scan {
         ("uwsgi", uwsgi::scan),
         ("systemd_socket", systemd_socket::scan),
     ];
-    let (mut all, rest) = std::thread::scope(|s| {
-        let nginx = s.spawn(|| {
-            let _t = crate::trace::phase("nginx");
-            let mut scan = Scan::default();
-            nginx::scan(host, &mut scan);
-            scan
-        });
-        let mut rest = Scan::default();
-        for (name, f) in scanners {
-            let _t = crate::trace::phase(name);
-            f(host, &mut rest);
-        }
-        // a panic in the nginx thread is a bug: surface it as one
-        let nginx = nginx
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        (nginx, rest)
-    });
+    let mut rest = Scan::default();
+    for (name, f) in scanners {
+        let _t = crate::trace::phase(name);
+        f(host, &mut rest);
+    }
+    rest
+}
+
+/// nginx's results first, then the others', as `scan` orders them.
+pub fn merge(mut all: Scan, rest: Scan) -> Scan {
     all.listeners.extend(rest.listeners);
     all.problems.extend(rest.problems);
     all.errors.extend(rest.errors);

@@ -226,12 +226,7 @@ fn value_of(v: &str, vstart: usize) -> (String, Range<usize>) {
 }
 
 fn include_dir(host: &Host, dir: &str, st: &mut State, scan: &mut Scan, from: &str, line: usize) {
-    let exists = host
-        .root
-        .resolve_host(dir)
-        .ok()
-        .flatten()
-        .is_some_and(|h| h.is_dir());
+    let exists = host.root.is_dir(dir);
     if !exists {
         problem(
             scan,

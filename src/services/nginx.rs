@@ -1247,7 +1247,9 @@ fn parse_addr(v: &str, stream: bool) -> Result<Addr, String> {
         if ip.is_unspecified() {
             "*".to_string()
         } else {
-            ip.to_string()
+            // the parser takes only the canonical form (four parts, no leading zeros), so
+            // the text is already what Display would print
+            host.clone()
         }
     } else if host.eq_ignore_ascii_case("localhost") {
         "127.0.0.1".to_string()

@@ -442,7 +442,7 @@ impl Loader<'_> {
             // directories matched are skipped
             match self.host.root.resolve(&m) {
                 Ok(Resolved::Path(p)) => {
-                    if !self.host.root.host(&p).is_dir() {
+                    if !self.host.root.is_dir(&p) {
                         self.load_resolved(p, Some(loc));
                     }
                 }
@@ -460,9 +460,10 @@ fn missing_glob_dir(host: &Host, pattern: &str) -> Option<String> {
     let literal = &pattern[..magic];
     let dir = &literal[..literal.rfind('/').unwrap_or(0)];
     let dir = if dir.is_empty() { "/" } else { dir };
-    match host.root.resolve_host(dir) {
-        Ok(Some(h)) if h.is_dir() => None,
-        _ => Some(dir.to_string()),
+    if host.root.is_dir(dir) {
+        None
+    } else {
+        Some(dir.to_string())
     }
 }
 

@@ -75,7 +75,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
 
 /// Debian ships redis-server.service, RHEL redis.service; /etc/redis.conf is RHEL's.
 fn unit_name(host: &Host, path: &str) -> String {
-    let has = |p: &str| matches!(host.root.resolve_host(p), Ok(Some(h)) if h.exists());
+    let has = |p: &str| host.root.exists(p);
     let rhel = path == "/etc/redis.conf"
         || has("/etc/redhat-release")
         || (!has("/etc/debian_version")

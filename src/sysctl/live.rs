@@ -12,6 +12,8 @@ pub struct Live {
     dir: PathBuf,
     /// /proc/sys opened once: each key is opened relative to it (a busy host reads ~1,300).
     fd: Option<std::os::fd::OwnedFd>,
+    /// Globs expanded so far: the live prefetch and two rules expand the same ones.
+    expanded: std::sync::Mutex<rustc_hash::FxHashMap<String, Vec<String>>>,
 }
 
 impl Live {
@@ -21,13 +23,19 @@ impl Live {
             return None;
         }
         let fd = fs::File::open(&dir).ok().map(std::os::fd::OwnedFd::from);
-        Some(Live { dir, fd })
+        Some(Live {
+            dir,
+            fd,
+            expanded: Default::default(),
+        })
     }
 
-    fn read_bytes(&self, rel: &str) -> io::Result<Vec<u8>> {
+    /// The value's text, as `sysctl` prints it (without the trailing newline).
+    fn read_text(&self, rel: &str) -> io::Result<String> {
         use std::os::fd::{AsRawFd, FromRawFd};
         let Some(fd) = &self.fd else {
-            return crate::root::read_all(&self.dir.join(rel));
+            let b = crate::root::read_all(&self.dir.join(rel))?;
+            return Ok(String::from_utf8_lossy(&b).trim_end_matches('\n').to_string());
         };
         let raw = nix::fcntl::openat(
             Some(fd.as_raw_fd()),
@@ -38,17 +46,17 @@ impl Live {
         .map_err(io::Error::from)?;
         // SAFETY: openat just returned this descriptor and nothing else owns it
         let mut f = unsafe { fs::File::from_raw_fd(raw) };
-        // sysctl values are short
-        crate::root::read_plain(&mut f, 256)
+        crate::root::with_buf(|buf| {
+            let n = crate::root::read_into(&mut f, buf, true)?;
+            Ok(String::from_utf8_lossy(&buf[..n])
+                .trim_end_matches('\n')
+                .to_string())
+        })
     }
 
     pub fn read(&self, key: &str) -> Result<Option<String>> {
-        match self.read_bytes(&key_to_path(key)) {
-            Ok(b) => Ok(Some(
-                String::from_utf8_lossy(&b)
-                    .trim_end_matches('\n')
-                    .to_string(),
-            )),
+        match self.read_text(&key_to_path(key)) {
+            Ok(v) => Ok(Some(v)),
             Err(e) if matches!(e.kind(), io::ErrorKind::NotFound) => Ok(None),
             // a directory, or a write-only key: not a value we can compare
             Err(e) if e.raw_os_error() == Some(nix::libc::EISDIR) => Ok(None),
@@ -68,6 +76,16 @@ impl Live {
 
     /// Keys matching a sysctl glob, expanded over the directory tree like glob(3).
     pub fn expand(&self, pattern: &str) -> Vec<String> {
+        let lock = || self.expanded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(keys) = lock().get(pattern) {
+            return keys.clone();
+        }
+        let keys = self.expand_uncached(pattern);
+        lock().insert(pattern.to_string(), keys.clone());
+        keys
+    }
+
+    fn expand_uncached(&self, pattern: &str) -> Vec<String> {
         // component by component over readdir, as glob(3) does; entry types come from
         // readdir itself, so no file is stat'ed
         let mut found: Vec<(String, bool)> = vec![(String::new(), true)];
