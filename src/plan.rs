@@ -582,7 +582,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
             },
         };
         if f.checker.is_empty() {
-            f.checker = l.checker.clone();
+            f.checker = l.checker.to_vec();
         }
         let e = Edit::replace(
             setter.range.clone(),

@@ -92,15 +92,38 @@ impl Root {
     /// relative to the root (as after chroot); a relative target that climbs above the root
     /// is refused. The last component may be missing (a file about to be created).
     pub fn resolve(&self, inroot: &str) -> Result<Resolved, Error> {
+        self.resolve_hops(inroot, 0)
+    }
+
+    fn resolve_hops(&self, inroot: &str, hops: usize) -> Result<Resolved, Error> {
         if let Some(r) = lock(&self.paths).get(inroot) {
             return Ok(r.clone());
         }
-        let r = self.resolve_uncached(inroot)?;
+        let r = self.resolve_uncached(inroot, hops)?;
         lock(&self.paths).insert(inroot.to_string(), r.clone());
         Ok(r)
     }
 
-    fn resolve_uncached(&self, inroot: &str) -> Result<Resolved, Error> {
+    fn resolve_uncached(&self, inroot: &str, hops: usize) -> Result<Resolved, Error> {
+        // the usual case: a plain path in a directory resolved before, its last component
+        // a file or a link to one (sites-enabled/*); no component lists built
+        // (the lock is let go before anything else is resolved)
+        let cached = split_clean(inroot)
+            .and_then(|(dir, last)| Some((lock(&self.dirs).get(dir).cloned()?, last)));
+        if let Some((rdir, last)) = cached {
+            let cur = join(&rdir, last);
+            match self.link_target(&cur)? {
+                None => return Ok(Resolved::Path(cur)),
+                Some(t) if t == "/dev/null" => return Ok(Resolved::DevNull),
+                // `rdir` holds no links, so its `..` is lexical
+                Some(t) if hops < MAX_LINKS => {
+                    if let Some(next) = lexical_join(&rdir, &t) {
+                        return self.resolve_hops(&next, hops + 1);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
         let comps = components(inroot);
         // resolve the directory once (cached), then only the last component
         if let Some((dir, last)) = self.split_resolved(&comps)? {
@@ -223,12 +246,16 @@ impl Root {
         let Ok(Resolved::Path(p)) = self.resolve(inroot) else {
             return None;
         };
-        match lock(&self.kinds).get(&p) {
-            Some(k @ (Kind::Dir | Kind::Other)) => return Some(*k),
-            _ => {}
+        let known = lock(&self.kinds).get(&p).copied();
+        if let Some(k @ (Kind::Dir | Kind::Other)) = known {
+            return Some(k);
         }
         let meta = fs::metadata(self.host(&p)).ok()?;
-        let k = if meta.is_dir() { Kind::Dir } else { Kind::Other };
+        let k = if meta.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::Other
+        };
         lock(&self.kinds).insert(p, k);
         Some(k)
     }
@@ -274,9 +301,18 @@ impl Root {
     fn open_direct(&self, inroot: &str) -> Result<Option<io::Result<fs::File>>, Error> {
         use nix::fcntl::{OFlag, openat};
         use std::os::fd::{AsRawFd, FromRawFd};
-        let comps = components(inroot);
-        let Some((dir, last)) = self.split_resolved(&comps)? else {
-            return Ok(None);
+        let comps;
+        let cached = split_clean(inroot)
+            .and_then(|(dir, last)| Some((lock(&self.dirs).get(dir).cloned()?, last)));
+        let (dir, last) = match cached {
+            Some(split) => split,
+            None => {
+                comps = components(inroot);
+                match self.split_resolved(&comps)? {
+                    Some(split) => split,
+                    None => return Ok(None),
+                }
+            }
         };
         let fd = {
             let mut fds = lock(&self.dir_fds);
@@ -296,14 +332,18 @@ impl Root {
             return Ok(None);
         };
         let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-        let opened = match openat(Some(fd.as_raw_fd()), last, flags, nix::sys::stat::Mode::empty())
-        {
+        let opened = match openat(
+            Some(fd.as_raw_fd()),
+            last,
+            flags,
+            nix::sys::stat::Mode::empty(),
+        ) {
             // SAFETY: openat just returned this descriptor and nothing else owns it
             Ok(raw) => Ok(unsafe { fs::File::from_raw_fd(raw) }),
             Err(nix::errno::Errno::ELOOP) => return Ok(None),
             Err(e) => Err(io::Error::from(e)),
         };
-        if matches!(&opened, Ok(_)) || matches!(&opened, Err(e) if e.kind() == io::ErrorKind::NotFound) {
+        if opened.is_ok() || matches!(&opened, Err(e) if e.kind() == io::ErrorKind::NotFound) {
             lock(&self.paths)
                 .entry(inroot.to_string())
                 .or_insert_with(|| Resolved::Path(join(&dir, last)));
@@ -407,6 +447,45 @@ impl Root {
     }
 }
 
+/// `target` taken from the link-free directory `dir` (absolute targets from the root), as
+/// a plain path; `None` when it climbs above the root or names no file (the full walk then
+/// says why).
+fn lexical_join(dir: &str, target: &str) -> Option<String> {
+    let mut parts: Vec<&str> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        dir.split('/').filter(|c| !c.is_empty()).collect()
+    };
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(dir.len() + target.len() + 1);
+    for c in parts {
+        out.push('/');
+        out.push_str(c);
+    }
+    Some(out)
+}
+
+/// Directory and last component of a plain absolute path (no `.`, `..` or empty
+/// components, at least two components): the form `split_resolved` would build.
+fn split_clean(p: &str) -> Option<(&str, &str)> {
+    let i = p.rfind('/')?;
+    let (dir, last) = (&p[..i], &p[i + 1..]);
+    let plain = |c: &str| !c.is_empty() && c != "." && c != "..";
+    (i > 0 && p.starts_with('/') && plain(last) && dir[1..].split('/').all(plain))
+        .then_some((dir, last))
+}
+
 fn has_wildcard(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
@@ -442,7 +521,7 @@ pub fn read_into(f: &mut fs::File, buf: &mut Vec<u8>, short_is_end: bool) -> io:
         buf.resize(16 * 1024, 0);
     }
     let mut len = 0;
-    let res = loop {
+    loop {
         if len == buf.len() {
             buf.resize(buf.len() * 2, 0);
         }
@@ -457,8 +536,7 @@ pub fn read_into(f: &mut fs::File, buf: &mut Vec<u8>, short_is_end: bool) -> io:
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => break Err(e),
         }
-    };
-    res
+    }
 }
 
 /// Newlines in a byte slice, counted in byte-wide lanes (this loop vectorizes).
@@ -563,5 +641,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("points outside the root"), "{err}");
+    }
+
+    /// Issue 5: once a directory is resolved (and listed), its entries take the fast path;
+    /// links, masks, loops and escapes must come out as on the full walk.
+    #[test]
+    fn issue5_fast_path_follows_links_like_the_full_walk() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("etc/nginx/sites-enabled");
+        fs::create_dir_all(&dir).unwrap();
+        fs::create_dir_all(d.path().join("etc/nginx/sites-available")).unwrap();
+        fs::write(d.path().join("etc/nginx/sites-available/a"), "x\n").unwrap();
+        fs::write(dir.join("plain"), "y\n").unwrap();
+        let link = |target: &str, name: &str| std::os::unix::fs::symlink(target, dir.join(name));
+        link("../sites-available/a", "rel").unwrap();
+        link("/etc/nginx/sites-available/a", "abs").unwrap();
+        link("/dev/null", "masked").unwrap();
+        link("loop2", "loop1").unwrap();
+        link("loop1", "loop2").unwrap();
+        link("../../../../../../outside", "evil").unwrap();
+        let r = Root::new(d.path()).unwrap();
+        // warm the directory caches the way a glob does
+        assert_eq!(r.list_dir("/etc/nginx/sites-enabled").unwrap().len(), 7);
+        let p = |s: &str| Resolved::Path(s.into());
+        let e = "/etc/nginx/sites-enabled";
+        assert_eq!(
+            r.resolve(&format!("{e}/plain")).unwrap(),
+            p(&format!("{e}/plain"))
+        );
+        let a = "/etc/nginx/sites-available/a";
+        assert_eq!(r.resolve(&format!("{e}/rel")).unwrap(), p(a));
+        assert_eq!(r.resolve(&format!("{e}/abs")).unwrap(), p(a));
+        assert_eq!(
+            r.resolve(&format!("{e}/masked")).unwrap(),
+            Resolved::DevNull
+        );
+        assert_eq!(
+            r.read_opt(&format!("{e}/rel")).unwrap().as_deref(),
+            Some("x\n")
+        );
+        let err = r.resolve(&format!("{e}/loop1")).unwrap_err().to_string();
+        assert!(err.contains("too many levels"), "{err}");
+        let err = r.resolve(&format!("{e}/evil")).unwrap_err().to_string();
+        assert!(err.contains("points outside the root"), "{err}");
+        assert!(r.is_dir("/etc/nginx/sites-available") && !r.is_dir(a) && r.exists(a));
+        assert!(!r.exists(&format!("{e}/missing")));
     }
 }

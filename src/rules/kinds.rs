@@ -328,7 +328,8 @@ impl Kind {
                 for l in f.listeners {
                     by_addr.entry((&l.service, &l.address)).or_default().push(l);
                 }
-                let mut shared: Vec<_> = by_addr.into_iter().filter(|(_, ls)| ls.len() > 1).collect();
+                let mut shared: Vec<_> =
+                    by_addr.into_iter().filter(|(_, ls)| ls.len() > 1).collect();
                 shared.sort_unstable_by_key(|(k, _)| *k);
                 for ((service, addr), ls) in shared {
                     let mut values: Vec<i64> = ls.iter().filter_map(|l| l.requested).collect();
@@ -507,7 +508,10 @@ fn backlog_exceeds(rule: &Rule, f: &Facts, out: &mut Outcome, refusing: bool) {
                 let _ = write!(msg, "{}{v} ({side})", if n > 0 { ", " } else { "" });
             }
             let _ = if refusing {
-                write!(msg, ": uWSGI refuses to start (\"Listen queue size is greater than the system max net.core.somaxconn\")")
+                write!(
+                    msg,
+                    ": uWSGI refuses to start (\"Listen queue size is greater than the system max net.core.somaxconn\")"
+                )
             } else {
                 write!(msg, ": the kernel silently cuts the accept queue to {cap}")
             };

@@ -136,11 +136,7 @@ fn run(rules: &[Rule], facts: &Facts, quiet: bool) -> Outcome {
         ..Outcome::default()
     };
     for rule in rules.iter().filter(|r| !quiet || r.kind.proposes()) {
-        let t = std::time::Instant::now();
         rule.kind.eval(rule, facts, &mut out);
-        if std::env::var_os("QFIX_RULETIME").is_some() {
-            eprintln!("{} {:.3}", rule.code, t.elapsed().as_secs_f64() * 1e3);
-        }
     }
     out
 }

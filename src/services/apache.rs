@@ -486,7 +486,12 @@ fn emit(st: &State, f: &Flavor, scan: &mut Scan) {
             action_reason: RESTART_REASON.into(),
             setter: setter.clone(),
             refuses_above_somaxconn: false,
-            checker: f.checker.iter().map(|s| s.to_string()).collect(),
+            checker: f
+                .checker
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .into(),
         });
     }
 }
@@ -604,7 +609,7 @@ mod tests {
             .map(|l| (l.address.as_str(), l.unit.as_str()))
             .collect();
         assert_eq!(got, vec![("tcp *:80", "httpd"), ("tcp *:443", "httpd")]);
-        assert_eq!(s.listeners[0].checker, vec!["apachectl", "-t"]);
+        assert_eq!(*s.listeners[0].checker, ["apachectl", "-t"]);
         let (path, new) = set(&h, &s.listeners[1], "4096");
         assert_eq!(path, "/etc/httpd/conf/httpd.conf");
         assert!(

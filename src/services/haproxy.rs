@@ -411,7 +411,7 @@ fn emit(st: &State, scan: &mut Scan) {
                     action_reason: RESTART_REASON.into(),
                     setter: Some(setter.clone()),
                     refuses_above_somaxconn: false,
-                    checker: vec!["haproxy".into(), "-c".into(), "-f".into(), MAIN.into()],
+                    checker: vec!["haproxy".into(), "-c".into(), "-f".into(), MAIN.into()].into(),
                 });
             }
         }

@@ -407,7 +407,7 @@ fn listeners(scan: &mut Scan, o: Opts, insert: Setter) {
             setter: Some(setter.clone()),
             refuses_above_somaxconn: false,
             // memcached has no config-test mode.
-            checker: Vec::new(),
+            checker: Default::default(),
         });
     }
 }

@@ -74,7 +74,8 @@ pub struct Listener {
     /// The service refuses to start when the backlog exceeds somaxconn (uWSGI).
     pub refuses_above_somaxconn: bool,
     /// The config checker to run on an edited file, e.g. ["nginx", "-t", "-c", "{conf}"].
-    pub checker: Vec<String>,
+    /// Shared by every listener of one config (thousands on a busy nginx).
+    pub checker: std::sync::Arc<[String]>,
 }
 
 /// Something wrong in a service config that is not fatal (a malformed line, a missing

@@ -384,7 +384,11 @@ fn emit(host: &Host, st: &State, scan: &mut Scan) {
             action_reason: RESTART_REASON.into(),
             setter: setter.clone(),
             refuses_above_somaxconn: false,
-            checker: checker.iter().map(|s| s.to_string()).collect(),
+            checker: checker
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .into(),
         });
     }
 }

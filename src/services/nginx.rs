@@ -1374,7 +1374,8 @@ fn listeners(servers: &[ServerRec], mut listens: Vec<ListenRec>, main: &str, sca
     }
     let implicit_group = index.get(&(false, implicit.key())).copied();
 
-    let checker = vec!["nginx".into(), "-t".into(), "-c".into(), main.to_string()];
+    let checker: std::sync::Arc<[String]> =
+        vec!["nginx".into(), "-t".into(), "-c".into(), main.to_string()].into();
     let mut push = |instance: &String, addr: &Addr, l: Option<&ListenRec>, g: usize| {
         let address = addr.display();
         let gr = &groups[g];

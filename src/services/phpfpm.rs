@@ -64,7 +64,8 @@ pub fn scan(host: &Host, scan: &mut Scan) {
                 "-t".into(),
                 "-y".into(),
                 path.clone(),
-            ],
+            ]
+            .into(),
             path,
         };
         load_main(host, scan, &main);
@@ -76,7 +77,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
                 path: RHEL.into(),
                 version: binary_version(host),
                 unit: "php-fpm".into(),
-                checker: vec!["php-fpm".into(), "-t".into(), "-y".into(), RHEL.into()],
+                checker: vec!["php-fpm".into(), "-t".into(), "-y".into(), RHEL.into()].into(),
             };
             load_main(host, scan, &main);
         }
@@ -91,7 +92,7 @@ struct Main {
     /// ((major, minor), where it comes from).
     version: Option<((u32, u32), String)>,
     unit: String,
-    checker: Vec<String>,
+    checker: std::sync::Arc<[String]>,
 }
 
 fn parse_version(xy: &str) -> Option<(u32, u32)> {
@@ -743,7 +744,7 @@ mod tests {
         );
         assert_eq!(l.unit, "php8.2-fpm");
         assert_eq!(
-            l.checker,
+            *l.checker,
             ["php-fpm8.2", "-t", "-y", "/etc/php/8.2/fpm/php-fpm.conf"]
         );
         assert!(s.problems.is_empty() && s.errors.is_empty());
@@ -875,7 +876,7 @@ mod tests {
         );
         let l = &s.listeners[0];
         assert_eq!(l.unit, "php-fpm");
-        assert_eq!(l.checker, ["php-fpm", "-t", "-y", "/etc/php-fpm.conf"]);
+        assert_eq!(*l.checker, ["php-fpm", "-t", "-y", "/etc/php-fpm.conf"]);
         assert!(matches!(&l.source, Source::Default(w) if w.starts_with("PHP version unknown")));
         let (dir, after) = edit_all("phpfpm-rhel");
         assert_eq!(

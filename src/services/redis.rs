@@ -482,7 +482,7 @@ fn listeners(host: &Host, scan: &mut Scan, main: &str, unit: &str, conf: Conf) {
             refuses_above_somaxconn: false,
             // redis-server has no config-test mode (see tests/checker_redis.rs for how the
             // edited file is checked there).
-            checker: Vec::new(),
+            checker: Default::default(),
         });
     }
 }

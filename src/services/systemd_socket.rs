@@ -373,7 +373,7 @@ fn emit(
             ),
             setter: Some(setter.clone()),
             refuses_above_somaxconn: false,
-            checker: Vec::new(),
+            checker: std::sync::Arc::from([]),
         });
     }
 }

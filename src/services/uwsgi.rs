@@ -190,7 +190,7 @@ fn parse(path: &str, text: &str, scan: &mut Scan) {
             action_reason: RESTART_REASON.into(),
             setter: setter.clone(),
             refuses_above_somaxconn: true,
-            checker: Vec::new(),
+            checker: Default::default(),
         });
     }
 }

@@ -35,7 +35,9 @@ impl Live {
         use std::os::fd::{AsRawFd, FromRawFd};
         let Some(fd) = &self.fd else {
             let b = crate::root::read_all(&self.dir.join(rel))?;
-            return Ok(String::from_utf8_lossy(&b).trim_end_matches('\n').to_string());
+            return Ok(String::from_utf8_lossy(&b)
+                .trim_end_matches('\n')
+                .to_string());
         };
         let raw = nix::fcntl::openat(
             Some(fd.as_raw_fd()),

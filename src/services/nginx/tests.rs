@@ -456,7 +456,7 @@ fn debian_stock_default_site() {
         assert_eq!(l.unit, "nginx");
         assert_eq!(l.action, Action::Reload);
         assert_eq!(l.action_reason, RELOAD_REASON);
-        assert_eq!(l.checker, ["nginx", "-t", "-c", "/etc/nginx/nginx.conf"]);
+        assert_eq!(*l.checker, ["nginx", "-t", "-c", "/etc/nginx/nginx.conf"]);
         assert!(!l.refuses_above_somaxconn);
         let st = l.setter.as_ref().unwrap();
         assert_eq!(st.path, "/etc/nginx/sites-available/default");
@@ -804,7 +804,7 @@ fn source_build_prefix() {
         vec![row("server local.example", "tcp *:8000", Some(511), dflt())]
     );
     assert_eq!(
-        s.listeners[0].checker,
+        *s.listeners[0].checker,
         ["nginx", "-t", "-c", "/usr/local/nginx/conf/nginx.conf"]
     );
     assert_eq!(
