@@ -853,3 +853,31 @@ fn issue2_rollback_restores_files_and_live_values_and_refuses_changed_files() {
     );
     assert_eq!(read(d.path(), "/etc/sysctl.conf"), "# edited by hand\n");
 }
+
+/// Issue 5: `qfix plan` starts no subprocess (threads, yes; programs, no). strace counts the
+/// execve calls of the whole process tree: only qfix's own.
+#[test]
+fn issue5_plan_starts_no_subprocess() {
+    if !have("strace") {
+        eprintln!("SKIP: strace is not installed");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("trace");
+    let st = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=execve,execveat", "-o"])
+        .arg(&log)
+        .arg(BIN)
+        .arg("--root")
+        .arg(fixture("debian-stock"))
+        .arg("plan")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    // exit 2: the stock tree has changes to propose
+    assert_eq!(st.code(), Some(2));
+    let trace = fs::read_to_string(&log).unwrap();
+    let execs: Vec<&str> = trace.lines().filter(|l| l.contains("execve")).collect();
+    assert_eq!(execs.len(), 1, "{trace}");
+    assert!(execs[0].contains(BIN), "{trace}");
+}
