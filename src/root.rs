@@ -107,10 +107,7 @@ impl Root {
     fn resolve_uncached(&self, inroot: &str, hops: usize) -> Result<Resolved, Error> {
         // the usual case: a plain path in a directory resolved before, its last component
         // a file or a link to one (sites-enabled/*); no component lists built
-        // (the lock is let go before anything else is resolved)
-        let cached = split_clean(inroot)
-            .and_then(|(dir, last)| Some((lock(&self.dirs).get(dir).cloned()?, last)));
-        if let Some((rdir, last)) = cached {
+        if let Some((rdir, last)) = self.cached_split(inroot) {
             let cur = join(&rdir, last);
             match self.link_target(&cur)? {
                 None => return Ok(Resolved::Path(cur)),
@@ -130,6 +127,13 @@ impl Root {
             return self.walk(components(&dir), vec![last.to_string()], inroot);
         }
         self.walk(Vec::new(), comps, inroot)
+    }
+
+    /// A plain path's resolved directory, when it is cached already, and its last component.
+    /// (The lock is let go before the caller resolves anything else.)
+    fn cached_split<'p>(&self, inroot: &'p str) -> Option<(String, &'p str)> {
+        let (dir, last) = split_clean(inroot)?;
+        Some((lock(&self.dirs).get(dir).cloned()?, last))
     }
 
     /// The resolved directory of a path and its last component, when the directory part can
@@ -302,9 +306,7 @@ impl Root {
         use nix::fcntl::{OFlag, openat};
         use std::os::fd::{AsRawFd, FromRawFd};
         let comps;
-        let cached = split_clean(inroot)
-            .and_then(|(dir, last)| Some((lock(&self.dirs).get(dir).cloned()?, last)));
-        let (dir, last) = match cached {
+        let (dir, last) = match self.cached_split(inroot) {
             Some(split) => split,
             None => {
                 comps = components(inroot);
