@@ -415,7 +415,6 @@ fn merge_backlog(state: &State, proposals: &[Proposal]) -> BTreeMap<usize, (i64,
 
 pub fn build(inputs: &Inputs, state: &State) -> Plan {
     let _t = crate::trace::phase("plan");
-    let host = &state.host;
     let mut errors: Vec<Error> = state.boot.errors.clone();
     errors.extend(state.scan.errors.iter().cloned());
 
@@ -443,20 +442,48 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
     }
     let none = BTreeMap::new();
     let facts = state.facts(&wants, inputs.lower_backlog, &none);
-    let outcome = {
-        let _t = crate::trace::phase("evaluate");
-        rules::evaluate(&state.rules, &facts)
-    };
-    let bad_input = outcome
-        .findings
-        .iter()
-        .filter(|f| {
-            state
-                .rules
-                .iter()
-                .any(|r| r.code == f.rule && r.kind.is_bad_input())
-        })
-        .count();
+    // On a busy host the findings are thousands of messages, while the fixes need only the
+    // proposals, which a quiet run gives cheaply: the two are built side by side.
+    std::thread::scope(|s| {
+        let evaluating = s.spawn(|| {
+            let _t = crate::trace::phase("evaluate");
+            rules::evaluate(&state.rules, &facts)
+        });
+        let proposals = rules::proposals(&state.rules, &facts);
+        let mut plan = fixes(inputs, state, &wants, proposals, errors);
+        let outcome = evaluating
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        debug_assert_eq!(
+            format!("{:?}", outcome.proposals),
+            format!("{:?}", rules::proposals(&state.rules, &facts)),
+            "a quiet run proposes what a full one does"
+        );
+        plan.bad_input = outcome
+            .findings
+            .iter()
+            .filter(|f| {
+                state
+                    .rules
+                    .iter()
+                    .any(|r| r.code == f.rule && r.kind.is_bad_input())
+            })
+            .count();
+        plan.findings = outcome.findings;
+        plan
+    })
+}
+
+/// The changes and restarts that fix what the rules propose, and the errors met on the way
+/// (`errors` holds those of loading). Findings are left to the caller.
+fn fixes(
+    inputs: &Inputs,
+    state: &State,
+    wants: &BTreeMap<String, (Want, Option<Location>)>,
+    proposals: Vec<Proposal>,
+    mut errors: Vec<Error>,
+) -> Plan {
+    let host = &state.host;
     let max_somaxconn = state
         .policy
         .max_somaxconn
@@ -467,18 +494,18 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
     // small), so the rules run again on the planned values until the targets stop moving.
     // Proposals accumulate, so targets only grow toward their bounds: a few rounds at most.
     let _fix = crate::trace::phase("fixpoint");
-    let mut proposals = outcome.proposals.clone();
+    let mut proposals = proposals;
     let mut planned: BTreeMap<String, String> = BTreeMap::new();
     for _ in 0..5 {
-        let next = targets(state, &merge_sysctl(&wants, &proposals), max_somaxconn);
+        let next = targets(state, &merge_sysctl(wants, &proposals), max_somaxconn);
         if next == planned {
             break;
         }
         planned = next;
-        let f = state.facts(&wants, inputs.lower_backlog, &planned);
+        let f = state.facts(wants, inputs.lower_backlog, &planned);
         proposals.extend(rules::proposals(&state.rules, &f));
     }
-    let merged = merge_sysctl(&wants, &proposals);
+    let merged = merge_sysctl(wants, &proposals);
     let backlog = merge_backlog(state, &proposals);
     drop(_fix);
 
@@ -658,13 +685,13 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
 
     Plan {
         offline: host.offline(),
-        findings: outcome.findings,
+        findings: Vec::new(),
         changes,
         restarts: restarts.finish(),
         // hashing every file read is only worth it when the plan is saved (--out)
         fingerprints: Fingerprints::default(),
         errors,
-        bad_input,
+        bad_input: 0,
     }
 }
 
