@@ -3,6 +3,7 @@
 //! only toward a desired value (--set, the policy, or a rule's fix); a drift with no desired
 //! value stays a finding.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -422,7 +423,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
     let mut wants: BTreeMap<String, (Want, Option<Location>)> = BTreeMap::new();
     for p in &state.policy.sysctl {
         let origin = state.policy.path.as_ref().map(|path| Location {
-            path: path.clone(),
+            path: path.clone().into(),
             line: p.line,
         });
         wants.insert(p.key.clone(), (p.want.clone(), origin));
@@ -598,7 +599,7 @@ fn fixes(
             continue;
         };
         // read (and copy) a file once, however many of its listeners change
-        let f = match files.entry(setter.path.clone()) {
+        let f = match files.entry(setter.path.to_string()) {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::btree_map::Entry::Vacant(v) => match host.read(&setter.path) {
                 Ok(t) => v.insert(FileEdits::new(t.map(|t| t.to_string()))),
@@ -698,8 +699,8 @@ fn fixes(
 /// Restarts per unit, with the changes and reasons that call for them (each once).
 #[derive(Default)]
 struct Restarts {
-    units: Vec<(String, String, Vec<Cause>)>,
-    index: rustc_hash::FxHashMap<String, usize>,
+    units: Vec<(Cow<'static, str>, Cow<'static, str>, Vec<Cause>)>,
+    index: rustc_hash::FxHashMap<Cow<'static, str>, usize>,
     seen: rustc_hash::FxHashSet<(usize, String)>,
 }
 

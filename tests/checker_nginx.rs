@@ -39,7 +39,7 @@ fn set_all(root: &Path, value: &str) -> BTreeMap<String, String> {
             .as_ref()
             .expect("every stock listener has a setter");
         let e = Edit::replace(st.range.clone(), st.template.replace("{}", value));
-        let v = edits.entry(st.path.clone()).or_default();
+        let v = edits.entry(st.path.to_string()).or_default();
         if !v.contains(&e) {
             v.push(e);
         }
@@ -114,7 +114,7 @@ fn issue3_nginx_accepts_backlog_set_on_every_stock_listener() {
     for l in &again.listeners {
         assert_eq!(l.requested, Some(4096), "{l:?}");
         assert!(
-            matches!(&l.source, Source::At(loc) if loc.path == "/etc/nginx/sites-available/default")
+            matches!(&l.source, Source::At(loc) if &*loc.path == "/etc/nginx/sites-available/default")
         );
     }
     assert_eq!(again.listeners.len(), 2);

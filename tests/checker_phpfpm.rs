@@ -32,7 +32,7 @@ fn check(fixture: &str) -> Option<(tempfile::TempDir, String)> {
     for l in &before.listeners {
         let st = l.setter.as_ref().unwrap();
         by_file
-            .entry(st.path.clone())
+            .entry(st.path.to_string())
             .or_default()
             .push(Edit::replace(
                 st.range.clone(),

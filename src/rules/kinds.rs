@@ -376,7 +376,7 @@ impl Kind {
 
 fn loc(path: &str, line: usize) -> Location {
     Location {
-        path: path.to_string(),
+        path: path.to_string().into(),
         line,
     }
 }

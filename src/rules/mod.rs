@@ -4,6 +4,7 @@
 //! compiled in; site rules load from /etc/qfix/rules.d in the root and from `--rules DIR`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use toml_edit::{ImDocument, Item};
@@ -40,8 +41,9 @@ impl Severity {
 
 #[derive(Debug, Clone)]
 pub struct Rule {
-    pub code: String,
-    pub name: String,
+    /// Shared with each of its findings (thousands on a busy host).
+    pub code: Arc<str>,
+    pub name: Arc<str>,
     pub severity: Severity,
     pub summary: String,
     pub explanation: String,
@@ -55,8 +57,8 @@ pub struct Rule {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    pub rule: String,
-    pub name: String,
+    pub rule: Arc<str>,
+    pub name: Arc<str>,
     pub severity: Severity,
     pub message: String,
     pub locations: Vec<Location>,
@@ -70,14 +72,14 @@ pub enum Proposal {
         key: String,
         want: Want,
         safe: bool,
-        reason: String,
+        reason: Arc<str>,
     },
     /// Set a listener's backlog in its own config (an edit of the service file).
     Backlog {
         listener: usize,
         value: i64,
         safe: bool,
-        reason: String,
+        reason: Arc<str>,
     },
 }
 
@@ -304,8 +306,8 @@ pub fn parse(origin: &str, text: &str) -> Result<Rule, Vec<Error>> {
     };
     match kind {
         Some(kind) if errs.is_empty() => Ok(Rule {
-            code,
-            name,
+            code: code.into(),
+            name: name.into(),
             severity,
             summary,
             explanation,
@@ -322,7 +324,7 @@ pub fn parse(origin: &str, text: &str) -> Result<Rule, Vec<Error>> {
 pub fn find<'a>(rules: &'a [Rule], which: &str) -> Option<&'a Rule> {
     rules
         .iter()
-        .find(|r| r.code.eq_ignore_ascii_case(which) || r.name == which)
+        .find(|r| r.code.eq_ignore_ascii_case(which) || &*r.name == which)
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ fn add_module(set: &mut HashSet<String>, id: &str, file: &str) {
 fn problem(scan: &mut Scan, path: &str, line: usize, message: String) {
     scan.problems.push(Problem {
         location: Location {
-            path: path.to_string(),
+            path: path.to_string().into(),
             line,
         },
         message,
@@ -426,7 +426,7 @@ fn emit(st: &State, f: &Flavor, scan: &mut Scan) {
         Some((n, p, line, _)) => (
             *n,
             Source::At(Location {
-                path: p.clone(),
+                path: p.clone().into(),
                 line: *line,
             }),
         ),
@@ -437,17 +437,17 @@ fn emit(st: &State, f: &Flavor, scan: &mut Scan) {
     };
     let setter = match (&st.backlog, st.listens.first()) {
         (Some((_, p, _, r)), _) if r.start < r.end => Some(Setter {
-            path: p.clone(),
+            path: p.clone().into(),
             range: r.clone(),
             template: "{}".into(),
         }),
         (_, Some(first)) => Some(Setter {
-            path: first.path.clone(),
+            path: first.path.clone().into(),
             range: first.after..first.after,
             template: if first.has_newline {
-                format!("{}ListenBacklog {{}}\n", first.indent)
+                format!("{}ListenBacklog {{}}\n", first.indent).into()
             } else {
-                format!("\n{}ListenBacklog {{}}\n", first.indent)
+                format!("\n{}ListenBacklog {{}}\n", first.indent).into()
             },
         }),
         _ => None,
@@ -574,7 +574,7 @@ mod tests {
         let p: Vec<(String, usize)> = s
             .problems
             .iter()
-            .map(|p| (p.location.path.clone(), p.location.line))
+            .map(|p| (p.location.path.to_string(), p.location.line))
             .collect();
         assert_eq!(
             p,
@@ -606,7 +606,7 @@ mod tests {
         let got: Vec<(&str, &str)> = s
             .listeners
             .iter()
-            .map(|l| (l.address.as_str(), l.unit.as_str()))
+            .map(|l| (l.address.as_str(), &*l.unit))
             .collect();
         assert_eq!(got, vec![("tcp *:80", "httpd"), ("tcp *:443", "httpd")]);
         assert_eq!(*s.listeners[0].checker, ["apachectl", "-t"]);

@@ -157,7 +157,7 @@ fn parse_file(path: &str, text: &str, st: &mut State, scan: &mut Scan) {
             Err(msg) => {
                 scan.problems.push(Problem {
                     location: Location {
-                        path: path.to_string(),
+                        path: path.to_string().into(),
                         line: line_no,
                     },
                     message: format!("haproxy: {msg}"),
@@ -205,7 +205,7 @@ fn parse_file(path: &str, text: &str, st: &mut State, scan: &mut Scan) {
             let Some(t) = words.get(i) else {
                 scan.problems.push(Problem {
                     location: Location {
-                        path: path.to_string(),
+                        path: path.to_string().into(),
                         line: line_no,
                     },
                     message: format!("haproxy: '{kw}' needs a number"),
@@ -245,7 +245,7 @@ fn parse_file(path: &str, text: &str, st: &mut State, scan: &mut Scan) {
                 let Some(addr_tok) = words.get(1) else {
                     scan.problems.push(Problem {
                         location: Location {
-                            path: path.to_string(),
+                            path: path.to_string().into(),
                             line: line_no,
                         },
                         message: "haproxy: 'bind' without an address".into(),
@@ -313,7 +313,7 @@ fn lookup_defaults(st: &State, name: &str, path: &str, line: usize, scan: &mut S
         None => {
             scan.problems.push(Problem {
                 location: Location {
-                    path: path.to_string(),
+                    path: path.to_string().into(),
                     line,
                 },
                 message: format!(
@@ -348,7 +348,7 @@ fn number(
         _ => {
             scan.problems.push(Problem {
                 location: Location {
-                    path: path.to_string(),
+                    path: path.to_string().into(),
                     line,
                 },
                 message: format!("haproxy: {what} {} is not a number", t.value),
@@ -388,12 +388,12 @@ fn emit(st: &State, scan: &mut Scan) {
                 };
             let setter = match from_backlog {
                 Some(v) if v.range.start < v.range.end => Setter {
-                    path: v.path.clone(),
+                    path: v.path.clone().into(),
                     range: v.range.clone(),
                     template: "{}".into(),
                 },
                 _ => Setter {
-                    path: b.path.clone(),
+                    path: b.path.clone().into(),
                     range: b.insert_at..b.insert_at,
                     template: " backlog {}".into(),
                 },
@@ -420,7 +420,7 @@ fn emit(st: &State, scan: &mut Scan) {
 
 fn at(v: &Val) -> Source {
     Source::At(Location {
-        path: v.path.clone(),
+        path: v.path.clone().into(),
         line: v.line,
     })
 }
@@ -449,7 +449,7 @@ fn expand_addrs(addrs: &[String], path: &str, line: usize, scan: &mut Scan) -> V
             other => {
                 scan.problems.push(Problem {
                     location: Location {
-                        path: path.to_string(),
+                        path: path.to_string().into(),
                         line,
                     },
                     message: format!(
@@ -491,7 +491,7 @@ fn expand_addrs(addrs: &[String], path: &str, line: usize, scan: &mut Scan) -> V
             }
             _ => scan.problems.push(Problem {
                 location: Location {
-                    path: path.to_string(),
+                    path: path.to_string().into(),
                     line,
                 },
                 message: format!("haproxy: bind address '{a}' has no valid port"),
@@ -754,7 +754,7 @@ mod tests {
         );
         assert_eq!(
             match &s.listeners[1].source {
-                Source::At(l) => l.path.as_str(),
+                Source::At(l) => &*l.path,
                 _ => "",
             },
             "/etc/haproxy/conf.d/10-extra.cfg"

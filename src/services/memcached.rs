@@ -39,7 +39,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
             let at = opts.port.as_ref().map(|w| w.line_end).unwrap_or(insert);
             let eof_no_nl = at == text.len() && !text.is_empty() && !text.ends_with('\n');
             Setter {
-                path: path.clone(),
+                path: path.clone().into(),
                 range: at..at,
                 template: if eof_no_nl { "\n-b {}\n" } else { "-b {}\n" }.into(),
             }
@@ -147,7 +147,7 @@ fn debian_words(path: &str, text: &str) -> (Vec<Word>, usize) {
             continue; // wrapper directive such as `logfile`
         }
         let loc = Location {
-            path: path.to_string(),
+            path: path.to_string().into(),
             line: n,
         };
         words.extend(split_words(text, start, start + cut, &loc, next));
@@ -177,7 +177,7 @@ fn rhel_words(path: &str, text: &str) -> (Vec<Word>, Setter) {
             _ => (vstart, vstart + raw.len()),
         };
         let loc = Location {
-            path: path.to_string(),
+            path: path.to_string().into(),
             line: n,
         };
         match key {
@@ -203,7 +203,7 @@ fn rhel_words(path: &str, text: &str) -> (Vec<Word>, Setter) {
     let insert = match &options {
         // Inside the OPTIONS quotes, after its last character.
         Some((_, ce)) => Setter {
-            path: path.to_string(),
+            path: path.to_string().into(),
             range: *ce..*ce,
             template: if text[..*ce].ends_with(['"', '\'', '=']) {
                 "-b {}".into()
@@ -212,7 +212,7 @@ fn rhel_words(path: &str, text: &str) -> (Vec<Word>, Setter) {
             },
         },
         None => Setter {
-            path: path.to_string(),
+            path: path.to_string().into(),
             range: text.len()..text.len(),
             template: if text.is_empty() || text.ends_with('\n') {
                 "OPTIONS=\"-b {}\"\n".into()
@@ -457,7 +457,7 @@ mod tests {
         );
         let l = &s.listeners[0];
         assert_eq!(
-            (l.service.as_str(), l.unit.as_str(), l.action),
+            (&*l.service, &*l.unit, l.action),
             ("memcached", "memcached", Action::Restart)
         );
         assert_eq!(

@@ -3,7 +3,9 @@
 //! `Listener` per socket the service opens, with the requested backlog, where it comes from,
 //! and how to change it (a byte-range edit of the original text).
 
+use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -24,7 +26,8 @@ pub mod uwsgi;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Location {
-    pub path: String,
+    /// Shared: thousands of findings and listeners point into the same few hundred files.
+    pub path: Arc<str>,
     pub line: usize,
 }
 
@@ -33,7 +36,7 @@ pub struct Location {
 pub enum Source {
     At(Location),
     /// No setting: the service's default, and why that default applies.
-    Default(String),
+    Default(Cow<'static, str>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -48,15 +51,15 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setter {
     /// In-root path of the file to edit (after following links).
-    pub path: String,
+    pub path: Arc<str>,
     pub range: Range<usize>,
-    pub template: String,
+    pub template: Cow<'static, str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     /// "nginx", "php-fpm", "redis", "haproxy", "apache", "mysql", "memcached", "uwsgi", "systemd"
-    pub service: String,
+    pub service: Cow<'static, str>,
     /// Pool, frontend, server block, unit... as an admin would name it.
     pub instance: String,
     /// "tcp HOST:PORT" or "unix /path".
@@ -66,10 +69,10 @@ pub struct Listener {
     pub requested: Option<i64>,
     pub source: Source,
     /// Unit or init script name to restart (`php8.2-fpm`, `nginx`, `redis-server`).
-    pub unit: String,
+    pub unit: Cow<'static, str>,
     pub action: Action,
     /// Why that action (e.g. "php-fpm keeps its old socket on reload").
-    pub action_reason: String,
+    pub action_reason: Cow<'static, str>,
     pub setter: Option<Setter>,
     /// The service refuses to start when the backlog exceeds somaxconn (uWSGI).
     pub refuses_above_somaxconn: bool,

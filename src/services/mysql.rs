@@ -81,7 +81,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
 fn problem(scan: &mut Scan, path: &str, line: usize, message: String) {
     scan.problems.push(Problem {
         location: Location {
-            path: path.to_string(),
+            path: path.to_string().into(),
             line,
         },
         message,
@@ -257,7 +257,7 @@ fn truthy(v: &str) -> bool {
 fn emit(host: &Host, st: &State, scan: &mut Scan) {
     let at = |v: &Val| {
         Source::At(Location {
-            path: v.path.clone(),
+            path: v.path.clone().into(),
             line: v.line,
         })
     };
@@ -289,7 +289,7 @@ fn emit(host: &Host, st: &State, scan: &mut Scan) {
                     Some(n),
                     Source::Default(format!(
                         "back_log unset: MariaDB autosizes it to min(900, 50 + max_connections/5) = {n} ({mc_from}; checked with mariadbd 10.11)"
-                    )),
+                    ).into()),
                 )
             } else {
                 let n = mc.min(65535);
@@ -297,14 +297,14 @@ fn emit(host: &Host, st: &State, scan: &mut Scan) {
                     Some(n),
                     Source::Default(format!(
                         "back_log unset: MySQL 8 autosizes it to max_connections = {n} ({mc_from}; MySQL assumed as no MariaDB file was found)"
-                    )),
+                    ).into()),
                 )
             }
         }
     };
     let setter = match st.vals.get("back-log") {
         Some(v) if v.range.start < v.range.end => Some(Setter {
-            path: v.path.clone(),
+            path: v.path.clone().into(),
             range: v.range.clone(),
             template: "{}".into(),
         }),
@@ -316,7 +316,7 @@ fn emit(host: &Host, st: &State, scan: &mut Scan) {
                 .or(st.headers.first());
             match preferred {
                 Some((p, off, nl)) => Some(Setter {
-                    path: p.clone(),
+                    path: p.clone().into(),
                     range: *off..*off,
                     template: if *nl {
                         "back_log = {}\n".into()
@@ -327,7 +327,7 @@ fn emit(host: &Host, st: &State, scan: &mut Scan) {
                 None => st.files.first().map(|f| {
                     let len = host.read(f).ok().flatten().map_or(0, |t| t.len());
                     Setter {
-                        path: f.clone(),
+                        path: f.clone().into(),
                         range: len..len,
                         template: "\n[mysqld]\nback_log = {}\n".into(),
                     }
@@ -460,7 +460,7 @@ mod tests {
         let p: Vec<(String, usize)> = s
             .problems
             .iter()
-            .map(|p| (p.location.path.clone(), p.location.line))
+            .map(|p| (p.location.path.to_string(), p.location.line))
             .collect();
         assert_eq!(
             p,

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::{Action, Listener, Location, Problem, Scan, Setter, Source};
 use crate::error::Error;
@@ -748,7 +749,7 @@ impl Arg {
 
 struct Parsed {
     /// In-root path after following links.
-    path: Rc<str>,
+    path: Arc<str>,
     text: std::sync::Arc<str>,
     events: Vec<Event>,
     args: Vec<Arg>,
@@ -819,7 +820,7 @@ enum Ctx {
 
 struct ServerRec {
     stream: bool,
-    path: Rc<str>,
+    path: Arc<str>,
     line: usize,
     name: Option<String>,
     /// Its listen lines: a range of `Walker::listens`.
@@ -887,7 +888,7 @@ enum Backlog {
 }
 
 struct ListenRec {
-    path: Rc<str>,
+    path: Arc<str>,
     line: usize,
     addr: Addr,
     /// `addr.key()`, until `listeners` groups the lines by it.
@@ -907,10 +908,10 @@ struct Walker<'a> {
     conf_dir: String,
     /// Files parsed so far, by in-root path after links, and by the path they were
     /// included as.
-    parsed: HashMap<Rc<str>, Rc<Parsed>>,
+    parsed: HashMap<Arc<str>, Rc<Parsed>>,
     by_path: HashMap<String, Rc<Parsed>>,
     /// Files being read, outermost first, to catch include loops.
-    stack: Vec<Rc<str>>,
+    stack: Vec<Arc<str>>,
     includes: usize,
     servers: Vec<ServerRec>,
     /// Listen lines of all servers, in order.
@@ -925,10 +926,10 @@ impl Walker<'_> {
         // a file included again and again (fastcgi_params in every location) is looked up
         // once
         let known = self.by_path.get(path).cloned();
-        let real: Rc<str> = match &known {
+        let real: Arc<str> = match &known {
             Some(p) => p.path.clone(),
             None => match self.host.root.resolve(path) {
-                Ok(Resolved::Path(p)) => Rc::from(p),
+                Ok(Resolved::Path(p)) => Arc::from(p),
                 Ok(Resolved::DevNull) => return,
                 Err(e) => {
                     self.scan.errors.push(e);
@@ -959,11 +960,11 @@ impl Walker<'_> {
                     Ok(None) => {
                         let location = match from {
                             Some((p, line)) => Location {
-                                path: p.to_string(),
+                                path: p.to_string().into(),
                                 line,
                             },
                             None => Location {
-                                path: path.to_string(),
+                                path: path.to_string().into(),
                                 line: 0,
                             },
                         };
@@ -984,7 +985,7 @@ impl Walker<'_> {
                 for e in errs {
                     self.scan.problems.push(Problem {
                         location: Location {
-                            path: real.to_string(),
+                            path: real.clone(),
                             line: e.line,
                         },
                         message: format!("nginx: {} (nginx -t fails)", e.message),
@@ -1164,7 +1165,7 @@ impl Walker<'_> {
     fn problem(&mut self, path: &str, line: usize, message: String) {
         self.scan.problems.push(Problem {
             location: Location {
-                path: path.to_string(),
+                path: path.to_string().into(),
                 line,
             },
             message,
@@ -1351,7 +1352,7 @@ fn listeners(servers: &[ServerRec], mut listens: Vec<ListenRec>, main: &str, sca
         };
         scan.problems.push(Problem {
             location: Location {
-                path: c.path.to_string(),
+                path: c.path.clone(),
                 line: c.line,
             },
             message: format!(
@@ -1445,13 +1446,13 @@ fn resolve(
 ) -> (Option<i64>, Source, Option<Setter>) {
     let at = |r: &ListenRec| {
         Source::At(Location {
-            path: r.path.to_string(),
+            path: r.path.clone(),
             line: r.line,
         })
     };
     let replace = |r: &ListenRec, range: &Option<Range<usize>>| {
         range.clone().map(|range| Setter {
-            path: r.path.to_string(),
+            path: r.path.clone(),
             range,
             template: "{}".into(),
         })
@@ -1472,16 +1473,17 @@ fn resolve(
             None => {}
         }
     }
-    let why = match (l, via) {
+    let why: Cow<'static, str> = match (l, via) {
         (Some(_), Some(w)) => format!(
             "{DEFAULT_REASON}; {address} has no bind option, so nginx serves it from the {w} socket"
-        ),
-        (Some(_), None) => DEFAULT_REASON.to_string(),
-        (None, _) => NO_LISTEN_REASON.to_string(),
+        )
+        .into(),
+        (Some(_), None) => DEFAULT_REASON.into(),
+        (None, _) => NO_LISTEN_REASON.into(),
     };
     // insert on the line nginx accepts options on; a lone server without listen has none
     let setter = prim.map(|p| Setter {
-        path: p.path.to_string(),
+        path: p.path.clone(),
         range: p.addr_end..p.addr_end,
         template: " backlog={}".into(),
     });

@@ -170,7 +170,7 @@ struct At<'a> {
 impl At<'_> {
     fn loc(&self) -> Location {
         Location {
-            path: self.path.to_string(),
+            path: self.path.to_string().into(),
             line: self.line,
         }
     }
@@ -672,11 +672,14 @@ fn listener(scan: &mut Scan, main: &Main, pool: Pool) {
             match b.value {
                 Some(n) if ondemand && n < default => (
                     Some(default),
-                    Source::Default(format!(
-                        "pm = ondemand: php-fpm raises listen.backlog = {n} ({}:{}) to its \
+                    Source::Default(
+                        format!(
+                            "pm = ondemand: php-fpm raises listen.backlog = {n} ({}:{}) to its \
                          default; {why}",
-                        b.loc.path, b.loc.line
-                    )),
+                            b.loc.path, b.loc.line
+                        )
+                        .into(),
+                    ),
                     setter,
                 ),
                 v => (v, Source::At(b.loc), setter),
@@ -690,11 +693,11 @@ fn listener(scan: &mut Scan, main: &Main, pool: Pool) {
             };
             (
                 Some(default),
-                Source::Default(why),
+                Source::Default(why.into()),
                 Setter {
                     path: listen.loc.path.clone(),
                     range: listen.insert_at..listen.insert_at,
-                    template,
+                    template: template.into(),
                 },
             )
         }
@@ -705,7 +708,7 @@ fn listener(scan: &mut Scan, main: &Main, pool: Pool) {
         address: address(&listen.value, pool.prefix.as_deref()),
         requested,
         source,
-        unit: main.unit.clone(),
+        unit: main.unit.clone().into(),
         action: Action::Restart,
         action_reason: ACTION_REASON.into(),
         setter: Some(setter),
@@ -801,7 +804,7 @@ mod tests {
         );
         for l in &s.listeners {
             assert_eq!(
-                (l.service.as_str(), l.action, l.action_reason.as_str()),
+                (&*l.service, l.action, &*l.action_reason),
                 ("php-fpm", Action::Restart, ACTION_REASON)
             );
         }

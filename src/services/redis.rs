@@ -145,7 +145,7 @@ impl Loader<'_> {
                 None => (text.len(), text.len()),
             };
             let loc = Location {
-                path: path.to_string(),
+                path: path.to_string().into(),
                 line: lineno,
             };
             match split_args(&text, start, end) {
@@ -475,7 +475,7 @@ fn listeners(host: &Host, scan: &mut Scan, main: &str, unit: &str, conf: Conf) {
             address,
             requested,
             source: source.clone(),
-            unit: unit.into(),
+            unit: unit.to_string().into(),
             action: Action::Restart,
             action_reason: ACTION_REASON.into(),
             setter: setter.clone(),
@@ -496,7 +496,7 @@ fn end_of_file(host: &Host, main: &str) -> Setter {
         "\ntcp-backlog {}\n"
     };
     Setter {
-        path: main.to_string(),
+        path: main.to_string().into(),
         range: text.len()..text.len(),
         template: template.into(),
     }

@@ -236,7 +236,7 @@ fn parse(path: &str, text: &str, u: &mut Unit, main: bool, problems: &mut Vec<Pr
                     // systemd logs the bad value and keeps the previous one
                     problems.push(Problem {
                         location: Location {
-                            path: path.to_string(),
+                            path: path.to_string().into(),
                             line: line_no,
                         },
                         message: format!(
@@ -320,12 +320,12 @@ fn emit(
         (Some(b), _) => (
             b.value.parse::<i64>().ok(),
             Source::At(Location {
-                path: b.path.clone(),
+                path: b.path.clone().into(),
                 line: b.line,
             }),
         ),
-        (None, Default::Known(n, why)) => (Some(*n), Source::Default(why.clone())),
-        (None, Default::Unknown(why)) => (None, Source::Default(why.clone())),
+        (None, Default::Known(n, why)) => (Some(*n), Source::Default(why.clone().into())),
+        (None, Default::Unknown(why)) => (None, Source::Default(why.clone().into())),
     };
     let dropin_dir = format!("/etc/systemd/system/{unit}.d");
     // our drop-in must sort after every other one to win
@@ -336,20 +336,20 @@ fn emit(
     };
     let setter = match &u.backlog {
         Some(b) if !vendor(&b.path) && b.range.start < b.range.end => Setter {
-            path: b.path.clone(),
+            path: b.path.clone().into(),
             range: b.range.clone(),
             template: "{}".into(),
         },
         None if !vendor(path) && u.socket_header.is_some() && drops.is_empty() => {
             let (at, nl) = u.socket_header.unwrap_or((0, true));
             Setter {
-                path: path.to_string(),
+                path: path.to_string().into(),
                 range: at..at,
                 template: if nl { "Backlog={}\n" } else { "\nBacklog={}\n" }.into(),
             }
         }
         _ => Setter {
-            path: format!("{dropin_dir}/{name}"),
+            path: format!("{dropin_dir}/{name}").into(),
             range: 0..0,
             template: "[Socket]\nBacklog={}\n".into(),
         },
@@ -366,11 +366,12 @@ fn emit(
             address,
             requested,
             source: source.clone(),
-            unit: unit.to_string(),
+            unit: unit.to_string().into(),
             action: Action::Restart,
             action_reason: format!(
                 "a socket unit's backlog applies when systemd creates the socket: stop the service it activates, restart {unit}, then start the service again"
-            ),
+            )
+            .into(),
             setter: Some(setter.clone()),
             refuses_above_somaxconn: false,
             checker: std::sync::Arc::from([]),
@@ -491,13 +492,13 @@ mod tests {
         // vendor unit with a vendor drop-in: a drop-in of our own in /etc
         let st = s.listeners[3].setter.as_ref().unwrap();
         assert_eq!(
-            st.path,
+            &*st.path,
             "/etc/systemd/system/vendor.socket.d/qfix-backlog.conf"
         );
         // instance: its own drop-in
         let st = s.listeners[0].setter.as_ref().unwrap();
         assert_eq!(
-            st.path,
+            &*st.path,
             "/etc/systemd/system/app@blue.socket.d/qfix-backlog.conf"
         );
 

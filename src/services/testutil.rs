@@ -62,7 +62,13 @@ pub fn row(i: &str, a: &str, r: Option<i64>, line: usize) -> Row {
 pub fn problems(s: &Scan) -> Vec<(String, usize, String)> {
     s.problems
         .iter()
-        .map(|p| (p.location.path.clone(), p.location.line, p.message.clone()))
+        .map(|p| {
+            (
+                p.location.path.to_string(),
+                p.location.line,
+                p.message.clone(),
+            )
+        })
         .collect()
 }
 
@@ -73,7 +79,7 @@ pub fn apply_setters(dir: &Path, s: &Scan, value: &str) {
     for l in &s.listeners {
         let st = l.setter.as_ref().unwrap();
         let e = Edit::replace(st.range.clone(), st.template.replace("{}", value));
-        let edits = by_file.entry(st.path.clone()).or_default();
+        let edits = by_file.entry(st.path.to_string()).or_default();
         if !edits.contains(&e) {
             edits.push(e);
         }
@@ -112,8 +118,8 @@ pub fn run(h: &Host, f: ScanFn) -> Scan {
 /// (path, line) of a source, or (the default's reason, 0).
 pub fn source(s: &Source) -> (String, usize) {
     match s {
-        Source::At(l) => (l.path.clone(), l.line),
-        Source::Default(d) => (d.clone(), 0),
+        Source::At(l) => (l.path.to_string(), l.line),
+        Source::Default(d) => (d.to_string(), 0),
     }
 }
 
@@ -128,5 +134,5 @@ pub fn set(h: &Host, l: &Listener, v: &str) -> (String, String) {
             st.template.replace("{}", v),
         )],
     );
-    (st.path.clone(), new)
+    (st.path.to_string(), new)
 }

@@ -60,7 +60,13 @@ fn rows(s: &Scan) -> Vec<Row> {
 fn problems(s: &Scan) -> Vec<(String, usize, String)> {
     s.problems
         .iter()
-        .map(|p| (p.location.path.clone(), p.location.line, p.message.clone()))
+        .map(|p| {
+            (
+                p.location.path.to_string(),
+                p.location.line,
+                p.message.clone(),
+            )
+        })
         .collect()
 }
 
@@ -75,7 +81,7 @@ fn edited(dir: &Path, l: &Listener, value: &str) -> (String, String) {
             s.template.replace("{}", value),
         )],
     );
-    (s.path.clone(), out)
+    (s.path.to_string(), out)
 }
 
 fn copy_tree(src: &Path, dst: &Path) {
@@ -459,7 +465,7 @@ fn debian_stock_default_site() {
         assert_eq!(*l.checker, ["nginx", "-t", "-c", "/etc/nginx/nginx.conf"]);
         assert!(!l.refuses_above_somaxconn);
         let st = l.setter.as_ref().unwrap();
-        assert_eq!(st.path, "/etc/nginx/sites-available/default");
+        assert_eq!(&*st.path, "/etc/nginx/sites-available/default");
         assert_eq!(st.template, " backlog={}");
     }
     let (_, out) = edited(&dir, &s.listeners[0], "4096");
@@ -808,7 +814,7 @@ fn source_build_prefix() {
         ["nginx", "-t", "-c", "/usr/local/nginx/conf/nginx.conf"]
     );
     assert_eq!(
-        s.listeners[0].setter.as_ref().unwrap().path,
+        &*s.listeners[0].setter.as_ref().unwrap().path,
         "/usr/local/nginx/conf/vhosts/x.conf"
     );
 }
@@ -853,9 +859,12 @@ fn specific_address_without_bind_is_served_by_the_wildcard_socket() {
     assert!(s.errors.is_empty() && s.problems.is_empty());
     let conf = "/etc/nginx/nginx.conf";
     let served = |a: &str, w: &str| {
-        Source::Default(format!(
-            "{DEFAULT_REASON}; {a} has no bind option, so nginx serves it from the {w} socket"
-        ))
+        Source::Default(
+            format!(
+                "{DEFAULT_REASON}; {a} has no bind option, so nginx serves it from the {w} socket"
+            )
+            .into(),
+        )
     };
     assert_eq!(
         rows(&s),
