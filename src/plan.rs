@@ -202,7 +202,10 @@ impl State {
         // thread from the start), the live value of every persisted key (on another, once
         // the sysctl files tell which keys), and the other services (here).
         let (policy, rules, boot, scan, live) = std::thread::scope(|s| {
-            let nginx = s.spawn(|| services::scan_nginx(&host));
+            let nginx = s.spawn(|| {
+                crate::heap::thread_heap();
+                services::scan_nginx(&host)
+            });
             let policy = load_policy(&host, inputs.policy.as_deref())?;
             let rules = {
                 let _t = crate::trace::phase("rules");
@@ -215,6 +218,7 @@ impl State {
             let keys = boot.keys().to_vec();
             let live = host.live.as_ref().map(|l| {
                 s.spawn(move || {
+                    crate::heap::thread_heap();
                     let _t = crate::trace::phase("live");
                     l.read_many(&persisted_keys(l, &keys))
                 })
@@ -447,6 +451,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
     // proposals, which a quiet run gives cheaply: the two are built side by side.
     std::thread::scope(|s| {
         let evaluating = s.spawn(|| {
+            crate::heap::thread_heap();
             let _t = crate::trace::phase("evaluate");
             rules::evaluate(&state.rules, &facts)
         });
@@ -564,10 +569,12 @@ fn fixes(
         }
     }
 
-    // prove the persisted edits: boot must now give every target value
-    if !persisted.is_empty() {
-        let _t = crate::trace::phase("prove");
-        let overlay: BTreeMap<String, String> = files
+    // prove the persisted edits (boot must now give every target value) beside the service
+    // edits, which touch other files
+    let overlay: BTreeMap<String, String> = if persisted.is_empty() {
+        BTreeMap::new()
+    } else {
+        files
             .iter()
             .map(|(p, f)| {
                 (
@@ -575,125 +582,150 @@ fn fixes(
                     edit::apply(f.old.as_deref().unwrap_or(""), &f.edits),
                 )
             })
-            .collect();
-        let after = Boot::resolve(host, &overlay);
-        for (key, target) in &persisted {
-            if !after.value(key).is_some_and(|v| same_value(v, target)) {
-                errors.push(Error::msg(format!(
-                    "{key}: placing {target} did not make it the boot value (got {:?}); refusing to propose it",
-                    after.value(key)
+            .collect()
+    };
+    std::thread::scope(|s| {
+        let proving = (!persisted.is_empty()).then(|| {
+            s.spawn(|| {
+                crate::heap::thread_heap();
+                prove(host, &overlay, &persisted)
+            })
+        });
+        // errors of the service edits, reported after the proof's
+        let mut later: Vec<Error> = Vec::new();
+        // service edits
+        let mut restarts = Restarts::default();
+        for (i, (value, safe)) in &backlog {
+            let l = &state.scan.listeners[*i];
+            let Some(setter) = &l.setter else {
+                later.push(Error::msg(format!(
+                    "{} {}: qfix cannot edit this backlog setting",
+                    l.service, l.instance
                 )));
+                continue;
+            };
+            // read (and copy) a file once, however many of its listeners change
+            let f = match files.entry(setter.path.to_string()) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => match host.read(&setter.path) {
+                    Ok(t) => v.insert(FileEdits::new(t.map(|t| t.to_string()))),
+                    Err(e) => {
+                        later.push(e);
+                        continue;
+                    }
+                },
+            };
+            if f.checker.is_empty() {
+                f.checker = l.checker.to_vec();
             }
-        }
-    }
-
-    // service edits
-    let mut restarts = Restarts::default();
-    for (i, (value, safe)) in &backlog {
-        let l = &state.scan.listeners[*i];
-        let Some(setter) = &l.setter else {
-            errors.push(Error::msg(format!(
-                "{} {}: qfix cannot edit this backlog setting",
-                l.service, l.instance
-            )));
-            continue;
-        };
-        // read (and copy) a file once, however many of its listeners change
-        let f = match files.entry(setter.path.to_string()) {
-            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::btree_map::Entry::Vacant(v) => match host.read(&setter.path) {
-                Ok(t) => v.insert(FileEdits::new(t.map(|t| t.to_string()))),
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            },
-        };
-        if f.checker.is_empty() {
-            f.checker = l.checker.to_vec();
-        }
-        let e = Edit::replace(
-            setter.range.clone(),
-            setter.template.replace("{}", &value.to_string()),
-        );
-        if !f.edits.contains(&e) {
-            f.edits.push(e);
-            f.reasons
-                .push(format!("{} {} backlog {}", l.service, l.instance, value));
-        }
-        f.safe &= *safe;
-        restarts.add(
-            l,
-            &setter.path,
-            l.action,
-            format!(
-                "backlog changed in {} to {value}: {}",
-                setter.path, l.action_reason
-            ),
-        );
-    }
-
-    // a live somaxconn change reaches a listener only when it calls listen() again
-    for c in &live_changes {
-        let Change::Sysctl { key, from, to, .. } = c else {
-            continue;
-        };
-        if key != rules::kinds::SOMAXCONN {
-            continue;
-        }
-        let (Some(old), Some(new)) = (
-            from.as_deref().and_then(crate::sysctl::as_int),
-            crate::sysctl::as_int(to),
-        ) else {
-            continue;
-        };
-        for (i, l) in state.scan.listeners.iter().enumerate() {
-            let Some(r) = l.requested else { continue };
-            // after the run the listener asks for its edited backlog, if this plan edits it
-            let r_after = backlog.get(&i).map_or(r, |b| b.0);
-            let (before, after) = (
-                rules::kinds::effective(r, old),
-                rules::kinds::effective(r_after, new),
+            let e = Edit::replace(
+                setter.range.clone(),
+                setter.template.replace("{}", &value.to_string()),
             );
-            if before != after {
-                let why = format!(
-                    "{}: listen() ran with somaxconn {old} (queue {before}); it gets {after} only after it listens again",
-                    l.address
+            if !f.edits.contains(&e) {
+                f.edits.push(e);
+                f.reasons
+                    .push(format!("{} {} backlog {}", l.service, l.instance, value));
+            }
+            f.safe &= *safe;
+            restarts.add(
+                l,
+                &setter.path,
+                l.action,
+                format!(
+                    "backlog changed in {} to {value}: {}",
+                    setter.path, l.action_reason
+                ),
+            );
+        }
+
+        // a live somaxconn change reaches a listener only when it calls listen() again
+        for c in &live_changes {
+            let Change::Sysctl { key, from, to, .. } = c else {
+                continue;
+            };
+            if key != rules::kinds::SOMAXCONN {
+                continue;
+            }
+            let (Some(old), Some(new)) = (
+                from.as_deref().and_then(crate::sysctl::as_int),
+                crate::sysctl::as_int(to),
+            ) else {
+                continue;
+            };
+            for (i, l) in state.scan.listeners.iter().enumerate() {
+                let Some(r) = l.requested else { continue };
+                // after the run the listener asks for its edited backlog, if this plan edits it
+                let r_after = backlog.get(&i).map_or(r, |b| b.0);
+                let (before, after) = (
+                    rules::kinds::effective(r, old),
+                    rules::kinds::effective(r_after, new),
                 );
-                // a reload re-listens only when the backlog in the config changed
-                restarts.add(l, key, Action::Restart, why);
+                if before != after {
+                    let why = format!(
+                        "{}: listen() ran with somaxconn {old} (queue {before}); it gets {after} only after it listens again",
+                        l.address
+                    );
+                    // a reload re-listens only when the backlog in the config changed
+                    restarts.add(l, key, Action::Restart, why);
+                }
             }
         }
-    }
 
-    let mut changes: Vec<Change> = files
-        .into_iter()
-        .map(|(path, f)| {
-            let new = edit::apply(f.old.as_deref().unwrap_or(""), &f.edits);
-            Change::File {
-                diff: unified_diff(&path, f.old.as_deref(), &new),
-                path,
-                safe: f.safe,
-                reason: f.reasons.join("; "),
-                old: f.old,
-                new,
-                checker: f.checker,
-            }
-        })
-        .filter(|c| !matches!(c, Change::File { old: Some(o), new, .. } if o == new))
-        .collect();
-    changes.extend(live_changes);
+        let mut changes: Vec<Change> = files
+            .into_iter()
+            .map(|(path, f)| {
+                let new = edit::apply(f.old.as_deref().unwrap_or(""), &f.edits);
+                Change::File {
+                    diff: unified_diff(&path, f.old.as_deref(), &new),
+                    path,
+                    safe: f.safe,
+                    reason: f.reasons.join("; "),
+                    old: f.old,
+                    new,
+                    checker: f.checker,
+                }
+            })
+            .filter(|c| !matches!(c, Change::File { old: Some(o), new, .. } if o == new))
+            .collect();
+        changes.extend(live_changes);
 
-    Plan {
-        offline: host.offline(),
-        findings: Vec::new(),
-        changes,
-        restarts: restarts.finish(),
-        // hashing every file read is only worth it when the plan is saved (--out)
-        fingerprints: Fingerprints::default(),
-        errors,
-        bad_input: 0,
+        if let Some(p) = proving {
+            errors.extend(p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        errors.extend(later);
+        Plan {
+            offline: host.offline(),
+            findings: Vec::new(),
+            changes,
+            restarts: restarts.finish(),
+            // hashing every file read is only worth it when the plan is saved (--out)
+            fingerprints: Fingerprints::default(),
+            errors,
+            bad_input: 0,
+        }
+    })
+}
+
+/// The errors of placing `persisted` (key, value) pairs: boot, reading the `overlay` files
+/// instead of theirs, must give each its value.
+fn prove(
+    host: &Host,
+    overlay: &BTreeMap<String, String>,
+    persisted: &[(&str, &str)],
+) -> Vec<Error> {
+    let _t = crate::trace::phase("prove");
+    let after = Boot::resolve(host, overlay);
+    let mut errors = Vec::new();
+    for (key, target) in persisted {
+        if !after.value(key).is_some_and(|v| same_value(v, target)) {
+            errors.push(Error::msg(format!(
+                "{key}: placing {target} did not make it the boot value (got {:?}); refusing to propose it",
+                after.value(key)
+            )));
+        }
     }
+    errors
 }
 
 /// Restarts per unit, with the changes and reasons that call for them (each once).
@@ -806,9 +838,74 @@ pub fn unified_diff(path: &str, old: Option<&str>, new: &str) -> String {
     } else {
         "/dev/null".to_string()
     };
-    similar::TextDiff::from_lines(old.unwrap_or(""), new)
+    let (old_lines, new_lines) = (lines(old.unwrap_or("")), lines(new));
+    similar::TextDiff::configure()
+        .newline_terminated(true)
+        .diff_slices(&old_lines, &new_lines)
         .unified_diff()
         .context_radius(3)
         .header(&old_name, &format!("b/{rel}"))
         .to_string()
+}
+
+/// The lines of `text` as similar's `from_lines` splits them (after `\n`, `\r\n` or a lone
+/// `\r`), found a byte at a time rather than a char at a time: on a busy host's few hundred
+/// edited files, similar's own splitting was most of the diffing time.
+fn lines(text: &str) -> Vec<&str> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len() / 32 + 1);
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\n' => {}
+            b'\r' if b.get(i + 1) == Some(&b'\n') => i += 1,
+            b'\r' => {}
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 1;
+        out.push(&text[start..i]);
+        start = i;
+    }
+    if start < b.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `lines` must split exactly as similar does, or the diffs would change.
+    #[test]
+    fn issue5_lines_split_like_similar() {
+        let cases = [
+            "",
+            "a",
+            "a\n",
+            "a\nb",
+            "\n\n",
+            "a\r\nb\rc\n",
+            "\r",
+            "\r\r\n\n\r",
+            "é\r\n€\rx",
+            "k = v\n# c\r\n\r\nlast",
+        ];
+        for text in cases {
+            let theirs = similar::TextDiff::from_lines(text, text);
+            assert_eq!(lines(text), theirs.old_slices(), "{text:?}");
+        }
+        let old = "a = 1\r\nb = 2\nc = 3";
+        let new = "a = 1\r\nb = 4\nc = 3\n";
+        let theirs = similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .context_radius(3)
+            .header("a/x", "b/x")
+            .to_string();
+        assert_eq!(unified_diff("/x", Some(old), new), theirs);
+    }
 }

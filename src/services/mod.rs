@@ -101,7 +101,10 @@ pub struct Scan {
 /// host, is scanned on the second core; results keep a fixed order.
 pub fn scan(host: &Host) -> Scan {
     std::thread::scope(|s| {
-        let nginx = s.spawn(|| scan_nginx(host));
+        let nginx = s.spawn(|| {
+            crate::heap::thread_heap();
+            scan_nginx(host)
+        });
         let rest = scan_others(host);
         // a panic in the nginx thread is a bug: surface it as one
         let nginx = nginx
