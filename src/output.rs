@@ -143,17 +143,19 @@ pub fn plan(p: &Plan, format: Format) {
 /// The plan for people, streamed (a busy host's plan is megabytes: no string is built).
 pub fn write_plan(w: &mut dyn std::io::Write, p: &Plan) -> std::io::Result<()> {
     writeln!(w, "findings ({}):", p.findings.len())?;
+    // thousands of findings on a busy host: pieces written as they are, not through write!
+    let mut num = itoa::Buffer::new();
     for f in &p.findings {
-        writeln!(
-            w,
-            "  {}[{} {}] {}",
-            f.severity.as_str(),
-            f.rule,
-            f.name,
-            f.message
-        )?;
+        let sev = f.severity.as_str();
+        for piece in [
+            "  ", sev, "[", &f.rule, " ", &f.name, "] ", &f.message, "\n",
+        ] {
+            w.write_all(piece.as_bytes())?;
+        }
         for l in &f.locations {
-            writeln!(w, "      --> {}:{}", l.path, l.line)?;
+            for piece in ["      --> ", &l.path, ":", num.format(l.line), "\n"] {
+                w.write_all(piece.as_bytes())?;
+            }
         }
     }
     let files: Vec<&Change> = p

@@ -852,6 +852,9 @@ pub fn unified_diff(path: &str, old: Option<&str>, new: &str) -> String {
 /// `\r`), found a byte at a time rather than a char at a time: on a busy host's few hundred
 /// edited files, similar's own splitting was most of the diffing time.
 fn lines(text: &str) -> Vec<&str> {
+    if !text.contains('\r') {
+        return text.split_inclusive('\n').collect();
+    }
     let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len() / 32 + 1);
     let mut start = 0;
