@@ -376,7 +376,7 @@ impl Kind {
 
 fn loc(path: &str, line: usize) -> Location {
     Location {
-        path: path.to_string().into(),
+        path: path.into(),
         line,
     }
 }
@@ -389,7 +389,10 @@ fn listener_loc(f: &Facts, l: &Listener) -> Option<Location> {
     }
     let s = l.setter.as_ref()?;
     f.host.read(&s.path).ok()??;
-    Some(loc(&s.path, f.host.line_of(&s.path, s.range.start)?))
+    Some(Location {
+        path: s.path.clone(),
+        line: f.host.line_of(&s.path, s.range.start)?,
+    })
 }
 
 fn policy_loc(f: &Facts, line: usize) -> Option<Location> {
