@@ -68,6 +68,23 @@ mod imp {
 
 pub use imp::{main_heap, thread_heap};
 
+/// Spawn `f` on a scoped thread whose arena is advised huge pages first: qfix's threads each
+/// allocate megabytes.
+pub fn spawn<'scope, T: Send + 'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    s.spawn(|| {
+        thread_heap();
+        f()
+    })
+}
+
+/// The thread's result; a panic in it is a bug, surfaced as one.
+pub fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
 #[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 mod tests {
     use nix::libc;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::edit::{self, Edit};
 use crate::error::Error;
+use crate::heap;
 use crate::host::{Fingerprints, Host};
 use crate::policy::{self, Policy, Want};
 use crate::root::{self, Root};
@@ -202,10 +203,7 @@ impl State {
         // thread from the start), the live value of every persisted key (on another, once
         // the sysctl files tell which keys), and the other services (here).
         let (policy, rules, boot, scan, live) = std::thread::scope(|s| {
-            let nginx = s.spawn(|| {
-                crate::heap::thread_heap();
-                services::scan_nginx(&host)
-            });
+            let nginx = heap::spawn(s, || services::scan_nginx(&host));
             let policy = load_policy(&host, inputs.policy.as_deref())?;
             let rules = {
                 let _t = crate::trace::phase("rules");
@@ -217,8 +215,7 @@ impl State {
             };
             let keys = boot.keys().to_vec();
             let live = host.live.as_ref().map(|l| {
-                s.spawn(move || {
-                    crate::heap::thread_heap();
+                heap::spawn(s, move || {
                     let _t = crate::trace::phase("live");
                     l.read_many(&persisted_keys(l, &keys))
                 })
@@ -227,11 +224,8 @@ impl State {
                 let _t = crate::trace::phase("services");
                 services::scan_others(&host)
             };
-            // a panic in a thread is a bug: surface it as one
-            let nginx = nginx
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            let live = live.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            let nginx = heap::join(nginx);
+            let live = live.map(heap::join);
             Ok::<_, Vec<Error>>((policy, rules, boot, services::merge(nginx, rest), live))
         })?;
         if let Some(values) = live {
@@ -450,16 +444,13 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
     // On a busy host the findings are thousands of messages, while the fixes need only the
     // proposals, which a quiet run gives cheaply: the two are built side by side.
     std::thread::scope(|s| {
-        let evaluating = s.spawn(|| {
-            crate::heap::thread_heap();
+        let evaluating = heap::spawn(s, || {
             let _t = crate::trace::phase("evaluate");
             rules::evaluate(&state.rules, &facts)
         });
         let proposals = rules::proposals(&state.rules, &facts);
         let mut plan = fixes(inputs, state, &wants, proposals, errors);
-        let outcome = evaluating
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let outcome = heap::join(evaluating);
         debug_assert_eq!(
             format!("{:?}", outcome.proposals),
             format!("{:?}", rules::proposals(&state.rules, &facts)),
@@ -486,7 +477,7 @@ fn fixes(
     inputs: &Inputs,
     state: &State,
     wants: &BTreeMap<String, (Want, Option<Location>)>,
-    proposals: Vec<Proposal>,
+    mut proposals: Vec<Proposal>,
     mut errors: Vec<Error>,
 ) -> Plan {
     let host = &state.host;
@@ -500,7 +491,6 @@ fn fixes(
     // small), so the rules run again on the planned values until the targets stop moving.
     // Proposals accumulate, so targets only grow toward their bounds: a few rounds at most.
     let _fix = crate::trace::phase("fixpoint");
-    let mut proposals = proposals;
     let mut planned: BTreeMap<String, String> = BTreeMap::new();
     for _ in 0..5 {
         let next = targets(state, &merge_sysctl(wants, &proposals), max_somaxconn);
@@ -585,12 +575,8 @@ fn fixes(
             .collect()
     };
     std::thread::scope(|s| {
-        let proving = (!persisted.is_empty()).then(|| {
-            s.spawn(|| {
-                crate::heap::thread_heap();
-                prove(host, &overlay, &persisted)
-            })
-        });
+        let proving =
+            (!persisted.is_empty()).then(|| heap::spawn(s, || prove(host, &overlay, &persisted)));
         // errors of the service edits, reported after the proof's
         let mut later: Vec<Error> = Vec::new();
         // service edits
@@ -691,7 +677,7 @@ fn fixes(
         changes.extend(live_changes);
 
         if let Some(p) = proving {
-            errors.extend(p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            errors.extend(heap::join(p));
         }
         errors.extend(later);
         Plan {

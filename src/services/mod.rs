@@ -101,16 +101,9 @@ pub struct Scan {
 /// host, is scanned on the second core; results keep a fixed order.
 pub fn scan(host: &Host) -> Scan {
     std::thread::scope(|s| {
-        let nginx = s.spawn(|| {
-            crate::heap::thread_heap();
-            scan_nginx(host)
-        });
+        let nginx = crate::heap::spawn(s, || scan_nginx(host));
         let rest = scan_others(host);
-        // a panic in the nginx thread is a bug: surface it as one
-        let nginx = nginx
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        merge(nginx, rest)
+        merge(crate::heap::join(nginx), rest)
     })
 }
 
