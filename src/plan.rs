@@ -581,6 +581,8 @@ fn fixes(
         let mut later: Vec<Error> = Vec::new();
         // service edits
         let mut restarts = Restarts::default();
+        // each listener's reason is built here and copied only when it is a new one
+        let (mut why, mut num) = (String::new(), itoa::Buffer::new());
         for (i, (value, safe)) in &backlog {
             let l = &state.scan.listeners[*i];
             let Some(setter) = &l.setter else {
@@ -614,15 +616,18 @@ fn fixes(
                     .push(format!("{} {} backlog {}", l.service, l.instance, value));
             }
             f.safe &= *safe;
-            restarts.add(
-                l,
+            why.clear();
+            for piece in [
+                "backlog changed in ",
                 &setter.path,
-                l.action,
-                format!(
-                    "backlog changed in {} to {value}: {}",
-                    setter.path, l.action_reason
-                ),
-            );
+                " to ",
+                num.format(*value),
+            ] {
+                why.push_str(piece);
+            }
+            why.push_str(": ");
+            why.push_str(&l.action_reason);
+            restarts.add(l, &setter.path, l.action, &why);
         }
 
         // a live somaxconn change reaches a listener only when it calls listen() again
@@ -648,12 +653,21 @@ fn fixes(
                     rules::kinds::effective(r_after, new),
                 );
                 if before != after {
-                    let why = format!(
-                        "{}: listen() ran with somaxconn {old} (queue {before}); it gets {after} only after it listens again",
-                        l.address
-                    );
+                    why.clear();
+                    for piece in [
+                        &l.address,
+                        ": listen() ran with somaxconn ",
+                        num.format(old),
+                    ] {
+                        why.push_str(piece);
+                    }
+                    for piece in [" (queue ", num.format(before), "); it gets "] {
+                        why.push_str(piece);
+                    }
+                    why.push_str(num.format(after));
+                    why.push_str(" only after it listens again");
                     // a reload re-listens only when the backlog in the config changed
-                    restarts.add(l, key, Action::Restart, why);
+                    restarts.add(l, key, Action::Restart, &why);
                 }
             }
         }
@@ -719,21 +733,25 @@ fn prove(
 struct Restarts {
     units: Vec<(Cow<'static, str>, Cow<'static, str>, Vec<Cause>)>,
     index: rustc_hash::FxHashMap<Cow<'static, str>, usize>,
-    seen: rustc_hash::FxHashSet<(usize, String)>,
+    /// Reasons per unit so far: thousands of sockets repeat a few hundred addresses, and a
+    /// repeat is only looked up, not copied.
+    seen: Vec<rustc_hash::FxHashSet<String>>,
 }
 
 impl Restarts {
-    fn add(&mut self, l: &Listener, change: &str, action: Action, reason: String) {
+    fn add(&mut self, l: &Listener, change: &str, action: Action, reason: &str) {
         let i = *self.index.entry(l.unit.clone()).or_insert_with(|| {
             self.units
                 .push((l.service.clone(), l.unit.clone(), Vec::new()));
+            self.seen.push(Default::default());
             self.units.len() - 1
         });
-        if self.seen.insert((i, reason.clone())) {
+        if !self.seen[i].contains(reason) {
+            self.seen[i].insert(reason.to_string());
             self.units[i].2.push(Cause {
                 change: change.to_string(),
                 action,
-                reason,
+                reason: reason.to_string(),
             });
         }
     }
