@@ -217,7 +217,7 @@ impl State {
             let live = host.live.as_ref().map(|l| {
                 heap::spawn(s, move || {
                     let _t = crate::trace::phase("live");
-                    l.read_many(&persisted_keys(l, &keys))
+                    l.read_many(persisted_keys(l, &keys))
                 })
             });
             let rest = {
