@@ -4,8 +4,11 @@
 //! at 1.5-2 µs each in a VM a tenth of the run. glibc backs its heaps with THP when started
 //! with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, which only the environment at exec can set;
 //! this asks the kernel the same from inside, with madvise(MADV_HUGEPAGE) over the main
-//! heap's slack and over each thread's arena. It is a hint: with THP off, or another libc,
-//! nothing changes.
+//! heap's slack and over each thread's arena. glibc writes its headers at the start of a
+//! heap before the advice can be given, and a 2 MiB range with one small page in it stays in
+//! small pages; so the main heap's start is skipped and an arena's first 2 MiB collapsed
+//! (MADV_COLLAPSE, Linux 6.1). Both are hints: with THP off, an older kernel, or another
+//! libc, nothing changes.
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod imp {
@@ -16,24 +19,60 @@ mod imp {
     /// aligned to it, so any chunk of the arena locates it.
     const ARENA_HEAP: usize = 64 << 20;
 
-    /// Grow the main heap by its top pad (set by `M_TOP_PAD` before) and advise huge pages
-    /// over the new part, before anything is written there. Call once, before threads start.
-    pub fn main_heap() {
-        // SAFETY: sbrk(0) only reads the break; every block is freed; madvise is a hint on
-        // our own heap mapping
+    /// glibc grows a heap a page or two at a time, each growth an mprotect (700 of them on a
+    /// busy host's nginx scan, each a TLB flush across the process's CPUs): asking for 8 MiB
+    /// of slack per growth makes that a handful, and untouched slack costs no memory.
+    ///
+    /// Then the main heap is grown by that slack and huge pages advised over the new part,
+    /// before anything is written there. The heap's start is not aligned,
+    /// so the part below the first 2 MiB boundary cannot be a huge page: it is filled with
+    /// blocks kept for the whole run (address space only, a header page each), so the run's
+    /// allocations land above it. Call once, first thing in `main`.
+    pub fn tune() {
+        // SAFETY: mallopt only sets an allocator parameter
+        unsafe {
+            libc::mallopt(libc::M_TOP_PAD, 8 << 20);
+        }
+        main_heap();
+    }
+
+    fn main_heap() {
+        // below glibc's mmap threshold (128 KiB), so the blocks come from the heap
+        const BLOCK: usize = 64 << 10;
+        // SAFETY: sbrk(0) only reads the break; blocks are malloc'ed and either freed or
+        // kept for the life of the process; madvise is a hint on our own heap mapping
         unsafe {
             let before = libc::sbrk(0) as usize;
-            let mut held = Vec::with_capacity(64);
-            while libc::sbrk(0) as usize == before && held.len() < 64 {
-                held.push(libc::malloc(16 << 10));
+            let start = before.next_multiple_of(HUGE);
+            let mut blocks = Vec::with_capacity(64);
+            while blocks.len() < 64 {
+                let p = libc::malloc(BLOCK);
+                if p.is_null() {
+                    break;
+                }
+                blocks.push(p);
+                if libc::sbrk(0) as usize != before && p as usize + BLOCK > start {
+                    break;
+                }
             }
             let after = libc::sbrk(0) as usize;
-            for p in held {
-                libc::free(p);
+            if after <= start {
+                blocks.into_iter().for_each(|p| libc::free(p));
+                return;
             }
-            let start = before.next_multiple_of(HUGE);
-            if after > start {
-                libc::madvise(start as *mut _, after - start, libc::MADV_HUGEPAGE);
+            // while the blocks hold the heap at its full size: freeing lets glibc trim it
+            libc::madvise(start as *mut _, after - start, libc::MADV_HUGEPAGE);
+            // the last block wrote a header above `start` before the advice, which would
+            // keep that first 2 MiB in small pages
+            libc::madvise(
+                start as *mut _,
+                HUGE.min(after - start),
+                libc::MADV_COLLAPSE,
+            );
+            for p in blocks.into_iter().rev() {
+                if p as usize + BLOCK > start {
+                    libc::free(p);
+                }
             }
         }
     }
@@ -50,11 +89,11 @@ mod imp {
             let at = p as usize;
             libc::free(p);
             if at != 0 && at >= libc::sbrk(0) as usize {
-                libc::madvise(
-                    (at & !(ARENA_HEAP - 1)) as *mut _,
-                    ARENA_HEAP,
-                    libc::MADV_HUGEPAGE,
-                );
+                let heap = (at & !(ARENA_HEAP - 1)) as *mut libc::c_void;
+                libc::madvise(heap, ARENA_HEAP, libc::MADV_HUGEPAGE);
+                // glibc wrote the arena's header before the advice, so its first 2 MiB
+                // would stay small pages (512 faults): collapse it into one now
+                libc::madvise(heap, HUGE, libc::MADV_COLLAPSE);
             }
         }
     }
@@ -62,11 +101,11 @@ mod imp {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 mod imp {
-    pub fn main_heap() {}
+    pub fn tune() {}
     pub fn thread_heap() {}
 }
 
-pub use imp::{main_heap, thread_heap};
+pub use imp::{thread_heap, tune};
 
 /// Spawn `f` on a scoped thread whose arena is advised huge pages first: qfix's threads each
 /// allocate megabytes.
@@ -83,48 +122,4 @@ pub fn spawn<'scope, T: Send + 'scope>(
 /// The thread's result; a panic in it is a bug, surfaced as one.
 pub fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
-}
-
-#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
-mod tests {
-    use nix::libc;
-
-    /// VmFlags of the mapping holding `addr`, from /proc/self/smaps.
-    fn vm_flags(addr: usize) -> Option<String> {
-        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
-        let mut inside = false;
-        for line in smaps.lines() {
-            if let Some((range, _)) = line.split_once(' ')
-                && let Some((a, b)) = range.split_once('-')
-                && let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-            {
-                inside = (a..b).contains(&addr);
-            } else if inside && let Some(flags) = line.strip_prefix("VmFlags:") {
-                return Some(flags.trim().to_string());
-            }
-        }
-        None
-    }
-
-    /// The madvise must land on the thread's own arena: glibc's layout (arenas aligned to
-    /// 64 MiB, blocks beyond the thread cache from the thread's arena) is what it relies on.
-    #[test]
-    fn issue5_thread_arena_is_advised_huge_pages() {
-        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
-            eprintln!("skipped: this kernel has no transparent huge pages");
-            return;
-        }
-        let flags = std::thread::spawn(|| {
-            super::thread_heap();
-            // SAFETY: a plain allocation, freed below
-            let p = unsafe { libc::malloc(4096) };
-            let flags = vm_flags(p as usize);
-            unsafe { libc::free(p) };
-            flags
-        })
-        .join()
-        .unwrap();
-        let flags = flags.expect("the block's mapping is in smaps");
-        assert!(flags.split(' ').any(|f| f == "hg"), "VmFlags: {flags}");
-    }
 }
