@@ -52,15 +52,22 @@ impl Host {
 
     /// Live value of a canonical key; `None` offline or when the key does not exist.
     pub fn live_value(&self, key: &str) -> Result<Option<String>> {
+        self.with_live(key, |v| v.map(str::to_string))
+    }
+
+    /// `f` of the live value of a canonical key (as `live_value`), without copying it: the
+    /// rules look up every persisted key, some several times.
+    pub fn with_live<R>(&self, key: &str, f: impl FnOnce(Option<&str>) -> R) -> Result<R> {
         let Some(live) = &self.live else {
-            return Ok(None);
+            return Ok(f(None));
         };
         if let Some(v) = lock(&self.live_prints).get(key) {
-            return Ok(v.clone());
+            return Ok(f(v.as_deref()));
         }
         let v = live.read(key)?;
-        lock(&self.live_prints).insert(key.to_string(), v.clone());
-        Ok(v)
+        let r = f(v.as_deref());
+        lock(&self.live_prints).insert(key.to_string(), v);
+        Ok(r)
     }
 
     /// 1-based line of a byte offset in a file already read.

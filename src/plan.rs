@@ -740,12 +740,16 @@ struct Restarts {
 
 impl Restarts {
     fn add(&mut self, l: &Listener, change: &str, action: Action, reason: &str) {
-        let i = *self.index.entry(l.unit.clone()).or_insert_with(|| {
-            self.units
-                .push((l.service.clone(), l.unit.clone(), Vec::new()));
-            self.seen.push(Default::default());
-            self.units.len() - 1
-        });
+        let i = match self.index.get(&*l.unit) {
+            Some(&i) => i,
+            None => {
+                self.units
+                    .push((l.service.clone(), l.unit.clone(), Vec::new()));
+                self.seen.push(Default::default());
+                self.index.insert(l.unit.clone(), self.units.len() - 1);
+                self.units.len() - 1
+            }
+        };
         if !self.seen[i].contains(reason) {
             self.seen[i].insert(reason.to_string());
             self.units[i].2.push(Cause {

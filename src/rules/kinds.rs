@@ -200,11 +200,14 @@ impl Kind {
             }
             Kind::UnknownKey { removed } => {
                 for key in f.boot.keys().iter().filter(|k| !crate::sysctl::is_glob(k)) {
-                    let a = f.boot.explicit_for(key).last().cloned();
-                    let Some(a) = a else { continue };
+                    let Some(a) = f.boot.explicit_for(key).last() else {
+                        continue;
+                    };
                     let msg = if let Some(live) = &f.host.live {
                         // the value is usually read already (live-differs-from-boot)
-                        if matches!(f.host.live_value(key), Ok(Some(_))) || live.exists(key) {
+                        if matches!(f.host.with_live(key, |v| v.is_some()), Ok(true))
+                            || live.exists(key)
+                        {
                             continue;
                         }
                         format!(
@@ -641,19 +644,23 @@ fn below_minimum(rule: &Rule, f: &Facts, out: &mut Outcome) {
 fn live_differs(rule: &Rule, f: &Facts, out: &mut Outcome) {
     let Some(live) = &f.host.live else { return };
     for key in f.boot.keys() {
+        let expanded;
         let keys = if crate::sysctl::is_glob(key) {
-            live.expand(key)
+            expanded = live.expand(key);
+            &expanded[..]
         } else {
-            vec![key.clone()]
+            std::slice::from_ref(key)
         };
         for k in keys {
-            let Some(w) = f.boot.winner(&k) else { continue };
-            let Ok(Some(now)) = f.host.live_value(&k) else {
-                continue;
-            };
-            if !same_value(&now, &w.value) {
+            let Some(w) = f.boot.winner(k) else { continue };
+            // only a differing value is copied (for the message)
+            let differs = f.host.with_live(k, |now| {
+                now.filter(|now| !same_value(now, &w.value))
+                    .map(crate::sysctl::norm_value)
+            });
+            if let Ok(Some(now)) = differs {
                 out.findings.push(rule.finding(
-                    format!("{k} is {} live but boot sets {}: the live value is lost at the next reboot", crate::sysctl::norm_value(&now), w.value),
+                    format!("{k} is {now} live but boot sets {}: the live value is lost at the next reboot", w.value),
                     vec![loc(&w.path, w.line)],
                 ));
             }

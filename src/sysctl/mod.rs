@@ -25,13 +25,16 @@ pub fn normalize_key(raw: &str) -> String {
 }
 
 fn swap_separators(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '.' => '/',
-            '/' => '.',
-            c => c,
+    // byte by byte: both separators are ASCII, so the result is as valid UTF-8 as `s`
+    let swapped: Vec<u8> = s
+        .bytes()
+        .map(|b| match b {
+            b'.' => b'/',
+            b'/' => b'.',
+            b => b,
         })
-        .collect()
+        .collect();
+    String::from_utf8(swapped).unwrap_or_default()
 }
 
 /// Path of a canonical key below /proc/sys (`net/ipv4/conf/eth0.1/rp_filter`).
