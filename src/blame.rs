@@ -86,7 +86,7 @@ pub fn blame(host: &Host, boot: &Boot, keys: &[String]) -> Vec<Entry> {
                     .assignments_for(key)
                     .filter(|a| Some(*a) != winner)
                     .map(|a| Overridden {
-                        path: a.path.clone(),
+                        path: a.path.to_string(),
                         line: a.line,
                         value: a.value.clone(),
                     })

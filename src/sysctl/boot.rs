@@ -33,8 +33,8 @@ pub struct ConfFile {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {
-    /// Listed path of the file (as boot reads it).
-    pub path: String,
+    /// Listed path of the file (as boot reads it), shared by the file's assignments.
+    pub path: Arc<str>,
     pub line: usize,
     pub key: String,
     pub value: String,
@@ -183,12 +183,13 @@ impl Boot {
 
     fn read_file(&mut self, i: usize) {
         let f = self.files[i].clone();
+        let path: Arc<str> = Arc::from(f.path.as_str());
         for line in file::parse(&f.text) {
             match line.kind {
                 LineKind::Assign(a) => {
                     let idx = self.assignments.len();
                     self.assignments.push(Assignment {
-                        path: f.path.clone(),
+                        path: path.clone(),
                         line: line.number,
                         key: a.key.clone(),
                         value: a.value,
@@ -196,7 +197,12 @@ impl Boot {
                         file: i,
                         value_span: a.value_span,
                     });
-                    self.by_key.entry(a.key.clone()).or_default().push(idx);
+                    match self.by_key.get_mut(&a.key) {
+                        Some(v) => v.push(idx),
+                        None => {
+                            self.by_key.insert(a.key.clone(), vec![idx]);
+                        }
+                    }
                     if a.glob {
                         self.glob_assignments.push(idx);
                     }
