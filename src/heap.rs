@@ -6,9 +6,10 @@
 //! this asks the kernel the same from inside, with madvise(MADV_HUGEPAGE) over the main
 //! heap's slack and over each thread's arena. glibc writes its headers at the start of a
 //! heap before the advice can be given, and a 2 MiB range with one small page in it stays in
-//! small pages; so the main heap's start is skipped and an arena's first 2 MiB collapsed
-//! (MADV_COLLAPSE, Linux 6.1). Both are hints: with THP off, an older kernel, or another
-//! libc, nothing changes.
+//! small pages, so the part of a heap below its first 2 MiB boundary is filled with blocks
+//! that are never used. (MADV_COLLAPSE would fix the range in place, but it drains every
+//! CPU's page lists first: 0.2 ms usually, 2-5 ms in one run out of four here.) All of this
+//! is a hint: with THP off, or another libc, nothing changes but the slack.
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod imp {
@@ -23,11 +24,10 @@ mod imp {
     /// busy host's nginx scan, each a TLB flush across the process's CPUs): asking for 8 MiB
     /// of slack per growth makes that a handful, and untouched slack costs no memory.
     ///
-    /// Then the main heap is grown by that slack and huge pages advised over the new part,
-    /// before anything is written there. The heap's start is not aligned,
-    /// so the part below the first 2 MiB boundary cannot be a huge page: it is filled with
-    /// blocks kept for the whole run (address space only, a header page each), so the run's
-    /// allocations land above it. Call once, first thing in `main`.
+    /// Then the main heap is grown by that slack and huge pages advised over the new part
+    /// from its first 2 MiB boundary, before anything is written there; below the boundary
+    /// is filled (`fill_to`), so the run's allocations start above it. Call once, first
+    /// thing in `main`.
     pub fn tune() {
         // SAFETY: mallopt only sets an allocator parameter
         unsafe {
@@ -36,51 +36,89 @@ mod imp {
         main_heap();
     }
 
-    fn main_heap() {
-        // below glibc's mmap threshold (128 KiB), so the blocks come from the heap
-        const BLOCK: usize = 64 << 10;
-        // SAFETY: sbrk(0) only reads the break; blocks are malloc'ed and either freed or
-        // kept for the life of the process; madvise is a hint on our own heap mapping
+    /// Below glibc's mmap threshold (128 KiB), so blocks come from the heap.
+    const BLOCK: usize = 120 << 10;
+    /// glibc's chunk layout on 64-bit: a block's chunk starts 16 bytes before it, and a
+    /// request of `n` bytes takes a chunk of `n + 8` rounded up to 16, 32 at least.
+    const HEADER: usize = 16;
+    fn chunk_size(n: usize) -> usize {
+        ((n + 8 + 15) & !15).max(32)
+    }
+
+    /// Allocate blocks, kept for the life of the process, until the free top of the calling
+    /// thread's heap starts exactly at `boundary`: the next write above it is then the top's
+    /// header at `boundary` itself, and an advised range takes it as a huge page. The blocks
+    /// cost address space and one written page each. False when the heap did not behave as
+    /// expected (a block came from elsewhere than the top); the effect is then only fewer
+    /// huge pages.
+    unsafe fn fill_to(boundary: usize) -> bool {
+        // SAFETY (for the caller): plain malloc calls; what is kept is never touched again
         unsafe {
-            let before = libc::sbrk(0) as usize;
-            let start = before.next_multiple_of(HUGE);
-            let mut blocks = Vec::with_capacity(64);
-            while blocks.len() < 64 {
-                let p = libc::malloc(BLOCK);
-                if p.is_null() {
-                    break;
+            let mut first = true;
+            loop {
+                let p = libc::malloc(BLOCK) as usize;
+                if p == 0 {
+                    return false;
                 }
-                blocks.push(p);
-                if libc::sbrk(0) as usize != before && p as usize + BLOCK > start {
-                    break;
+                let top = p - HEADER + chunk_size(BLOCK);
+                let Some(rest) = boundary.checked_sub(top) else {
+                    if first {
+                        // the top is above the boundary already (a reused arena)
+                        libc::free(p as *mut _);
+                    }
+                    return false;
+                };
+                first = false;
+                if rest >= chunk_size(BLOCK) + 32 {
+                    continue;
                 }
-            }
-            let after = libc::sbrk(0) as usize;
-            if after <= start {
-                blocks.into_iter().for_each(|p| libc::free(p));
-                return;
-            }
-            // while the blocks hold the heap at its full size: freeing lets glibc trim it
-            libc::madvise(start as *mut _, after - start, libc::MADV_HUGEPAGE);
-            // the last block wrote a header above `start` before the advice, which would
-            // keep that first 2 MiB in small pages
-            libc::madvise(
-                start as *mut _,
-                HUGE.min(after - start),
-                libc::MADV_COLLAPSE,
-            );
-            for p in blocks.into_iter().rev() {
-                if p as usize + BLOCK > start {
-                    libc::free(p);
+                if rest == 0 {
+                    return true;
                 }
+                if rest < 32 {
+                    return false;
+                }
+                // `rest` is a multiple of 16: this request's chunk is exactly `rest`
+                return libc::malloc(rest - 8) as usize == top + HEADER;
             }
         }
     }
 
-    /// Advise huge pages over the calling thread's arena heap. Call first thing in a thread
-    /// that allocates megabytes.
+    fn main_heap() {
+        // SAFETY: sbrk(0) only reads the break; blocks are malloc'ed and kept for the life
+        // of the process; madvise is a hint on our own heap mapping
+        unsafe {
+            let before = libc::sbrk(0) as usize;
+            // grow the heap (by the top pad) with blocks that do not fit its start
+            let mut top = None;
+            for _ in 0..8 {
+                let p = libc::malloc(BLOCK) as usize;
+                if p == 0 {
+                    return;
+                }
+                top = Some(p - HEADER + chunk_size(BLOCK));
+                if libc::sbrk(0) as usize != before {
+                    break;
+                }
+            }
+            let after = libc::sbrk(0) as usize;
+            let Some(boundary) = top.map(|t| t.next_multiple_of(HUGE)) else {
+                return;
+            };
+            if boundary >= after {
+                return;
+            }
+            libc::madvise(boundary as *mut _, after - boundary, libc::MADV_HUGEPAGE);
+            fill_to(boundary);
+        }
+    }
+
+    /// Advise huge pages over the calling thread's arena heap, and start its allocations at
+    /// its first 2 MiB boundary (glibc wrote the arena's header below it before the advice,
+    /// which keeps that range in small pages). Call first thing in a thread that allocates
+    /// megabytes.
     pub fn thread_heap() {
-        // SAFETY: the block is freed at once; madvise is a hint on the arena's own mapping,
+        // SAFETY: the probe is freed at once; madvise is a hint on the arena's own mapping,
         // which glibc aligns to ARENA_HEAP; a block of the main arena (below the break) is
         // left alone
         unsafe {
@@ -89,11 +127,12 @@ mod imp {
             let at = p as usize;
             libc::free(p);
             if at != 0 && at >= libc::sbrk(0) as usize {
-                let heap = (at & !(ARENA_HEAP - 1)) as *mut libc::c_void;
-                libc::madvise(heap, ARENA_HEAP, libc::MADV_HUGEPAGE);
-                // glibc wrote the arena's header before the advice, so its first 2 MiB
-                // would stay small pages (512 faults): collapse it into one now
-                libc::madvise(heap, HUGE, libc::MADV_COLLAPSE);
+                let heap = at & !(ARENA_HEAP - 1);
+                libc::madvise(heap as *mut _, ARENA_HEAP, libc::MADV_HUGEPAGE);
+                // a reused arena is filled already
+                if at < heap + HUGE {
+                    fill_to(heap + HUGE);
+                }
             }
         }
     }
