@@ -79,7 +79,7 @@ pub fn blame(host: &Host, boot: &Boot, keys: &[String]) -> Vec<Entry> {
                     .map(|v| crate::sysctl::norm_value(&v)),
                 boot: winner.map(|w| w.value.clone()),
                 source: winner.map(|w| Location {
-                    path: w.path.clone().into(),
+                    path: w.path.clone(),
                     line: w.line,
                 }),
                 overridden: boot
