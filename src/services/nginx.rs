@@ -117,19 +117,115 @@ const WORD_STOP: [bool; 256] = {
     t
 };
 
-/// Bit 7 of each byte of `x` that is a WORD_STOP byte or another control character (SWAR:
-/// the lowest flagged byte is exact, flags above it may be spurious).
-#[inline(always)]
-fn stop_candidates(x: u64) -> u64 {
+/// The first byte of a chunk that may stop a scan, found for a whole chunk at once: SSE2
+/// (part of every x86_64) takes 16 bytes, elsewhere a u64 takes 8 (SWAR). The found byte is
+/// exact; the caller's byte loop then confirms it against the stop table.
+mod lanes {
+    #[cfg(target_arch = "x86_64")]
+    pub const WIDTH: usize = 16;
+    #[cfg(not(target_arch = "x86_64"))]
+    pub const WIDTH: usize = 8;
+
+    /// Index of the first byte of `c` (WIDTH bytes) that is a control character or space,
+    /// `;`, `{`, `\` or `$` (a WORD_STOP candidate).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub fn word_stop(c: &[u8]) -> Option<usize> {
+        use std::arch::x86_64::*;
+        debug_assert_eq!(c.len(), WIDTH);
+        // SAFETY: SSE2 is baseline on x86_64 (the intrinsics are unsafe only for that); the
+        // unaligned load reads the 16 bytes of `c`
+        unsafe {
+            let x = _mm_loadu_si128(c.as_ptr().cast());
+            let eq = |b: u8| _mm_cmpeq_epi8(x, _mm_set1_epi8(b as i8));
+            // x <= 0x20, unsigned
+            let low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x20)), x);
+            let m = _mm_or_si128(
+                _mm_or_si128(low, eq(b';')),
+                _mm_or_si128(eq(b'{'), _mm_or_si128(eq(b'\\'), eq(b'$'))),
+            );
+            first(_mm_movemask_epi8(m) as u32)
+        }
+    }
+
+    /// Index of the first byte of `c` that is `;` `{` `}` a quote `\\` `#` or LF (ARG_STOP).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub fn arg_stop(c: &[u8]) -> Option<usize> {
+        use std::arch::x86_64::*;
+        debug_assert_eq!(c.len(), WIDTH);
+        // SAFETY: as in `word_stop`
+        unsafe {
+            let x = _mm_loadu_si128(c.as_ptr().cast());
+            let eq = |b: u8| _mm_cmpeq_epi8(x, _mm_set1_epi8(b as i8));
+            let m = _mm_or_si128(
+                _mm_or_si128(
+                    _mm_or_si128(eq(b';'), eq(b'{')),
+                    _mm_or_si128(eq(b'}'), eq(b'"')),
+                ),
+                _mm_or_si128(
+                    _mm_or_si128(eq(b'\''), eq(b'\\')),
+                    _mm_or_si128(eq(b'#'), eq(b'\n')),
+                ),
+            );
+            first(_mm_movemask_epi8(m) as u32)
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn first(mask: u32) -> Option<usize> {
+        (mask != 0).then(|| mask.trailing_zeros() as usize)
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    #[cfg(not(target_arch = "x86_64"))]
     const HIGH: u64 = ONES * 0x80;
-    let zero = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
-    let below_0x21 = x.wrapping_sub(ONES * 0x21) & !x & HIGH;
-    below_0x21
-        | zero(x ^ (ONES * u64::from(b';')))
-        | zero(x ^ (ONES * u64::from(b'{')))
-        | zero(x ^ (ONES * u64::from(b'\\')))
-        | zero(x ^ (ONES * u64::from(b'$')))
+
+    /// Bit 7 of each byte of `x` equal to `b` (the lowest is exact, those above may not be).
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    fn eq(x: u64, b: u8) -> u64 {
+        let y = x ^ (ONES * u64::from(b));
+        y.wrapping_sub(ONES) & !y & HIGH
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    fn load(c: &[u8]) -> u64 {
+        u64::from_le_bytes(c.try_into().unwrap_or_default())
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    fn first(mask: u64) -> Option<usize> {
+        (mask != 0).then(|| (mask.trailing_zeros() / 8) as usize)
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    pub fn word_stop(c: &[u8]) -> Option<usize> {
+        let x = load(c);
+        let low = x.wrapping_sub(ONES * 0x21) & !x & HIGH;
+        first(low | eq(x, b';') | eq(x, b'{') | eq(x, b'\\') | eq(x, b'$'))
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    pub fn arg_stop(c: &[u8]) -> Option<usize> {
+        let x = load(c);
+        first(
+            eq(x, b';')
+                | eq(x, b'{')
+                | eq(x, b'}')
+                | eq(x, b'"')
+                | eq(x, b'\'')
+                | eq(x, b'\\')
+                | eq(x, b'#')
+                | eq(x, b'\n'),
+        )
+    }
 }
 
 // The scanners below take the byte offset of a token's first byte and return its end; they
@@ -153,25 +249,13 @@ const ARG_STOP: [bool; 256] = {
 /// `}` or `${`), else `i` itself (the tokenizer goes on from there).
 #[inline(always)]
 fn skip_plain_args(b: &[u8], i: usize) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGH: u64 = ONES * 0x80;
-    let zero = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
     let mut j = i;
-    while let Some(chunk) = b.get(j..j + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        let m = zero(x ^ (ONES * u64::from(b';')))
-            | zero(x ^ (ONES * u64::from(b'{')))
-            | zero(x ^ (ONES * u64::from(b'}')))
-            | zero(x ^ (ONES * u64::from(b'"')))
-            | zero(x ^ (ONES * u64::from(b'\'')))
-            | zero(x ^ (ONES * u64::from(b'\\')))
-            | zero(x ^ (ONES * u64::from(b'#')))
-            | zero(x ^ (ONES * u64::from(b'\n')));
-        if m != 0 {
-            j += (m.trailing_zeros() / 8) as usize;
+    while let Some(chunk) = b.get(j..j + lanes::WIDTH) {
+        if let Some(k) = lanes::arg_stop(chunk) {
+            j += k;
             break;
         }
-        j += 8;
+        j += lanes::WIDTH;
     }
     while j < b.len() && !ARG_STOP[b[j] as usize] {
         j += 1;
@@ -236,14 +320,13 @@ fn scan_quoted(b: &[u8], mut i: usize, line: &mut usize) -> (usize, bool, bool) 
 fn scan_word(b: &[u8], mut i: usize, line: &mut usize) -> (usize, bool) {
     let mut escaped = false;
     loop {
-        // eight bytes at a time to the first byte that may stop the word
-        while let Some(chunk) = b.get(i..i + 8) {
-            let m = stop_candidates(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
-            if m != 0 {
-                i += (m.trailing_zeros() / 8) as usize;
+        // a chunk at a time to the first byte that may stop the word
+        while let Some(chunk) = b.get(i..i + lanes::WIDTH) {
+            if let Some(k) = lanes::word_stop(chunk) {
+                i += k;
                 break;
             }
-            i += 8;
+            i += lanes::WIDTH;
         }
         while i < b.len() && !WORD_STOP[b[i] as usize] {
             i += 1;

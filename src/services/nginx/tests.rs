@@ -939,3 +939,33 @@ fn long_include_chain_stops_with_an_error() {
     );
     assert_eq!(s.listeners.len(), 1);
 }
+
+/// The chunk scanners (SSE2 on x86_64, SWAR elsewhere) find the same first stop byte as a
+/// byte loop, for every byte value at every position (issue 5).
+#[test]
+fn issue5_chunk_scanners_match_the_byte_loop() {
+    let word = |b: u8| b <= 0x20 || b";{\\$".contains(&b);
+    let arg = |b: u8| ARG_STOP[b as usize];
+    // a plain chunk, then each byte value planted at each position, with a second stop
+    // byte after it in some chunks so only the first may count
+    let mut chunks: Vec<Vec<u8>> = vec![b"abcdefghijklmnopqrstuvwxyz".to_vec()];
+    for v in 0..=255u8 {
+        for pos in 0..lanes::WIDTH {
+            let mut c = vec![b'a'; lanes::WIDTH];
+            c[pos] = v;
+            if pos + 2 < lanes::WIDTH {
+                c[pos + 2] = if v % 2 == 0 { b';' } else { 0xc3 };
+            }
+            chunks.push(c);
+        }
+    }
+    for c in &chunks {
+        let c = &c[..lanes::WIDTH];
+        assert_eq!(
+            lanes::word_stop(c),
+            c.iter().position(|&b| word(b)),
+            "{c:?}"
+        );
+        assert_eq!(lanes::arg_stop(c), c.iter().position(|&b| arg(b)), "{c:?}");
+    }
+}
