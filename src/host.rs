@@ -96,13 +96,17 @@ impl Host {
         Some(line)
     }
 
-    /// Values read ahead (see `Live::read_many`); read errors are left for a later read to
-    /// report.
-    pub fn remember_live(&self, values: Vec<(String, Result<Option<String>>)>) {
+    /// Values read ahead (see `Live::read_shared`), by index into `keys`; read errors are
+    /// left for a later read to report.
+    pub fn remember_live(
+        &self,
+        mut keys: Vec<String>,
+        values: Vec<(usize, Result<Option<String>>)>,
+    ) {
         let mut cache = lock(&self.live_prints);
-        for (k, v) in values {
-            if let Ok(v) = v {
-                cache.insert(k, v);
+        for (i, v) in values {
+            if let (Ok(v), Some(k)) = (v, keys.get_mut(i)) {
+                cache.insert(std::mem::take(k), v);
             }
         }
     }

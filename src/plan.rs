@@ -6,6 +6,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicUsize;
 
 use serde::{Deserialize, Serialize};
 
@@ -201,9 +203,17 @@ impl State {
         let host = Host::new(root);
         // On a busy host three jobs take milliseconds each: nginx's config (on its own
         // thread from the start), the live value of every persisted key (on another, once
-        // the sysctl files tell which keys), and the other services (here).
-        let (policy, rules, boot, scan, live) = std::thread::scope(|s| {
-            let nginx = heap::spawn(s, || services::scan_nginx(&host));
+        // the sysctl files tell which keys), and the other services (here). The live values
+        // are read by chunks, and the other two threads take chunks too once their own job
+        // is done, so the three end together.
+        let keys: OnceLock<Vec<String>> = OnceLock::new();
+        let next = AtomicUsize::new(0);
+        let help = || match (&host.live, keys.get()) {
+            (Some(l), Some(keys)) => l.read_shared(keys, &next),
+            _ => Vec::new(),
+        };
+        let (policy, rules, boot, scan, values) = std::thread::scope(|s| {
+            let nginx = heap::spawn(s, || (services::scan_nginx(&host), help()));
             let policy = load_policy(&host, inputs.policy.as_deref())?;
             let rules = {
                 let _t = crate::trace::phase("rules");
@@ -213,23 +223,29 @@ impl State {
                 let _t = crate::trace::phase("sysctl");
                 Boot::resolve(&host, &BTreeMap::new())
             };
-            let keys = boot.keys().to_vec();
+            let assigned = boot.keys().to_vec();
             let live = host.live.as_ref().map(|l| {
+                let (keys, next) = (&keys, &next);
                 heap::spawn(s, move || {
                     let _t = crate::trace::phase("live");
-                    l.read_many(persisted_keys(l, &keys))
+                    let keys = keys.get_or_init(|| persisted_keys(l, &assigned));
+                    l.read_shared(keys, next)
                 })
             });
             let rest = {
                 let _t = crate::trace::phase("services");
                 services::scan_others(&host)
             };
-            let nginx = heap::join(nginx);
-            let live = live.map(heap::join);
-            Ok::<_, Vec<Error>>((policy, rules, boot, services::merge(nginx, rest), live))
+            let mut values = help();
+            let (nginx, helped) = heap::join(nginx);
+            values.extend(helped);
+            if let Some(l) = live {
+                values.extend(heap::join(l));
+            }
+            Ok::<_, Vec<Error>>((policy, rules, boot, services::merge(nginx, rest), values))
         })?;
-        if let Some(values) = live {
-            host.remember_live(values);
+        if let Some(keys) = keys.into_inner() {
+            host.remember_live(keys, values);
         }
         let kernel = kernel_version(&host);
         Ok(State {

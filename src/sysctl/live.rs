@@ -3,12 +3,13 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{key_to_path, path_to_key, same_value};
 use crate::error::{Error, Result};
 use crate::root::Root;
 
-/// Directories kept open at once by `read_many` (well under the usual limit of 1,024 files).
+/// Directories kept open at once by each `read_shared` (well under the usual limit of 1,024 files).
 const MAX_DIR_FDS: usize = 128;
 
 pub struct Live {
@@ -77,18 +78,33 @@ impl Live {
         }
     }
 
-    /// Read many keys (on another thread: `Live` holds only a path and a descriptor). Each
-    /// directory is opened once and its keys read relative to it: a busy host's keys sit a
-    /// few to a directory (`net/ipv4/conf/eth0/...`), and the kernel then looks up one name
-    /// per key instead of walking five.
-    pub fn read_many(&self, keys: Vec<String>) -> Vec<(String, Result<Option<String>>)> {
+    /// Read keys by chunks, claimed through `next`: several threads may run this on the same
+    /// keys at once, each taking the next chunk until none is left, so whichever thread is
+    /// free helps (a busy host has ~1,300 keys, each an open, a read and a close). Returns
+    /// the values read here, by index into `keys`.
+    ///
+    /// Each directory is opened once and its keys read relative to it: a busy host's keys
+    /// sit a few to a directory (`net/ipv4/conf/eth0/...`), and the kernel then looks up one
+    /// name per key instead of walking five.
+    pub fn read_shared(
+        &self,
+        keys: &[String],
+        next: &AtomicUsize,
+    ) -> Vec<(usize, Result<Option<String>>)> {
         use nix::fcntl::{OFlag, openat};
         use nix::sys::stat::Mode;
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        /// Keys claimed at once: neighbours share a directory.
+        const CHUNK: usize = 32;
         let mut dirs: rustc_hash::FxHashMap<String, Option<OwnedFd>> = Default::default();
-        keys.into_iter()
-            .map(|key| {
-                let path = key_to_path(&key);
+        let mut out = Vec::new();
+        loop {
+            let first = next.fetch_add(CHUNK, Ordering::Relaxed);
+            if first >= keys.len() {
+                return out;
+            }
+            for (i, key) in keys.iter().enumerate().skip(first).take(CHUNK) {
+                let path = key_to_path(key);
                 let at = match (&self.fd, path.rsplit_once('/')) {
                     (Some(top), Some((dir, name))) => {
                         if !dirs.contains_key(dir) && dirs.len() < MAX_DIR_FDS {
@@ -108,10 +124,9 @@ impl Live {
                     Some((fd, name)) => self.read_text(Some(fd), name),
                     None => self.read_text(None, &path),
                 };
-                let value = Self::judge(&path, read);
-                (key, value)
-            })
-            .collect()
+                out.push((i, Self::judge(&path, read)));
+            }
+        }
     }
 
     pub fn exists(&self, key: &str) -> bool {
