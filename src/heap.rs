@@ -21,8 +21,12 @@ mod imp {
     const ARENA_HEAP: usize = 64 << 20;
 
     /// glibc grows a heap a page or two at a time, each growth an mprotect (700 of them on a
-    /// busy host's nginx scan, each a TLB flush across the process's CPUs): asking for 8 MiB
-    /// of slack per growth makes that a handful, and untouched slack costs no memory.
+    /// busy host's nginx scan, each a TLB flush across the process's CPUs), and a 2 MiB
+    /// range only partly grown into takes small pages. A top pad of 64 MiB makes a thread's
+    /// arena (64 MiB at most) writable whole from the start and the main heap grow in 64 MiB
+    /// steps; untouched slack costs no memory. Blocks of up to 32 MiB (glibc's largest
+    /// threshold) come from these heaps rather than from mmaps of their own, which would
+    /// take small pages: ten times the busy host had 22,000 page faults, now 2,300.
     ///
     /// Then the main heap is grown by that slack and huge pages advised over the new part
     /// from its first 2 MiB boundary, before anything is written there; below the boundary
@@ -31,12 +35,14 @@ mod imp {
     pub fn tune() {
         // SAFETY: mallopt only sets an allocator parameter
         unsafe {
-            libc::mallopt(libc::M_TOP_PAD, 8 << 20);
+            libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         }
         main_heap();
     }
 
-    /// Below glibc's mmap threshold (128 KiB), so blocks come from the heap.
+    /// Below glibc's default mmap threshold (128 KiB), so blocks come from the heap even
+    /// before `tune`.
     const BLOCK: usize = 120 << 10;
     /// glibc's chunk layout on 64-bit: a block's chunk starts 16 bytes before it, and a
     /// request of `n` bytes takes a chunk of `n + 8` rounded up to 16, 32 at least.
