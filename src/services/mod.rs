@@ -137,6 +137,14 @@ pub fn scan_others(host: &Host) -> Scan {
 
 /// nginx's results first, then the others', as `scan` orders them.
 pub fn merge(mut all: Scan, rest: Scan) -> Scan {
+    // A busy host's nginx list is megabytes. Grown by realloc, it would move within the nginx
+    // thread's arena, into a heap of its own past 64 MiB that takes small pages; one exact
+    // allocation here (the main heap) copies it once.
+    if all.listeners.capacity() - all.listeners.len() < rest.listeners.len() {
+        let mut listeners = Vec::with_capacity(all.listeners.len() + rest.listeners.len());
+        listeners.append(&mut all.listeners);
+        all.listeners = listeners;
+    }
     all.listeners.extend(rest.listeners);
     all.problems.extend(rest.problems);
     all.errors.extend(rest.errors);
