@@ -23,8 +23,14 @@ fn out(s: &str) {
     let _ = o.write_all(s.as_bytes());
 }
 
+/// Standard output, buffered by 64 KiB: a busy host's plan is megabytes, written in a few
+/// dozen writes rather than hundreds.
+fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock())
+}
+
 pub fn json<T: serde::Serialize + ?Sized>(v: &T) {
-    let mut o = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut o = stdout();
     let _ = serde_json::to_writer_pretty(&mut o, v)
         .map_err(std::io::Error::other)
         .and_then(|()| writeln!(o))
@@ -135,7 +141,7 @@ pub fn plan(p: &Plan, format: Format) {
             errors: p.errors.iter().map(|e| e.to_string()).collect(),
         });
     }
-    let mut o = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut o = stdout();
     // a closed pipe (qfix plan | head) is not an error worth reporting
     let _ = write_plan(&mut o, p).and_then(|()| o.flush());
 }
