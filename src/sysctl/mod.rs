@@ -10,8 +10,14 @@ pub mod live;
 /// names (a VLAN `eth0.1`); otherwise dots separate and slashes belong to names.
 pub fn normalize_key(raw: &str) -> String {
     let raw = raw.trim().trim_start_matches('/');
-    // the common case, a plain dotted key, is already canonical
-    if !raw.contains('/') && !raw.contains("..") && !raw.starts_with('.') && !raw.ends_with('.') {
+    // the common case, a plain dotted key, is already canonical: no `/`, no empty part
+    // (checked in one pass: every line of every sysctl file comes here, twice per plan)
+    let b = raw.as_bytes();
+    let plain = b.last() != Some(&b'.')
+        && b.iter()
+            .enumerate()
+            .all(|(i, &c)| c != b'/' && (c != b'.' || (i > 0 && b[i - 1] != b'.')));
+    if plain {
         return raw.to_string();
     }
     let first_sep = raw.find(['/', '.']);
@@ -49,7 +55,7 @@ pub fn path_to_key(path: &str) -> String {
 
 /// systemd's string_is_glob: any of `*?[` makes a key a pattern.
 pub fn is_glob(key: &str) -> bool {
-    key.contains(['*', '?', '['])
+    key.bytes().any(|b| matches!(b, b'*' | b'?' | b'['))
 }
 
 /// Values compare as whitespace-separated words (`1024 65000` == `1024\t65000`).
