@@ -257,4 +257,38 @@ mod tests {
             ["net.core.netdev_budget", "net.core.somaxconn"]
         );
     }
+
+    /// Threads sharing `read_shared` read every key exactly once between them, and each
+    /// value is the key's own (issue 5).
+    #[test]
+    fn issue5_shared_reads_cover_every_key_once() {
+        let d = tempfile::tempdir().unwrap();
+        let mut keys = Vec::new();
+        for i in 0..300 {
+            let dir = d.path().join(format!("proc/sys/net/ipv4/conf/if{}", i / 7));
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join(format!("k{i}")), format!("{i}\n")).unwrap();
+            keys.push(format!("net.ipv4.conf.if{}.k{i}", i / 7));
+        }
+        keys.push("net.ipv4.conf.if0.missing".to_string());
+        let root = Root::new(d.path()).unwrap();
+        let live = Live::open(&root).unwrap();
+        let next = AtomicUsize::new(0);
+        let mut got: Vec<(usize, Result<Option<String>>)> = std::thread::scope(|s| {
+            let helpers: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| live.read_shared(&keys, &next)))
+                .collect();
+            helpers
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        got.sort_by_key(|g| g.0);
+        assert_eq!(got.len(), keys.len());
+        for (n, (i, v)) in got.iter().enumerate() {
+            assert_eq!(*i, n);
+            let want = (n < 300).then(|| n.to_string());
+            assert_eq!(v.as_ref().unwrap(), &want, "{}", keys[n]);
+        }
+    }
 }
