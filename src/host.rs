@@ -21,7 +21,8 @@ pub struct Host {
     files: Mutex<HashMap<String, Option<Arc<str>>>>,
     /// The last (offset, line) looked up per file.
     lines: Mutex<HashMap<String, (usize, usize)>>,
-    live_prints: Mutex<BTreeMap<String, Option<String>>>,
+    /// Live values read, by key (hashed: the rules look up every persisted key).
+    live_prints: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl Host {
@@ -117,7 +118,10 @@ impl Host {
                 .iter()
                 .map(|(p, t)| (p.clone(), t.as_deref().map(hash)))
                 .collect(),
-            live: lock(&self.live_prints).clone(),
+            live: lock(&self.live_prints)
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 }
