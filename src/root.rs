@@ -224,7 +224,19 @@ impl Root {
         ) {
             return Ok(None);
         }
-        match fs::read_link(self.host(cur)) {
+        // relative to the directory's descriptor when there is one: the kernel then looks up
+        // one name rather than the whole host path (a busy host's sites-enabled/* are links)
+        let target = match split_clean(cur).and_then(|(dir, last)| Some((self.dir_fd(dir)?, last)))
+        {
+            Some((fd, last)) => {
+                use std::os::fd::AsRawFd;
+                nix::fcntl::readlinkat(Some(fd.as_raw_fd()), last)
+                    .map(std::path::PathBuf::from)
+                    .map_err(io::Error::from)
+            }
+            None => fs::read_link(self.host(cur)),
+        };
+        match target {
             Ok(t) => Ok(Some(t.to_string_lossy().into_owned())),
             Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
                 lock(&self.kinds).insert(cur.to_string(), Kind::NotLink);
@@ -298,6 +310,22 @@ impl Root {
         }
     }
 
+    /// A resolved directory, opened once (`None`: it could not be opened, or too many are).
+    fn dir_fd(&self, dir: &str) -> Option<Arc<OwnedFd>> {
+        let mut fds = lock(&self.dir_fds);
+        match fds.get(dir) {
+            Some(fd) => fd.clone(),
+            None if fds.len() >= MAX_DIR_FDS => None,
+            None => {
+                let fd = fs::File::open(self.host(dir))
+                    .ok()
+                    .map(|f| Arc::new(OwnedFd::from(f)));
+                fds.insert(dir.to_string(), fd.clone());
+                fd
+            }
+        }
+    }
+
     /// Open a file relative to its directory's descriptor, refusing to follow a last
     /// component that is a link: a busy host reads thousands of plain files, and this spares
     /// an lstat and a full path walk for each. `None` when the slow path must decide (a
@@ -316,21 +344,7 @@ impl Root {
                 }
             }
         };
-        let fd = {
-            let mut fds = lock(&self.dir_fds);
-            match fds.get(&dir) {
-                Some(fd) => fd.clone(),
-                None if fds.len() >= MAX_DIR_FDS => return Ok(None),
-                None => {
-                    let fd = fs::File::open(self.host(&dir))
-                        .ok()
-                        .map(|f| Arc::new(OwnedFd::from(f)));
-                    fds.insert(dir.clone(), fd.clone());
-                    fd
-                }
-            }
-        };
-        let Some(fd) = fd else {
+        let Some(fd) = self.dir_fd(&dir) else {
             return Ok(None);
         };
         let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
