@@ -223,12 +223,13 @@ impl State {
                 let _t = crate::trace::phase("sysctl");
                 Boot::resolve(&host, &BTreeMap::new())
             };
-            let assigned = boot.keys().to_vec();
+            // the keys are known before any thread looks for them: one that looked too early
+            // would not help
             let live = host.live.as_ref().map(|l| {
-                let (keys, next) = (&keys, &next);
+                let keys = keys.get_or_init(|| persisted_keys(l, boot.keys()));
+                let next = &next;
                 heap::spawn(s, move || {
                     let _t = crate::trace::phase("live");
-                    let keys = keys.get_or_init(|| persisted_keys(l, &assigned));
                     l.read_shared(keys, next)
                 })
             });
