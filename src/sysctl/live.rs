@@ -9,7 +9,8 @@ use super::{key_to_path, path_to_key, same_value};
 use crate::error::{Error, Result};
 use crate::root::Root;
 
-/// Directories kept open at once by each `read_shared` (well under the usual limit of 1,024 files).
+/// Directories kept open at once by each `read_shared` (three readers and Root's 256 stay
+/// well under the usual limit of 1,024 files).
 const MAX_DIR_FDS: usize = 128;
 
 pub struct Live {
@@ -96,6 +97,8 @@ impl Live {
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         /// Keys claimed at once: neighbours share a directory.
         const CHUNK: usize = 32;
+        // this reader's own directories, not `Root::dir_fd`'s shared cache: a big host's
+        // thousand interface directories would crowd the config directories out of it
         let mut dirs: rustc_hash::FxHashMap<String, Option<OwnedFd>> = Default::default();
         let mut out = Vec::new();
         loop {
