@@ -29,7 +29,17 @@ pub struct Root {
     kinds: std::sync::Mutex<rustc_hash::FxHashMap<String, Kind>>,
     /// Resolved directories opened once (`None`: could not be opened), see `open_direct`.
     dir_fds: std::sync::Mutex<rustc_hash::FxHashMap<String, Option<Arc<OwnedFd>>>>,
+    /// Names looked up in each resolved directory that `kinds` did not know, or `LISTED`
+    /// once the directory's listing is in `kinds` (see `link_target`).
+    misses: std::sync::Mutex<rustc_hash::FxHashMap<String, u32>>,
 }
+
+/// Unknown names looked up in one directory before it is listed whole. A directory read
+/// through many names (a busy host's sites-available, reached through sites-enabled's
+/// links) then costs one getdents instead of a readlink per name, while a directory passed
+/// through for a name or two (/etc, /usr/lib) is not listed.
+const LIST_AFTER: u32 = 8;
+const LISTED: u32 = u32::MAX;
 
 /// What an existing path is, without following a link in its last component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +77,7 @@ impl Root {
             paths: Default::default(),
             dir_fds: Default::default(),
             kinds: Default::default(),
+            misses: Default::default(),
         })
     }
 
@@ -224,6 +235,15 @@ impl Root {
         ) {
             return Ok(None);
         }
+        if let Some((dir, _)) = split_clean(cur)
+            && self.listed(dir)
+        {
+            // the listing knows every name: only a link needs its readlink, and a name it
+            // does not hold is missing
+            if lock(&self.kinds).get(cur) != Some(&Kind::Link) {
+                return Ok(None);
+            }
+        }
         // relative to the directory's descriptor when there is one: the kernel then looks up
         // one name rather than the whole host path (a busy host's sites-enabled/* are links)
         let target = match split_clean(cur).and_then(|(dir, last)| Some((self.dir_fd(dir)?, last)))
@@ -245,6 +265,50 @@ impl Root {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(cur.to_string(), e)),
         }
+    }
+
+    /// Whether the entries of `dir` (resolved) are all in `kinds`: counts a name `kinds`
+    /// did not know, and lists the directory at the LIST_AFTER-th.
+    fn listed(&self, dir: &str) -> bool {
+        let n = {
+            let mut misses = lock(&self.misses);
+            match misses.get_mut(dir) {
+                Some(n) => {
+                    *n = n.saturating_add(1);
+                    *n
+                }
+                None => {
+                    misses.insert(dir.to_string(), 1);
+                    1
+                }
+            }
+        };
+        if n == LISTED {
+            return true;
+        }
+        if n != LIST_AFTER {
+            return false;
+        }
+        let Ok(rd) = fs::read_dir(self.host(dir)) else {
+            return false;
+        };
+        let mut kinds = Vec::new();
+        for ent in rd {
+            // an entry that cannot be read leaves the listing incomplete: not used
+            let Ok(ent) = ent else { return false };
+            let Ok(t) = ent.file_type() else { return false };
+            let k = if t.is_symlink() {
+                Kind::Link
+            } else if t.is_dir() {
+                Kind::Dir
+            } else {
+                Kind::Other
+            };
+            kinds.push((join(dir, &ent.file_name().to_string_lossy()), k));
+        }
+        lock(&self.kinds).extend(kinds);
+        lock(&self.misses).insert(dir.to_string(), LISTED);
+        true
     }
 
     /// Whether an in-root path (links followed) is a directory.
@@ -295,7 +359,9 @@ impl Root {
         };
         let read = opened.and_then(|mut f| {
             BUF.with_borrow_mut(|buf| {
-                let n = read_into(&mut f, buf, false)?;
+                // config files are regular files, whose short read is their end: the read
+                // that would return 0 is spared for each of a busy host's ~600 files
+                let n = read_into(&mut f, buf, true)?;
                 let bytes = &buf[..n];
                 Ok(std::str::from_utf8(bytes).map(Arc::from).map_err(|e| {
                     let line = 1 + newlines(&bytes[..e.valid_up_to()]);
@@ -702,5 +768,64 @@ mod tests {
         assert!(err.contains("points outside the root"), "{err}");
         assert!(r.is_dir("/etc/nginx/sites-available") && !r.is_dir(a) && r.exists(a));
         assert!(!r.exists(&format!("{e}/missing")));
+    }
+
+    /// A directory reached through many names is listed once (`LIST_AFTER`), and from then
+    /// on its listing answers: links are still followed, files and missing names are not
+    /// links. The answers must be those of a root that never lists.
+    #[test]
+    fn issue5_listed_directory_resolves_like_readlink() {
+        let d = tempfile::tempdir().unwrap();
+        let avail = d.path().join("etc/nginx/sites-available");
+        let enabled = d.path().join("etc/nginx/sites-enabled");
+        fs::create_dir_all(&avail).unwrap();
+        fs::create_dir_all(&enabled).unwrap();
+        fs::create_dir_all(d.path().join("srv")).unwrap();
+        fs::write(d.path().join("srv/real"), "r\n").unwrap();
+        let n = 3 * LIST_AFTER as usize;
+        let mut names = Vec::new();
+        for i in 0..n {
+            let name = format!("s{i}");
+            // files, links onward (absolute and relative), a mask, and a dangling link
+            match i % 5 {
+                0 => std::os::unix::fs::symlink("/srv/real", avail.join(&name)).unwrap(),
+                1 => std::os::unix::fs::symlink("../../../srv/real", avail.join(&name)).unwrap(),
+                2 => std::os::unix::fs::symlink("/dev/null", avail.join(&name)).unwrap(),
+                3 => std::os::unix::fs::symlink("/srv/gone", avail.join(&name)).unwrap(),
+                _ => fs::write(avail.join(&name), "f\n").unwrap(),
+            }
+            std::os::unix::fs::symlink(format!("../sites-available/{name}"), enabled.join(&name))
+                .unwrap();
+            names.push(name);
+        }
+        let listing = Root::new(d.path()).unwrap();
+        assert_eq!(
+            listing.list_dir("/etc/nginx/sites-enabled").unwrap().len(),
+            n
+        );
+        let mut asked = Vec::new();
+        for name in &names {
+            for p in [
+                format!("/etc/nginx/sites-enabled/{name}"),
+                format!("/etc/nginx/sites-available/{name}-missing"),
+            ] {
+                asked.push((
+                    p.clone(),
+                    listing.resolve(&p).unwrap(),
+                    listing.read_opt(&p).unwrap(),
+                ));
+            }
+        }
+        assert_eq!(
+            lock(&listing.misses).get("/etc/nginx/sites-available"),
+            Some(&LISTED),
+            "the directory was listed"
+        );
+        for (p, resolved, text) in asked {
+            // a fresh root for every name: nothing is listed
+            let fresh = Root::new(d.path()).unwrap();
+            assert_eq!(resolved, fresh.resolve(&p).unwrap(), "{p}");
+            assert_eq!(text, fresh.read_opt(&p).unwrap(), "{p}");
+        }
     }
 }
