@@ -742,6 +742,9 @@ fn prove(
             )));
         }
     }
+    // the process ends soon after the plan: freeing a busy host's resolution (thousands of
+    // keys and values) one by one would cost more than the proof's own parsing
+    std::mem::forget(after);
     errors
 }
 
