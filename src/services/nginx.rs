@@ -916,8 +916,9 @@ enum Addr {
         /// As displayed: `*`, `127.0.0.1`, `[::]`, `localhost`.
         host: String,
         port: u16,
-        /// What nginx compares to find one socket: `*`, `[::]` and `0.0.0.0` alike.
-        key: String,
+        /// What nginx compares to find one socket, when it is not `host` itself: `*`,
+        /// `[::]` and `0.0.0.0` alike (see `Addr::key_str`).
+        key: Option<String>,
     },
     Unix(String),
 }
@@ -930,13 +931,35 @@ impl Addr {
         }
     }
 
+    #[cfg(test)]
     fn key(&self) -> String {
         match self {
-            Addr::Tcp { key, port, .. } => join3("", key, ":", Some(*port)),
+            Addr::Tcp { port, .. } => join3("", self.key_str(), ":", Some(*port)),
             Addr::Unix(p) => join3("unix:", p, "", None),
         }
     }
+
+    /// What nginx compares to find one socket: the TCP host's canonical spelling, or the
+    /// unix path.
+    fn key_str(&self) -> &str {
+        match self {
+            Addr::Tcp { host, key, .. } => key.as_deref().unwrap_or(host),
+            Addr::Unix(p) => p,
+        }
+    }
+
+    /// The socket it names, as nginx compares them (what `key` spells), borrowed: a busy
+    /// host groups thousands of lines by it.
+    fn socket(&self, stream: bool) -> Socket<'_> {
+        match self {
+            Addr::Tcp { port, .. } => (stream, false, self.key_str(), *port),
+            Addr::Unix(p) => (stream, true, p, 0),
+        }
+    }
 }
+
+/// One socket: (stream, unix, address key or path, port).
+type Socket<'a> = (bool, bool, &'a str, u16);
 
 /// `a` `b` `c` and the port, without the formatting machinery (thousands of these).
 fn join3(a: &str, b: &str, c: &str, port: Option<u16>) -> String {
@@ -974,10 +997,6 @@ struct ListenRec {
     path: Arc<str>,
     line: usize,
     addr: Addr,
-    /// `addr.key()`, until `listeners` groups the lines by it.
-    socket: String,
-    /// Index of its addr:port in `listeners`.
-    group: usize,
     backlog: Option<Backlog>,
     /// Carries socket options (nginx's `lsopt.set`): only one line per addr:port may.
     sets_options: bool,
@@ -1202,9 +1221,7 @@ impl Walker<'_> {
         let mut rec = ListenRec {
             path: file.path.clone(),
             line,
-            socket: addr.key(),
             addr,
-            group: 0,
             backlog: None,
             sets_options: false,
             default_server: false,
@@ -1321,24 +1338,20 @@ fn parse_addr(v: &str, stream: bool) -> Result<Addr, String> {
     }
     // nginx compares resolved addresses: spell the same socket one way
     let key = if host == "*" {
-        "*".to_string()
+        None
     } else if let Some(h) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         match h.parse::<Ipv6Addr>() {
-            Ok(ip) => format!("[{ip}]"),
+            Ok(ip) => Some(format!("[{ip}]")).filter(|k| *k != host),
             Err(_) => return Err(format!("invalid IPv6 address \"{h}\"")),
         }
     } else if let Ok(ip) = host.parse::<Ipv4Addr>() {
-        if ip.is_unspecified() {
-            "*".to_string()
-        } else {
-            // the parser takes only the canonical form (four parts, no leading zeros), so
-            // the text is already what Display would print
-            host.clone()
-        }
+        // the parser takes only the canonical form (four parts, no leading zeros), so the
+        // text is already what Display would print
+        ip.is_unspecified().then(|| "*".to_string())
     } else if host.eq_ignore_ascii_case("localhost") {
-        "127.0.0.1".to_string()
+        Some("127.0.0.1".to_string())
     } else {
-        host.to_ascii_lowercase()
+        Some(host.to_ascii_lowercase()).filter(|k| *k != host)
     };
     Ok(Addr::Tcp { host, port, key })
 }
@@ -1349,8 +1362,8 @@ fn parse_addr(v: &str, stream: bool) -> Result<Addr, String> {
 /// One addr:port socket (http and stream sockets are separate configs).
 struct Group {
     stream: bool,
-    /// Its wildcard socket key (`*:80`, `[::]:80`) for a specific TCP address.
-    wildcard: Option<String>,
+    /// Its wildcard socket (`*` or `[::]` on its port) for a specific TCP address.
+    wildcard: Option<(&'static str, u16)>,
     /// The first listen line carrying socket options: the socket is bound on its own, even
     /// next to a wildcard (an option implies bind). Indexes into the listen lines.
     carrier: Option<usize>,
@@ -1368,16 +1381,16 @@ impl Group {
     }
 }
 
-/// The group of socket `k`, a new one numbered in order of appearance if it is new.
-fn group_of(
-    index: &mut HashMap<(bool, String), usize>,
+/// The group of the socket `addr` names, a new one numbered in order of appearance if it
+/// is new.
+fn group_of<'a>(
+    index: &mut HashMap<Socket<'a>, usize>,
     groups: &mut Vec<Group>,
-    k: (bool, String),
-    addr: &Addr,
+    stream: bool,
+    addr: &'a Addr,
 ) -> usize {
     let n = groups.len();
-    let stream = k.0;
-    let g = *index.entry(k).or_insert(n);
+    let g = *index.entry(addr.socket(stream)).or_insert(n);
     if g == n {
         groups.push(Group {
             stream,
@@ -1391,26 +1404,26 @@ fn group_of(
     g
 }
 
-fn listeners(servers: &[ServerRec], mut listens: Vec<ListenRec>, main: &str, scan: &mut Scan) {
-    // group the lines by socket, numbered in order of appearance
-    let mut index: HashMap<(bool, String), usize> = HashMap::default();
-    let mut groups: Vec<Group> = Vec::new();
+fn listeners(servers: &[ServerRec], listens: Vec<ListenRec>, main: &str, scan: &mut Scan) {
     let implicit = Addr::Tcp {
         host: "*".into(),
         port: 80,
-        key: "*".into(),
+        key: None,
     };
+    // group the lines by socket, numbered in order of appearance
+    let mut index: HashMap<Socket<'_>, usize> = HashMap::default();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut line_group = vec![0; listens.len()];
     // socket options on a second line of a socket: (group, line)
     let mut duplicates: Vec<(usize, usize)> = Vec::new();
     for s in servers {
         if s.listens.is_empty() && !s.stream {
-            group_of(&mut index, &mut groups, (false, implicit.key()), &implicit);
+            group_of(&mut index, &mut groups, false, &implicit);
         }
         for li in s.listens.clone() {
-            let l = &mut listens[li];
-            let key = (s.stream, std::mem::take(&mut l.socket));
-            let g = group_of(&mut index, &mut groups, key, &l.addr);
-            l.group = g;
+            let l = &listens[li];
+            let g = group_of(&mut index, &mut groups, s.stream, &l.addr);
+            line_group[li] = g;
             let gr = &mut groups[g];
             gr.first.get_or_insert(li);
             if l.default_server {
@@ -1451,20 +1464,20 @@ fn listeners(servers: &[ServerRec], mut listens: Vec<ListenRec>, main: &str, sca
     // family when there is one: that socket's backlog is what it gets
     for gr in &mut groups {
         if gr.carrier.is_none()
-            && let Some(w) = &gr.wildcard
+            && let Some((w, port)) = gr.wildcard
         {
-            gr.served_by = index.get(&(gr.stream, w.clone())).copied();
+            gr.served_by = index.get(&(gr.stream, false, w, port)).copied();
         }
     }
-    let implicit_group = index.get(&(false, implicit.key())).copied();
+    let implicit_group = index.get(&implicit.socket(false)).copied();
 
     let checker: std::sync::Arc<[String]> =
         vec!["nginx".into(), "-t".into(), "-c".into(), main.to_string()].into();
     let mut push = |instance: &String, addr: &Addr, l: Option<&ListenRec>, g: usize| {
         let address = addr.display();
         let gr = &groups[g];
-        let (g, via) = match (gr.served_by, &gr.wildcard) {
-            (Some(wg), Some(w)) => (wg, Some(w.as_str())),
+        let (g, via) = match (gr.served_by, gr.wildcard) {
+            (Some(wg), Some(w)) => (wg, Some(w)),
             _ => (g, None),
         };
         let prim = groups[g].primary().map(|p| &listens[p]);
@@ -1495,37 +1508,39 @@ fn listeners(servers: &[ServerRec], mut listens: Vec<ListenRec>, main: &str, sca
         {
             push(&instance, &implicit, None, g);
         }
-        for l in &listens[s.listens.clone()] {
-            push(&instance, &l.addr, Some(l), l.group);
+        for li in s.listens.clone() {
+            let l = &listens[li];
+            push(&instance, &l.addr, Some(l), line_group[li]);
         }
     }
 }
 
-/// The wildcard socket key (`*:80`, `[::]:80`) that would serve a specific TCP address of
-/// the same family; None for wildcards, unix sockets and unresolved host names.
-fn wildcard_of(addr: &Addr) -> Option<String> {
-    let Addr::Tcp { key, port, .. } = addr else {
+/// The wildcard socket (`*` or `[::]`, and the port) that would serve a specific TCP
+/// address of the same family; None for wildcards, unix sockets and unresolved host names.
+fn wildcard_of(addr: &Addr) -> Option<(&'static str, u16)> {
+    let Addr::Tcp { port, .. } = addr else {
         return None;
     };
+    let key = addr.key_str();
     if key == "*" || key == "[::]" {
         None
     } else if key.starts_with('[') {
-        Some(format!("[::]:{port}"))
+        Some(("[::]", *port))
     } else if key.parse::<Ipv4Addr>().is_ok() {
-        Some(format!("*:{port}"))
+        Some(("*", *port))
     } else {
         None
     }
 }
 
 /// Backlog, its source and its setter for one listen line (`None`: a server without listen),
-/// given the line that carries its socket's options. `via`: the wildcard socket that serves
-/// the line's `address`.
+/// given the line that carries its socket's options. `via`: the wildcard socket (and port)
+/// that serves the line's `address`.
 fn resolve(
     l: Option<&ListenRec>,
     prim: Option<&ListenRec>,
     address: &str,
-    via: Option<&str>,
+    via: Option<(&str, u16)>,
 ) -> (Option<i64>, Source, Option<Setter>) {
     let at = |r: &ListenRec| {
         Source::At(Location {
@@ -1557,8 +1572,8 @@ fn resolve(
         }
     }
     let why: Cow<'static, str> = match (l, via) {
-        (Some(_), Some(w)) => format!(
-            "{DEFAULT_REASON}; {address} has no bind option, so nginx serves it from the {w} socket"
+        (Some(_), Some((w, port))) => format!(
+            "{DEFAULT_REASON}; {address} has no bind option, so nginx serves it from the {w}:{port} socket"
         )
         .into(),
         (Some(_), None) => DEFAULT_REASON.into(),
