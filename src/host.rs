@@ -37,6 +37,29 @@ impl Host {
         }
     }
 
+    /// A host for one thread's scan (nginx's, beside the others'): the same root, with
+    /// caches and locks of its own (see `Root::fresh`) and no live values. `absorb` takes
+    /// what it read back.
+    pub fn side(&self) -> Host {
+        Host {
+            root: self.root.fresh(),
+            live: None,
+            files: Mutex::default(),
+            lines: Mutex::default(),
+            live_prints: Mutex::default(),
+        }
+    }
+
+    /// Keep the files a `side` host read, as if read here: the plan edits them and a saved
+    /// plan fingerprints them.
+    pub fn absorb(&self, side: Host) {
+        let files = side.files.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut mine = lock(&self.files);
+        for (path, text) in files {
+            mine.entry(path).or_insert(text);
+        }
+    }
+
     pub fn offline(&self) -> bool {
         self.live.is_none()
     }

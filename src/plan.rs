@@ -212,8 +212,10 @@ impl State {
             (Some(l), Some(keys)) => l.read_shared(keys, &next),
             _ => Vec::new(),
         };
+        // nginx reads through a host of its own: no lock shared with this thread's reads
+        let side = host.side();
         let (policy, rules, boot, scan, values) = std::thread::scope(|s| {
-            let nginx = heap::spawn(s, || (services::scan_nginx(&host), help()));
+            let nginx = heap::spawn(s, || (services::scan_nginx(&side), help()));
             let policy = load_policy(&host, inputs.policy.as_deref())?;
             let rules = {
                 let _t = crate::trace::phase("rules");
@@ -245,6 +247,7 @@ impl State {
             }
             Ok::<_, Vec<Error>>((policy, rules, boot, services::merge(nginx, rest), values))
         })?;
+        host.absorb(side);
         if let Some(keys) = keys.into_inner() {
             host.remember_live(keys, values);
         }

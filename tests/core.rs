@@ -442,6 +442,41 @@ fn issue2_stale_plan_is_refused_naming_what_changed() {
     assert_eq!(read(d.path(), "/etc/sysctl.conf"), before);
 }
 
+/// nginx is read on its own thread through a host of its own; what it read must still be
+/// fingerprinted in a saved plan, or an edit to a site file would go unnoticed.
+#[test]
+fn issue5_saved_plan_fingerprints_the_files_nginx_read() {
+    let d = copy_fixture("nginx-includes");
+    let planfile = d.path().join("plan.json");
+    let r = qfix(
+        d.path(),
+        &[
+            "plan",
+            "--set",
+            "net.core.somaxconn=4096",
+            "--out",
+            planfile.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    let saved: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&planfile).unwrap()).unwrap();
+    let files = saved["plan"]["fingerprints"]["files"].as_object().unwrap();
+    assert!(files.contains_key("/etc/nginx/conf.d/a.conf"), "{saved}");
+    let site = fs::read_dir(d.path().join("etc/nginx/sites-available"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    fs::write(&site, "server { listen 8080 backlog=77; }\n").unwrap();
+    let r = qfix(d.path(), &["apply", planfile.to_str().unwrap(), "--yes"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("stale plan"), "{r}");
+    let name = site.file_name().unwrap().to_str().unwrap();
+    assert!(r.stderr.contains(&format!("{name}: modified")), "{r}");
+}
+
 #[test]
 fn issue2_fresh_plan_file_applies() {
     let d = copy_fixture("sysctl-vendor");

@@ -100,11 +100,14 @@ pub struct Scan {
 /// Scan every supported service found in the root. nginx, the largest config on a busy
 /// host, is scanned on the second core; results keep a fixed order.
 pub fn scan(host: &Host) -> Scan {
-    std::thread::scope(|s| {
-        let nginx = crate::heap::spawn(s, || scan_nginx(host));
+    let side = host.side();
+    let scan = std::thread::scope(|s| {
+        let nginx = crate::heap::spawn(s, || scan_nginx(&side));
         let rest = scan_others(host);
         merge(crate::heap::join(nginx), rest)
-    })
+    });
+    host.absorb(side);
+    scan
 }
 
 /// nginx alone: the caller may run it on its own thread.
