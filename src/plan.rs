@@ -865,7 +865,7 @@ fn place(
 pub fn unified_diff(path: &str, old: Option<&str>, new: &str) -> String {
     let rel = path.trim_start_matches('/');
     let old_name = if old.is_some() {
-        format!("a/{rel}")
+        crate::concat(&["a/", rel])
     } else {
         "/dev/null".to_string()
     };
@@ -875,7 +875,7 @@ pub fn unified_diff(path: &str, old: Option<&str>, new: &str) -> String {
         .diff_slices(&old_lines, &new_lines)
         .unified_diff()
         .context_radius(3)
-        .header(&old_name, &format!("b/{rel}"))
+        .header(&old_name, &crate::concat(&["b/", rel]))
         .to_string()
 }
 

@@ -468,10 +468,6 @@ pub fn effective(requested: i64, somaxconn: i64) -> i64 {
     r.min(somaxconn)
 }
 
-fn listener_label(l: &Listener) -> String {
-    format!("{} {} ({})", l.service, l.instance, l.address)
-}
-
 fn backlog_exceeds(rule: &Rule, f: &Facts, out: &mut Outcome, refusing: bool) {
     let sides = side_values(f, SOMAXCONN);
     let mut need: Option<i64> = None;
@@ -588,24 +584,43 @@ fn below_minimum(rule: &Rule, f: &Facts, out: &mut Outcome) {
                     locs.extend(sl.clone());
                 }
                 locs.extend(policy_loc(f, min.line));
-                let mut limiters = Vec::new();
+                // pieces pushed rather than format!: hundreds of these on a busy host
+                let mut num = itoa::Buffer::new();
+                let mut msg = String::with_capacity(200);
+                for piece in [&*l.service, " ", &l.instance, " (", &l.address, ")"] {
+                    msg.push_str(piece);
+                }
+                msg.push_str(" gets an effective backlog of ");
+                msg.push_str(num.format(eff));
+                for piece in [" (", side, "), below the minimum "] {
+                    msg.push_str(piece);
+                }
+                msg.push_str(num.format(min.value));
+                msg.push_str("; limited by ");
                 if service_limits {
-                    limiters.push(match &l.source {
-                        Source::At(_) => format!("its own setting {r}"),
-                        Source::Default(why) => format!("the default {r} ({why})"),
-                    });
+                    match &l.source {
+                        Source::At(_) => msg.push_str("its own setting "),
+                        Source::Default(_) => msg.push_str("the default "),
+                    }
+                    msg.push_str(num.format(r));
+                    if let Source::Default(why) = &l.source {
+                        for piece in [" (", why, ")"] {
+                            msg.push_str(piece);
+                        }
+                    }
                 }
                 if kernel_limits {
-                    limiters.push(if r < 0 {
-                        format!("{SOMAXCONN} {s} (backlog -1 means \"somaxconn\")")
-                    } else {
-                        format!("{SOMAXCONN} {s}")
-                    });
+                    if service_limits {
+                        msg.push_str(" and ");
+                    }
+                    msg.push_str(SOMAXCONN);
+                    msg.push(' ');
+                    msg.push_str(num.format(*s));
+                    if r < 0 {
+                        msg.push_str(" (backlog -1 means \"somaxconn\")");
+                    }
                 }
-                out.findings.push(rule.finding(
-                    format!("{} gets an effective backlog of {eff} ({side}), below the minimum {}; limited by {}", listener_label(l), min.value, limiters.join(" and ")),
-                    locs,
-                ));
+                out.findings.push(rule.finding(msg, locs));
             }
             if service_limits || r < 0 {
                 // the service's own setting: raise it in its config (needs review: it may be

@@ -1499,7 +1499,7 @@ fn listeners(servers: &[ServerRec], listens: Vec<ListenRec>, main: &str, scan: &
     for s in servers {
         let instance = match (&s.name, s.stream) {
             (_, true) => format!("stream server at {}:{}", s.path, s.line),
-            (Some(n), false) if !n.is_empty() => format!("server {n}"),
+            (Some(n), false) if !n.is_empty() => crate::concat(&["server ", n]),
             _ => format!("server at {}:{}", s.path, s.line),
         };
         if s.listens.is_empty()
@@ -1572,9 +1572,16 @@ fn resolve(
         }
     }
     let why: Cow<'static, str> = match (l, via) {
-        (Some(_), Some((w, port))) => format!(
-            "{DEFAULT_REASON}; {address} has no bind option, so nginx serves it from the {w}:{port} socket"
-        )
+        (Some(_), Some((w, port))) => crate::concat(&[
+            DEFAULT_REASON,
+            "; ",
+            address,
+            " has no bind option, so nginx serves it from the ",
+            w,
+            ":",
+            itoa::Buffer::new().format(port),
+            " socket",
+        ])
         .into(),
         (Some(_), None) => DEFAULT_REASON.into(),
         (None, _) => NO_LISTEN_REASON.into(),

@@ -167,7 +167,7 @@ impl Live {
                     if dir.is_empty() {
                         n.to_string()
                     } else {
-                        format!("{dir}/{n}")
+                        crate::concat(&[dir, "/", n])
                     }
                 };
                 match &pat {
