@@ -575,11 +575,26 @@ fn lexical_join(dir: &str, target: &str) -> Option<String> {
 /// Directory and last component of a plain absolute path (no `.`, `..` or empty
 /// components, at least two components): the form `split_resolved` would build.
 fn split_clean(p: &str) -> Option<(&str, &str)> {
-    let i = p.rfind('/')?;
-    let (dir, last) = (&p[..i], &p[i + 1..]);
-    let plain = |c: &str| !c.is_empty() && c != "." && c != "..";
-    (i > 0 && p.starts_with('/') && plain(last) && dir[1..].split('/').all(plain))
-        .then_some((dir, last))
+    let b = p.as_bytes();
+    if b.first() != Some(&b'/') {
+        return None;
+    }
+    // one pass over the bytes (thousands of paths per busy host): every component between
+    // slashes must be non-empty and neither `.` nor `..`
+    let (mut start, mut last_slash) = (1, 0);
+    for i in 1..=b.len() {
+        if i < b.len() && b[i] != b'/' {
+            continue;
+        }
+        if matches!(&b[start..i], b"" | b"." | b"..") {
+            return None;
+        }
+        if i < b.len() {
+            last_slash = i;
+        }
+        start = i + 1;
+    }
+    (last_slash > 0).then(|| (&p[..last_slash], &p[last_slash + 1..]))
 }
 
 fn has_wildcard(s: &str) -> bool {
@@ -782,6 +797,36 @@ mod tests {
         assert!(err.contains("points outside the root"), "{err}");
         assert!(r.is_dir("/etc/nginx/sites-available") && !r.is_dir(a) && r.exists(a));
         assert!(!r.exists(&format!("{e}/missing")));
+    }
+
+    /// The byte scan of `split_clean` against the obvious definition it replaced.
+    #[test]
+    fn issue5_split_clean_matches_its_definition() {
+        fn reference(p: &str) -> Option<(&str, &str)> {
+            let i = p.rfind('/')?;
+            let (dir, last) = (&p[..i], &p[i + 1..]);
+            let plain = |c: &str| !c.is_empty() && c != "." && c != "..";
+            (i > 0 && p.starts_with('/') && plain(last) && dir[1..].split('/').all(plain))
+                .then_some((dir, last))
+        }
+        let parts = ["", "/", "a", ".", "..", "é", "/.", "//", "b.c", "..d"];
+        let mut n = 0;
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    for d in parts {
+                        let p = format!("{a}{b}{c}{d}");
+                        assert_eq!(split_clean(&p), reference(&p), "{p:?}");
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 10_000);
+        assert_eq!(
+            split_clean("/etc/nginx/x.conf"),
+            Some(("/etc/nginx", "x.conf"))
+        );
     }
 
     /// A directory reached through many names is listed once (`LIST_AFTER`), and from then
