@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicUsize;
@@ -206,10 +207,10 @@ impl State {
         // the sysctl files tell which keys), and the other services (here). The live values
         // are read by chunks, and the other two threads take chunks too once their own job
         // is done, so the three end together.
-        let keys: OnceLock<Vec<String>> = OnceLock::new();
+        let keys: OnceLock<(Vec<String>, Vec<Range<usize>>)> = OnceLock::new();
         let next = AtomicUsize::new(0);
         let help = || match (&host.live, keys.get()) {
-            (Some(l), Some(keys)) => l.read_shared(keys, &next),
+            (Some(l), Some((keys, chunks))) => l.read_shared(keys, chunks, &next),
             _ => Vec::new(),
         };
         // nginx reads through a host of its own: no lock shared with this thread's reads
@@ -228,11 +229,15 @@ impl State {
             // the keys are known before any thread looks for them: one that looked too early
             // would not help
             let live = host.live.as_ref().map(|l| {
-                let keys = keys.get_or_init(|| persisted_keys(l, boot.keys()));
+                let (keys, chunks) = keys.get_or_init(|| {
+                    let mut keys = persisted_keys(l, boot.keys());
+                    let chunks = crate::sysctl::live::Live::chunks(&mut keys);
+                    (keys, chunks)
+                });
                 let next = &next;
                 heap::spawn(s, move || {
                     let _t = crate::trace::phase("live");
-                    l.read_shared(keys, next)
+                    l.read_shared(keys, chunks, next)
                 })
             });
             let rest = {
@@ -248,7 +253,7 @@ impl State {
             Ok::<_, Vec<Error>>((policy, rules, boot, services::merge(nginx, rest), values))
         })?;
         host.absorb(side);
-        if let Some(keys) = keys.into_inner() {
+        if let Some((keys, _)) = keys.into_inner() {
             host.remember_live(keys, values);
         }
         let kernel = kernel_version(&host);

@@ -2,16 +2,13 @@
 
 use std::fs;
 use std::io::{self, Write};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{key_to_path, path_to_key, same_value};
 use crate::error::{Error, Result};
 use crate::root::Root;
-
-/// Directories kept open at once by each `read_shared` (three readers and Root's 256 stay
-/// well under the usual limit of 1,024 files).
-const MAX_DIR_FDS: usize = 128;
 
 pub struct Live {
     dir: PathBuf,
@@ -79,47 +76,72 @@ impl Live {
         }
     }
 
-    /// Read keys by chunks, claimed through `next`: several threads may run this on the same
-    /// keys at once, each taking the next chunk until none is left, so whichever thread is
-    /// free helps (a busy host has ~1,300 keys, each an open, a read and a close). Returns
-    /// the values read here, by index into `keys`.
+    /// Order `keys` by directory (once each) and cut them into the chunks `read_shared`
+    /// claims: runs of keys in one directory, joined up to at least `CHUNK` keys, so a
+    /// directory is opened by one reader, once. (A glob such as `net.ipv4.conf.*.rp_filter`
+    /// gives one key per directory: in assignment order, every key would open its own.)
+    pub fn chunks(keys: &mut Vec<String>) -> Vec<Range<usize>> {
+        /// Keys claimed at once, at least (a few directories' worth).
+        const CHUNK: usize = 32;
+        // the key's directory: all before its last separator (a `/` in the dotted form
+        // stands for a dot inside a name, as in `eth0/1`)
+        fn dir_of(k: &str) -> &str {
+            k.rfind('.').map_or("", |i| &k[..i])
+        }
+        keys.sort_unstable_by(|a, b| dir_of(a).cmp(dir_of(b)).then_with(|| a.cmp(b)));
+        keys.dedup();
+        let mut out = Vec::new();
+        let mut start = 0;
+        for i in 1..=keys.len() {
+            let boundary = i == keys.len() || dir_of(&keys[i]) != dir_of(&keys[i - 1]);
+            if boundary && i - start >= CHUNK.min(keys.len() - start) {
+                out.push(start..i);
+                start = i;
+            }
+        }
+        out
+    }
+
+    /// Read keys by chunks (`chunks`, claimed through `next`): several threads may run this
+    /// on the same keys at once, each taking the next chunk until none is left, so whichever
+    /// thread is free helps (a busy host has ~1,300 keys, each an open, a read and a close).
+    /// Returns the values read here, by index into `keys`.
     ///
-    /// Each directory is opened once and its keys read relative to it: a busy host's keys
-    /// sit a few to a directory (`net/ipv4/conf/eth0/...`), and the kernel then looks up one
-    /// name per key instead of walking five.
+    /// Each directory of a chunk is opened once and its keys read relative to it: a busy
+    /// host's keys sit a few to a directory (`net/ipv4/conf/eth0/...`), and the kernel then
+    /// looks up one name per key instead of walking five.
     pub fn read_shared(
         &self,
         keys: &[String],
+        chunks: &[Range<usize>],
         next: &AtomicUsize,
     ) -> Vec<(usize, Result<Option<String>>)> {
         use nix::fcntl::{OFlag, openat};
         use nix::sys::stat::Mode;
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        /// Keys claimed at once: neighbours share a directory.
-        const CHUNK: usize = 32;
-        // this reader's own directories, not `Root::dir_fd`'s shared cache: a big host's
-        // thousand interface directories would crowd the config directories out of it
-        let mut dirs: rustc_hash::FxHashMap<String, Option<OwnedFd>> = Default::default();
         let mut out = Vec::new();
         loop {
-            let first = next.fetch_add(CHUNK, Ordering::Relaxed);
-            if first >= keys.len() {
+            let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 return out;
-            }
-            for (i, key) in keys.iter().enumerate().skip(first).take(CHUNK) {
+            };
+            // the directory open now: (its path, its descriptor if it opened)
+            let mut dir: Option<(String, Option<OwnedFd>)> = None;
+            for (i, key) in keys.iter().enumerate().take(chunk.end).skip(chunk.start) {
                 let path = key_to_path(key);
                 let at = match (&self.fd, path.rsplit_once('/')) {
-                    (Some(top), Some((dir, name))) => {
-                        if !dirs.contains_key(dir) && dirs.len() < MAX_DIR_FDS {
+                    (Some(top), Some((d, name))) => {
+                        if dir.as_ref().is_none_or(|(open, _)| open != d) {
                             let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-                            let fd = openat(Some(top.as_raw_fd()), dir, flags, Mode::empty())
+                            let fd = openat(Some(top.as_raw_fd()), d, flags, Mode::empty())
                                 .ok()
                                 // SAFETY: openat just returned this descriptor; nothing else owns it
                                 .map(|raw| unsafe { OwnedFd::from_raw_fd(raw) });
-                            dirs.insert(dir.to_string(), fd);
+                            dir = Some((d.to_string(), fd));
                         }
                         // a directory that would not open: the full path gives the same error
-                        dirs.get(dir).and_then(Option::as_ref).map(|fd| (fd, name))
+                        dir.as_ref()
+                            .and_then(|(_, fd)| fd.as_ref())
+                            .map(|fd| (fd, name))
                     }
                     _ => None,
                 };
@@ -277,9 +299,21 @@ mod tests {
         let root = Root::new(d.path()).unwrap();
         let live = Live::open(&root).unwrap();
         let next = AtomicUsize::new(0);
+        // interleaved directories, as a glob's keys come
+        keys.sort_by_key(|k| k.rsplit('.').next().map(str::to_string));
+        let chunks = Live::chunks(&mut keys);
+        // whole directories, at least 32 keys a chunk, every key once
+        let dir = |i: usize| keys[i].rsplit_once('.').unwrap().0;
+        for c in &chunks {
+            assert!(c.len() >= 32 || c.end == keys.len(), "{c:?}");
+            assert!(c.end == keys.len() || dir(c.end - 1) != dir(c.end), "{c:?}");
+            assert!(c.clone().all(|i| i == c.start || dir(i - 1) <= dir(i)));
+        }
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), keys.len());
+        assert_eq!(keys.len(), 301);
         let mut got: Vec<(usize, Result<Option<String>>)> = std::thread::scope(|s| {
             let helpers: Vec<_> = (0..3)
-                .map(|_| s.spawn(|| live.read_shared(&keys, &next)))
+                .map(|_| s.spawn(|| live.read_shared(&keys, &chunks, &next)))
                 .collect();
             helpers
                 .into_iter()
@@ -290,7 +324,9 @@ mod tests {
         assert_eq!(got.len(), keys.len());
         for (n, (i, v)) in got.iter().enumerate() {
             assert_eq!(*i, n);
-            let want = (n < 300).then(|| n.to_string());
+            // each key's value is its own number (`k17` holds 17); `missing` has none
+            let name = keys[n].rsplit('.').next().unwrap();
+            let want = name.strip_prefix('k').map(str::to_string);
             assert_eq!(v.as_ref().unwrap(), &want, "{}", keys[n]);
         }
     }
