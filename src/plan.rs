@@ -883,26 +883,24 @@ pub fn unified_diff(path: &str, old: Option<&str>, new: &str) -> String {
 }
 
 /// The lines of `text` as similar's `from_lines` splits them (after `\n`, `\r\n` or a lone
-/// `\r`), found a byte at a time: similar's own splitting goes a char at a time, and a
-/// search per line (memchr) costs more than it saves on a config file's short lines.
+/// `\r`), their ends found by a vectorized search: similar's own splitting goes a char at a
+/// time, and a byte loop costs ~9 instructions a byte (hundreds of small files per plan).
 fn lines(text: &str) -> Vec<&str> {
     let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len() / 24 + 1);
     let mut start = 0;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\n' => {}
-            b'\r' if b.get(i + 1) == Some(&b'\n') => i += 1,
-            b'\r' => {}
-            _ => {
-                i += 1;
-                continue;
-            }
+    for i in memchr::memchr2_iter(b'\n', b'\r', b) {
+        // the `\n` of a `\r\n` was taken with its `\r`
+        if i < start {
+            continue;
         }
-        i += 1;
-        out.push(&text[start..i]);
-        start = i;
+        let end = if b[i] == b'\r' && b.get(i + 1) == Some(&b'\n') {
+            i + 2
+        } else {
+            i + 1
+        };
+        out.push(&text[start..end]);
+        start = end;
     }
     if start < b.len() {
         out.push(&text[start..]);

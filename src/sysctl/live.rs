@@ -76,27 +76,48 @@ impl Live {
         }
     }
 
-    /// Order `keys` by directory (once each) and cut them into the chunks `read_shared`
-    /// claims: runs of keys in one directory, joined up to at least `CHUNK` keys, so a
-    /// directory is opened by one reader, once. (A glob such as `net.ipv4.conf.*.rp_filter`
-    /// gives one key per directory: in assignment order, every key would open its own.)
+    /// Group `keys` by directory (in the order directories first appear) and cut them into
+    /// the chunks `read_shared` claims: runs of keys in one directory, joined up to at
+    /// least `CHUNK` keys, so a directory is opened by one reader, once. (A glob such as
+    /// `net.ipv4.conf.*.rp_filter` gives one key per directory: in assignment order, every
+    /// key would open its own.)
     pub fn chunks(keys: &mut Vec<String>) -> Vec<Range<usize>> {
         /// Keys claimed at once, at least (a few directories' worth).
         const CHUNK: usize = 32;
-        // the key's directory: all before its last separator (a `/` in the dotted form
-        // stands for a dot inside a name, as in `eth0/1`)
-        fn dir_of(k: &str) -> &str {
-            k.rfind('.').map_or("", |i| &k[..i])
+        // each key's directory, numbered as first seen: all before its last separator (a
+        // `/` in the dotted form stands for a dot inside a name, as in `eth0/1`)
+        let mut dirs: rustc_hash::FxHashMap<&str, usize> = Default::default();
+        let group: Vec<usize> = (keys.iter())
+            .map(|k| {
+                let dir = k.bytes().rposition(|b| b == b'.').map_or("", |i| &k[..i]);
+                let n = dirs.len();
+                *dirs.entry(dir).or_insert(n)
+            })
+            .collect();
+        // a stable counting sort by directory: linear, and a sorted list stays sorted
+        let mut starts = vec![0; dirs.len() + 1];
+        for &g in &group {
+            starts[g + 1] += 1;
         }
-        keys.sort_unstable_by(|a, b| dir_of(a).cmp(dir_of(b)).then_with(|| a.cmp(b)));
-        keys.dedup();
+        for g in 0..dirs.len() {
+            starts[g + 1] += starts[g];
+        }
+        drop(dirs);
+        let mut slots: Vec<String> = vec![String::new(); keys.len()];
+        let mut at = starts.clone();
+        for (k, &g) in keys.drain(..).zip(&group) {
+            slots[at[g]] = k;
+            at[g] += 1;
+        }
+        *keys = slots;
         let mut out = Vec::new();
         let mut start = 0;
-        for i in 1..=keys.len() {
-            let boundary = i == keys.len() || dir_of(&keys[i]) != dir_of(&keys[i - 1]);
-            if boundary && i - start >= CHUNK.min(keys.len() - start) {
-                out.push(start..i);
-                start = i;
+        for end in starts.into_iter().skip(1) {
+            if end - start >= CHUNK || end == keys.len() {
+                if end > start {
+                    out.push(start..end);
+                }
+                start = end;
             }
         }
         out
@@ -302,13 +323,16 @@ mod tests {
         // interleaved directories, as a glob's keys come
         keys.sort_by_key(|k| k.rsplit('.').next().map(str::to_string));
         let chunks = Live::chunks(&mut keys);
-        // whole directories, at least 32 keys a chunk, every key once
+        // whole directories, each in one run, at least 32 keys a chunk, every key once
         let dir = |i: usize| keys[i].rsplit_once('.').unwrap().0;
         for c in &chunks {
             assert!(c.len() >= 32 || c.end == keys.len(), "{c:?}");
             assert!(c.end == keys.len() || dir(c.end - 1) != dir(c.end), "{c:?}");
-            assert!(c.clone().all(|i| i == c.start || dir(i - 1) <= dir(i)));
         }
+        let mut runs: Vec<&str> = (0..keys.len()).map(dir).collect();
+        runs.dedup();
+        let distinct: std::collections::BTreeSet<&str> = runs.iter().copied().collect();
+        assert_eq!(runs.len(), distinct.len(), "a directory in two runs");
         assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), keys.len());
         assert_eq!(keys.len(), 301);
         let mut got: Vec<(usize, Result<Option<String>>)> = std::thread::scope(|s| {
