@@ -55,6 +55,39 @@ mod tests {
         assert_eq!(out, "a = 10 # keep\nb = 2\nc = 3\n");
         assert_eq!(apply(t, &[]), t);
     }
+
+    /// `lines` finds line ends with memchr; it must split as `split_inclusive('\n')` does.
+    #[test]
+    fn issue5_lines_split_like_split_inclusive() {
+        for text in [
+            "",
+            "a",
+            "a\n",
+            "\n",
+            "\n\n",
+            "a\r\nb",
+            "a\nb\n\nc",
+            "é\r\n€",
+            "x\ry\n",
+        ] {
+            let ours: Vec<_> = lines(text)
+                .map(|l| (l.number, l.start, l.raw, l.body))
+                .collect();
+            let mut start = 0;
+            let theirs: Vec<_> = (text.split_inclusive('\n').enumerate())
+                .map(|(i, raw)| {
+                    start += raw.len();
+                    (
+                        i + 1,
+                        start - raw.len(),
+                        raw,
+                        raw.trim_end_matches(['\n', '\r']),
+                    )
+                })
+                .collect();
+            assert_eq!(ours, theirs, "{text:?}");
+        }
+    }
 }
 
 /// One line of a text with its place: 1-based number, byte offset of its start, its raw
@@ -70,15 +103,25 @@ pub struct Line<'a> {
 /// The lines of a text with their byte offsets, for line-based config formats that edit
 /// by byte range.
 pub fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
+    // as `split_inclusive('\n')`, with the line ends found by a vectorized search
+    let b = text.as_bytes();
+    let mut ends = memchr::memchr_iter(b'\n', b).map(|i| i + 1);
     let mut start = 0;
-    text.split_inclusive('\n').enumerate().map(move |(i, raw)| {
+    let mut number = 0;
+    std::iter::from_fn(move || {
+        if start >= b.len() {
+            return None;
+        }
+        let end = ends.next().unwrap_or(b.len());
+        let raw = &text[start..end];
+        number += 1;
         let line = Line {
-            number: i + 1,
+            number,
             start,
             raw,
             body: raw.trim_end_matches(['\n', '\r']),
         };
-        start += raw.len();
-        line
+        start = end;
+        Some(line)
     })
 }

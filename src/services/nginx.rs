@@ -284,7 +284,7 @@ fn scan_space(b: &[u8], mut i: usize, line: &mut usize) -> usize {
 /// `#` to the end of the line (without the LF).
 #[inline(always)]
 fn scan_comment(text: &str, i: usize) -> usize {
-    text[i..].find('\n').map_or(text.len(), |n| i + n)
+    memchr::memchr(b'\n', &text.as_bytes()[i..]).map_or(text.len(), |n| i + n)
 }
 
 /// A quoted string: (end, closed, holds a backslash).

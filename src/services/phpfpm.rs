@@ -235,9 +235,7 @@ impl Loader<'_> {
         let mut line = 0;
         while start < text.len() {
             line += 1;
-            // a byte scan: a pool file's lines are short, and a search call per line (a busy
-            // host has 13,000) costs more than it saves
-            let (end, next) = match text.as_bytes()[start..].iter().position(|&b| b == b'\n') {
+            let (end, next) = match memchr::memchr(b'\n', &text.as_bytes()[start..]) {
                 Some(i) => (start + i, start + i + 1),
                 None => (text.len(), text.len()),
             };
