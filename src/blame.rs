@@ -37,7 +37,7 @@ pub fn select(host: &Host, boot: &Boot, args: &[String]) -> Vec<String> {
             if is_glob(k) {
                 expand(k, &mut keys)
             } else {
-                keys.push(k.clone())
+                keys.push(k.to_string())
             }
         }
     } else {
@@ -51,10 +51,15 @@ pub fn select(host: &Host, boot: &Boot, args: &[String]) -> Vec<String> {
                     persisted
                         .iter()
                         .filter(|p| !is_glob(p) && glob_matches(&k, p))
-                        .cloned(),
+                        .map(|p| p.to_string()),
                 );
                 if host.live.is_none() {
-                    keys.extend(persisted.iter().filter(|p| **p == k).cloned());
+                    keys.extend(
+                        persisted
+                            .iter()
+                            .filter(|p| ***p == *k)
+                            .map(|p| p.to_string()),
+                    );
                 }
             } else {
                 keys.push(k);

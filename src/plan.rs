@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -297,13 +297,13 @@ impl State {
 
 /// Concrete keys the persisted files set (globs expanded against /proc/sys).
 /// Every key the sysctl files assign, globs expanded over the live keys.
-fn persisted_keys(live: &crate::sysctl::live::Live, assigned: &[String]) -> Vec<String> {
+fn persisted_keys(live: &crate::sysctl::live::Live, assigned: &[Arc<str>]) -> Vec<String> {
     let mut keys = Vec::new();
     for k in assigned {
         if crate::sysctl::is_glob(k) {
             keys.extend(live.expand(k));
         } else {
-            keys.push(k.clone());
+            keys.push(k.to_string());
         }
     }
     keys
@@ -806,7 +806,7 @@ fn place(
     safe: bool,
     reason: &str,
 ) -> Result<(), Error> {
-    let last_explicit = boot.assignments.iter().rfind(|a| a.key == key);
+    let last_explicit = boot.assignments.iter().rfind(|a| *a.key == *key);
     if let Some(a) = last_explicit {
         let f = boot.file(a);
         if f.target.starts_with("/etc/") {

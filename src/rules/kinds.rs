@@ -214,7 +214,7 @@ impl Kind {
                             "{key} does not exist on the running kernel{}: boot logs an error for it",
                             kernel_note(f.kernel)
                         )
-                    } else if let Some((_, since)) = removed.iter().find(|(k, _)| k == key) {
+                    } else if let Some((_, since)) = removed.iter().find(|(k, _)| **k == **key) {
                         match f.kernel {
                             Some(k) if k >= *since => format!(
                                 "{key} was removed in Linux {}.{}; this kernel is {}.{}",
@@ -658,27 +658,28 @@ fn below_minimum(rule: &Rule, f: &Facts, out: &mut Outcome) {
 
 fn live_differs(rule: &Rule, f: &Facts, out: &mut Outcome) {
     let Some(live) = &f.host.live else { return };
+    let mut check = |k: &str| {
+        let Some(w) = f.boot.winner(k) else { return };
+        // only a differing value is copied (for the message)
+        let differs = f.host.with_live(k, |now| {
+            now.filter(|now| !same_value(now, &w.value))
+                .map(crate::sysctl::norm_value)
+        });
+        if let Ok(Some(now)) = differs {
+            out.findings.push(rule.finding(
+                format!(
+                    "{k} is {now} live but boot sets {}: the live value is lost at the next reboot",
+                    w.value
+                ),
+                vec![loc(&w.path, w.line)],
+            ));
+        }
+    };
     for key in f.boot.keys() {
-        let expanded;
-        let keys = if crate::sysctl::is_glob(key) {
-            expanded = live.expand(key);
-            &expanded[..]
+        if crate::sysctl::is_glob(key) {
+            live.expand(key).iter().for_each(|k| check(k));
         } else {
-            std::slice::from_ref(key)
-        };
-        for k in keys {
-            let Some(w) = f.boot.winner(k) else { continue };
-            // only a differing value is copied (for the message)
-            let differs = f.host.with_live(k, |now| {
-                now.filter(|now| !same_value(now, &w.value))
-                    .map(crate::sysctl::norm_value)
-            });
-            if let Ok(Some(now)) = differs {
-                out.findings.push(rule.finding(
-                    format!("{k} is {now} live but boot sets {}: the live value is lost at the next reboot", w.value),
-                    vec![loc(&w.path, w.line)],
-                ));
-            }
+            check(key);
         }
     }
 }

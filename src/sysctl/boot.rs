@@ -36,7 +36,8 @@ pub struct Assignment {
     /// Listed path of the file (as boot reads it), shared by the file's assignments.
     pub path: Arc<str>,
     pub line: usize,
-    pub key: String,
+    /// Shared with the resolution's indexes (two resolutions of ~1,300 keys per plan).
+    pub key: Arc<str>,
     pub value: String,
     pub glob: bool,
     /// Index into `Boot::files`.
@@ -65,17 +66,17 @@ pub struct Boot {
     pub errors: Vec<Error>,
     /// systemd's ordered hashmap: (key, index of the kept assignment, or None for a `-key`
     /// exclusion), with removed entries left as None so positions stay stable.
-    order: Vec<Option<(String, Option<usize>)>>,
-    slot: HashMap<String, usize>,
+    order: Vec<Option<(Arc<str>, Option<usize>)>>,
+    slot: HashMap<Arc<str>, usize>,
     /// Assignments per key, and the glob ones, so a lookup never scans every assignment.
-    by_key: HashMap<String, Vec<usize>>,
+    by_key: HashMap<Arc<str>, Vec<usize>>,
     glob_assignments: Vec<usize>,
     /// Every assigned key and glob, sorted once (several rules walk them).
-    keys: Vec<String>,
+    keys: Vec<Arc<str>>,
     /// Positions in `order` that hold glob entries, so a lookup scans only those.
     glob_slots: Vec<usize>,
     /// Compiled glob keys, so matching a key does not re-parse a pattern.
-    patterns: HashMap<String, glob::Pattern>,
+    patterns: HashMap<Arc<str>, glob::Pattern>,
 }
 
 impl Boot {
@@ -126,7 +127,7 @@ impl Boot {
         for i in 0..boot.files.len() {
             boot.read_file(i);
         }
-        let mut keys: Vec<String> = boot.by_key.keys().cloned().collect();
+        let mut keys: Vec<Arc<str>> = boot.by_key.keys().cloned().collect();
         keys.sort_unstable();
         boot.keys = keys;
         boot
@@ -188,33 +189,38 @@ impl Boot {
             match line.kind {
                 LineKind::Assign(a) => {
                     let idx = self.assignments.len();
+                    // one copy of the key, shared by the indexes (the first one's, if seen)
+                    let key: Arc<str> = match self.by_key.get_key_value(a.key.as_str()) {
+                        Some((k, _)) => k.clone(),
+                        None => a.key.into(),
+                    };
                     self.assignments.push(Assignment {
                         path: path.clone(),
                         line: line.number,
-                        key: a.key.clone(),
+                        key: key.clone(),
                         value: a.value,
                         glob: a.glob,
                         file: i,
                         value_span: a.value_span,
                     });
-                    match self.by_key.get_mut(&a.key) {
+                    match self.by_key.get_mut(&key) {
                         Some(v) => v.push(idx),
                         None => {
-                            self.by_key.insert(a.key.clone(), vec![idx]);
+                            self.by_key.insert(key.clone(), vec![idx]);
                         }
                     }
                     if a.glob {
                         self.glob_assignments.push(idx);
                     }
-                    if a.glob && !self.patterns.contains_key(&a.key) {
-                        if let Ok(p) = glob::Pattern::new(&super::key_to_path(&a.key)) {
-                            self.patterns.insert(a.key.clone(), p);
+                    if a.glob && !self.patterns.contains_key(&key) {
+                        if let Ok(p) = glob::Pattern::new(&super::key_to_path(&key)) {
+                            self.patterns.insert(key.clone(), p);
                         }
                     }
-                    self.set_option(a.key, Some(idx));
+                    self.set_option(key, Some(idx));
                 }
                 // `-key`: an entry with no value; it blocks globs and cancels an earlier value
-                LineKind::Exclude(k) => self.set_option(k, None),
+                LineKind::Exclude(k) => self.set_option(k.into(), None),
                 LineKind::Invalid(reason) => self.invalid.push(Invalid {
                     path: f.path.clone(),
                     line: line.number,
@@ -225,7 +231,7 @@ impl Boot {
         }
     }
 
-    fn set_option(&mut self, key: String, idx: Option<usize>) {
+    fn set_option(&mut self, key: Arc<str>, idx: Option<usize>) {
         if let Some(&pos) = self.slot.get(&key) {
             let kept = self.order[pos].as_ref().and_then(|(_, k)| *k);
             let value = |i: Option<usize>| i.map(|i| self.assignments[i].value.as_str());
@@ -289,7 +295,7 @@ impl Boot {
         if !self.glob_assignments.is_empty() {
             let path = super::key_to_path(key);
             idx.extend(self.glob_assignments.iter().filter(|&&i| {
-                self.assignments[i].key != key && self.matches(&self.assignments[i].key, &path)
+                *self.assignments[i].key != *key && self.matches(&self.assignments[i].key, &path)
             }));
             idx.sort_unstable();
         }
@@ -308,7 +314,7 @@ impl Boot {
     }
 
     /// Keys and glob patterns that some file assigns, sorted.
-    pub fn keys(&self) -> &[String] {
+    pub fn keys(&self) -> &[Arc<str>] {
         &self.keys
     }
 
