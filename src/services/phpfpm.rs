@@ -31,6 +31,7 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::{Action, Listener, Location, Problem, Scan, Setter, Source};
 use crate::error::Error;
@@ -163,14 +164,15 @@ struct Backlog {
 /// A line of a file, turned into a Location only when something is kept or reported.
 #[derive(Clone, Copy)]
 struct At<'a> {
-    path: &'a str,
+    /// Shared by the file's locations (a busy host keeps three per pool).
+    path: &'a Arc<str>,
     line: usize,
 }
 
 impl At<'_> {
     fn loc(&self) -> Location {
         Location {
-            path: self.path.to_string().into(),
+            path: self.path.clone(),
             line: self.line,
         }
     }
@@ -231,6 +233,7 @@ impl Loader<'_> {
             }
         };
         self.stack.push(path.clone());
+        let shared: Arc<str> = Arc::from(path.as_str());
         let mut start = 0;
         let mut line = 0;
         while start < text.len() {
@@ -239,7 +242,16 @@ impl Loader<'_> {
                 Some(i) => (start + i, start + i + 1),
                 None => (text.len(), text.len()),
             };
-            self.line(&text, start, end, next, At { path: &path, line });
+            self.line(
+                &text,
+                start,
+                end,
+                next,
+                At {
+                    path: &shared,
+                    line,
+                },
+            );
             start = next;
         }
         self.stack.pop();
