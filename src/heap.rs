@@ -162,7 +162,159 @@ pub fn spawn<'scope, T: Send + 'scope>(
     })
 }
 
+/// `spawn`, for the longest job of a phase (nginx's scan, the findings): the thread runs on
+/// other cores than the caller's, so the two jobs run side by side (see `away_from`).
+pub fn spawn_apart<'scope, T: Send + 'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    let parent = current_cpu();
+    s.spawn(move || {
+        away_from(parent);
+        thread_heap();
+        f()
+    })
+}
+
+/// `spawn`, for a helper that takes chunks of a shared pool of work (the live values): it
+/// stays on the caller's core, so it fills that core's gaps rather than slowing the longest
+/// job on the other one (see `beside`).
+pub fn spawn_beside<'scope, T: Send + 'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    let parent = current_cpu();
+    s.spawn(move || {
+        beside(parent);
+        thread_heap();
+        f()
+    })
+}
+
+fn current_cpu() -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sched_getcpu only reads the calling thread's CPU
+        let cpu = unsafe { nix::libc::sched_getcpu() };
+        usize::try_from(cpu).ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// Keep the calling thread off core `parent` for the rest of its life.
+///
+/// Linux starts a new thread on its parent's core, and a scheduler that packs work onto few
+/// cores (as this 2-vCPU VM's does) may leave both there while the other core idles: traced
+/// with `perf sched`, the nginx scan and the main thread took turns on one core for 10 ms and
+/// more, the second core idle. Off the parent's core, the thread runs beside it. A process
+/// allowed one core, or not the parent's, is left alone.
+fn away_from(parent: Option<usize>) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: reads and sets the calling thread's own affinity mask, a plain bit set
+    unsafe {
+        use nix::libc::{
+            CPU_CLR, CPU_COUNT, CPU_ISSET, cpu_set_t, sched_getaffinity, sched_setaffinity,
+        };
+        let Some(cpu) = parent else { return };
+        let mut set: cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<cpu_set_t>();
+        if cpu >= 8 * size || sched_getaffinity(0, size, &mut set) != 0 {
+            return;
+        }
+        if CPU_COUNT(&set) < 2 || !CPU_ISSET(cpu, &set) {
+            return;
+        }
+        CPU_CLR(cpu, &mut set);
+        sched_setaffinity(0, size, &set);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = parent;
+}
+
+/// Keep the calling thread on core `parent` (when the process may use it and others): the
+/// helper of `spawn_beside`. The other threads finish its pool of work if it falls behind.
+fn beside(parent: Option<usize>) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: reads and sets the calling thread's own affinity mask, a plain bit set
+    unsafe {
+        use nix::libc::{
+            CPU_COUNT, CPU_ISSET, CPU_SET, cpu_set_t, sched_getaffinity, sched_setaffinity,
+        };
+        let Some(cpu) = parent else { return };
+        let mut set: cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<cpu_set_t>();
+        if cpu >= 8 * size || sched_getaffinity(0, size, &mut set) != 0 {
+            return;
+        }
+        if CPU_COUNT(&set) < 2 || !CPU_ISSET(cpu, &set) {
+            return;
+        }
+        let mut one: cpu_set_t = std::mem::zeroed();
+        CPU_SET(cpu, &mut one);
+        sched_setaffinity(0, size, &one);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = parent;
+}
+
 /// The thread's result; a panic in it is a bug, surfaced as one.
 pub fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn allowed() -> Vec<usize> {
+        // SAFETY: reads the calling thread's own affinity mask
+        unsafe {
+            let mut set: nix::libc::cpu_set_t = std::mem::zeroed();
+            let size = std::mem::size_of::<nix::libc::cpu_set_t>();
+            assert_eq!(nix::libc::sched_getaffinity(0, size, &mut set), 0);
+            (0..8 * size)
+                .filter(|&c| nix::libc::CPU_ISSET(c, &set))
+                .collect()
+        }
+    }
+
+    /// A thread moved `away_from` a core may run on every other allowed core, and not that
+    /// one; one kept `beside` it runs there only; with a single core allowed nothing changes.
+    #[test]
+    fn issue5_apart_threads_leave_only_the_parents_core() {
+        let before = allowed();
+        let parent = before[0];
+        let after = std::thread::spawn(move || {
+            away_from(Some(parent));
+            allowed()
+        })
+        .join()
+        .unwrap();
+        if before.len() < 2 {
+            assert_eq!(after, before);
+        } else {
+            let want: Vec<usize> = before.iter().copied().filter(|&c| c != parent).collect();
+            assert_eq!(after, want);
+        }
+        let kept = std::thread::spawn(move || {
+            beside(Some(parent));
+            allowed()
+        })
+        .join()
+        .unwrap();
+        if before.len() < 2 {
+            assert_eq!(kept, before);
+        } else {
+            assert_eq!(kept, [parent]);
+        }
+        // a core the process may not use, or none known: left alone
+        let outside = std::thread::spawn(|| {
+            away_from(None);
+            allowed()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(outside, before);
+    }
 }

@@ -206,7 +206,8 @@ impl State {
         // thread from the start), the live value of every persisted key (on another, once
         // the sysctl files tell which keys), and the other services (here). The live values
         // are read by chunks, and the other two threads take chunks too once their own job
-        // is done, so the three end together.
+        // is done, so the three end together. nginx runs on another core than this thread,
+        // the live reader on this one (see `heap::spawn_apart`).
         let keys: OnceLock<(Vec<String>, Vec<Range<usize>>)> = OnceLock::new();
         let next = AtomicUsize::new(0);
         let help = || match (&host.live, keys.get()) {
@@ -216,7 +217,7 @@ impl State {
         // nginx reads through a host of its own: no lock shared with this thread's reads
         let side = host.side();
         let (policy, rules, boot, scan, values) = std::thread::scope(|s| {
-            let nginx = heap::spawn(s, || (services::scan_nginx(&side), help()));
+            let nginx = heap::spawn_apart(s, || (services::scan_nginx(&side), help()));
             let policy = load_policy(&host, inputs.policy.as_deref())?;
             let rules = {
                 let _t = crate::trace::phase("rules");
@@ -235,7 +236,7 @@ impl State {
                     (keys, chunks)
                 });
                 let next = &next;
-                heap::spawn(s, move || {
+                heap::spawn_beside(s, move || {
                     let _t = crate::trace::phase("live");
                     l.read_shared(keys, chunks, next)
                 })
@@ -469,7 +470,7 @@ pub fn build(inputs: &Inputs, state: &State) -> Plan {
     // On a busy host the findings are thousands of messages, while the fixes need only the
     // proposals, which a quiet run gives cheaply: the two are built side by side.
     std::thread::scope(|s| {
-        let evaluating = heap::spawn(s, || {
+        let evaluating = heap::spawn_apart(s, || {
             let _t = crate::trace::phase("evaluate");
             rules::evaluate(&state.rules, &facts)
         });

@@ -102,7 +102,7 @@ pub struct Scan {
 pub fn scan(host: &Host) -> Scan {
     let side = host.side();
     let scan = std::thread::scope(|s| {
-        let nginx = crate::heap::spawn(s, || scan_nginx(&side));
+        let nginx = crate::heap::spawn_apart(s, || scan_nginx(&side));
         let rest = scan_others(host);
         merge(crate::heap::join(nginx), rest)
     });
