@@ -599,8 +599,8 @@ fn fixes(
             .collect()
     };
     std::thread::scope(|s| {
-        let proving = (!persisted.is_empty())
-            .then(|| heap::spawn_beside(s, || prove(host, &overlay, &persisted)));
+        let proving =
+            (!persisted.is_empty()).then(|| heap::spawn(s, || prove(host, &overlay, &persisted)));
         // errors of the service edits, reported after the proof's
         let mut later: Vec<Error> = Vec::new();
         // service edits
