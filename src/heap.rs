@@ -10,6 +10,10 @@
 //! that are never used. (MADV_COLLAPSE would fix the range in place, but it drains every
 //! CPU's page lists first: 0.2 ms usually, 2-5 ms in one run out of four here.) All of this
 //! is a hint: with THP off, or another libc, nothing changes but the slack.
+//!
+//! qfix's threads are spawned here too, and placed: the longest job of a phase on another
+//! core than the main thread (`spawn_apart`), a helper of a shared pool beside it
+//! (`spawn_beside`).
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod imp {
