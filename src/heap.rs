@@ -11,8 +11,8 @@
 //! CPU's page lists first: 0.2 ms usually, 2-5 ms in one run out of four here.) All of this
 //! is a hint: with THP off, or another libc, nothing changes but the slack.
 //!
-//! qfix's threads are spawned here too, and placed: the longest job of a phase on another
-//! core than the main thread (`spawn_apart`), a helper of a shared pool beside it
+//! qfix's threads are spawned here too, and placed (`Place`): the longest job of a phase on
+//! another core than the main thread (`spawn_apart`), a helper of a shared pool beside it
 //! (`spawn_beside`).
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -154,42 +154,55 @@ mod imp {
 
 pub use imp::{thread_heap, tune};
 
+/// Where a new thread runs, relative to the core of the thread that spawns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Wherever Linux puts it.
+    Anywhere,
+    /// On the other cores: for the longest job of a phase (nginx's scan, the findings), so it
+    /// runs beside its spawner.
+    Apart,
+    /// On the spawner's core: for a helper of a shared pool of work (the live values), which
+    /// fills that core's gaps rather than slowing the longest job on the other one; the other
+    /// threads finish its pool if it falls behind.
+    Beside,
+}
+
 /// Spawn `f` on a scoped thread whose arena is advised huge pages first: qfix's threads each
 /// allocate megabytes.
 pub fn spawn<'scope, T: Send + 'scope>(
     s: &'scope std::thread::Scope<'scope, '_>,
     f: impl FnOnce() -> T + Send + 'scope,
 ) -> std::thread::ScopedJoinHandle<'scope, T> {
-    s.spawn(|| {
-        thread_heap();
-        f()
-    })
+    spawn_at(s, Place::Anywhere, f)
 }
 
-/// `spawn`, for the longest job of a phase (nginx's scan, the findings): the thread runs on
-/// other cores than the caller's, so the two jobs run side by side (see `away_from`).
+/// `spawn` on other cores than the caller's (see `Place::Apart`).
 pub fn spawn_apart<'scope, T: Send + 'scope>(
     s: &'scope std::thread::Scope<'scope, '_>,
     f: impl FnOnce() -> T + Send + 'scope,
 ) -> std::thread::ScopedJoinHandle<'scope, T> {
-    let parent = current_cpu();
-    s.spawn(move || {
-        away_from(parent);
-        thread_heap();
-        f()
-    })
+    spawn_at(s, Place::Apart, f)
 }
 
-/// `spawn`, for a helper that takes chunks of a shared pool of work (the live values): it
-/// stays on the caller's core, so it fills that core's gaps rather than slowing the longest
-/// job on the other one (see `beside`).
+/// `spawn` on the caller's core (see `Place::Beside`).
 pub fn spawn_beside<'scope, T: Send + 'scope>(
     s: &'scope std::thread::Scope<'scope, '_>,
     f: impl FnOnce() -> T + Send + 'scope,
 ) -> std::thread::ScopedJoinHandle<'scope, T> {
-    let parent = current_cpu();
+    spawn_at(s, Place::Beside, f)
+}
+
+fn spawn_at<'scope, T: Send + 'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    place: Place,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    let parent = (place != Place::Anywhere).then(current_cpu).flatten();
     s.spawn(move || {
-        beside(parent);
+        if let Some(cpu) = parent {
+            settle(place, cpu);
+        }
         thread_heap();
         f()
     })
@@ -206,60 +219,41 @@ fn current_cpu() -> Option<usize> {
     None
 }
 
-/// Keep the calling thread off core `parent` for the rest of its life.
+/// Keep the calling thread, for the rest of its life, off core `parent` (`Apart`) or on it
+/// (`Beside`).
 ///
 /// Linux starts a new thread on its parent's core, and a scheduler that packs work onto few
 /// cores (as this 2-vCPU VM's does) may leave both there while the other core idles: traced
 /// with `perf sched`, the nginx scan and the main thread took turns on one core for 10 ms and
-/// more, the second core idle. Off the parent's core, the thread runs beside it. A process
-/// allowed one core, or not the parent's, is left alone.
-fn away_from(parent: Option<usize>) {
+/// more, the second core idle. A process allowed one core, or not the parent's, is left
+/// alone.
+fn settle(place: Place, parent: usize) {
     #[cfg(target_os = "linux")]
     // SAFETY: reads and sets the calling thread's own affinity mask, a plain bit set
     unsafe {
         use nix::libc::{
-            CPU_CLR, CPU_COUNT, CPU_ISSET, cpu_set_t, sched_getaffinity, sched_setaffinity,
+            CPU_CLR, CPU_COUNT, CPU_ISSET, CPU_SET, cpu_set_t, sched_getaffinity, sched_setaffinity,
         };
-        let Some(cpu) = parent else { return };
         let mut set: cpu_set_t = std::mem::zeroed();
         let size = std::mem::size_of::<cpu_set_t>();
-        if cpu >= 8 * size || sched_getaffinity(0, size, &mut set) != 0 {
+        if parent >= 8 * size || sched_getaffinity(0, size, &mut set) != 0 {
             return;
         }
-        if CPU_COUNT(&set) < 2 || !CPU_ISSET(cpu, &set) {
+        if CPU_COUNT(&set) < 2 || !CPU_ISSET(parent, &set) {
             return;
         }
-        CPU_CLR(cpu, &mut set);
+        match place {
+            Place::Anywhere => return,
+            Place::Apart => CPU_CLR(parent, &mut set),
+            Place::Beside => {
+                set = std::mem::zeroed();
+                CPU_SET(parent, &mut set);
+            }
+        }
         sched_setaffinity(0, size, &set);
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = parent;
-}
-
-/// Keep the calling thread on core `parent` (when the process may use it and others): the
-/// helper of `spawn_beside`. The other threads finish its pool of work if it falls behind.
-fn beside(parent: Option<usize>) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: reads and sets the calling thread's own affinity mask, a plain bit set
-    unsafe {
-        use nix::libc::{
-            CPU_COUNT, CPU_ISSET, CPU_SET, cpu_set_t, sched_getaffinity, sched_setaffinity,
-        };
-        let Some(cpu) = parent else { return };
-        let mut set: cpu_set_t = std::mem::zeroed();
-        let size = std::mem::size_of::<cpu_set_t>();
-        if cpu >= 8 * size || sched_getaffinity(0, size, &mut set) != 0 {
-            return;
-        }
-        if CPU_COUNT(&set) < 2 || !CPU_ISSET(cpu, &set) {
-            return;
-        }
-        let mut one: cpu_set_t = std::mem::zeroed();
-        CPU_SET(cpu, &mut one);
-        sched_setaffinity(0, size, &one);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = parent;
+    let _ = (place, parent);
 }
 
 /// The thread's result; a panic in it is a bug, surfaced as one.
@@ -283,14 +277,14 @@ mod tests {
         }
     }
 
-    /// A thread moved `away_from` a core may run on every other allowed core, and not that
-    /// one; one kept `beside` it runs there only; with a single core allowed nothing changes.
+    /// A thread settled apart from a core may run on every other allowed core, and not that
+    /// one; one settled beside it runs there only; with a single core allowed nothing changes.
     #[test]
     fn issue5_apart_threads_leave_only_the_parents_core() {
         let before = allowed();
         let parent = before[0];
         let after = std::thread::spawn(move || {
-            away_from(Some(parent));
+            settle(Place::Apart, parent);
             allowed()
         })
         .join()
@@ -302,7 +296,7 @@ mod tests {
             assert_eq!(after, want);
         }
         let kept = std::thread::spawn(move || {
-            beside(Some(parent));
+            settle(Place::Beside, parent);
             allowed()
         })
         .join()
@@ -312,9 +306,12 @@ mod tests {
         } else {
             assert_eq!(kept, [parent]);
         }
-        // a core the process may not use, or none known: left alone
+        // a core the process may not use: left alone
         let outside = std::thread::spawn(|| {
-            away_from(None);
+            settle(
+                Place::Apart,
+                8 * std::mem::size_of::<nix::libc::cpu_set_t>(),
+            );
             allowed()
         })
         .join()
