@@ -52,6 +52,19 @@ enum Kind {
     NotLink,
 }
 
+impl Kind {
+    /// A directory entry's kind, from readdir's entry type.
+    fn of(t: fs::FileType) -> Kind {
+        if t.is_symlink() {
+            Kind::Link
+        } else if t.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::Other
+        }
+    }
+}
+
 /// What a path turned out to be once its links were followed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolved {
@@ -311,14 +324,7 @@ impl Root {
             // an entry that cannot be read leaves the listing incomplete: not used
             let Ok(ent) = ent else { return false };
             let Ok(t) = ent.file_type() else { return false };
-            let k = if t.is_symlink() {
-                Kind::Link
-            } else if t.is_dir() {
-                Kind::Dir
-            } else {
-                Kind::Other
-            };
-            kinds.push((join(dir, &ent.file_name().to_string_lossy()), k));
+            kinds.push((join(dir, &ent.file_name().to_string_lossy()), Kind::of(t)));
         }
         lock(&self.kinds).extend(kinds);
         lock(&self.misses).insert(dir.to_string(), LISTED);
@@ -465,14 +471,7 @@ impl Root {
             let name = ent.file_name().to_string_lossy().into_owned();
             // readdir's entry type costs nothing and spares a stat per file later
             if let Ok(t) = ent.file_type() {
-                let k = if t.is_symlink() {
-                    Kind::Link
-                } else if t.is_dir() {
-                    Kind::Dir
-                } else {
-                    Kind::Other
-                };
-                kinds.push((join(&dir, &name), k));
+                kinds.push((join(&dir, &name), Kind::of(t)));
             }
             names.push(name);
         }
