@@ -5,6 +5,7 @@ use common::*;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 #[test]
 fn issue2_blame_shows_live_boot_winner_and_overridden() {
@@ -405,20 +406,20 @@ fn issue2_apply_without_terminal_refuses_and_changes_nothing() {
     assert!(!d.path().join("var/lib/qfix/backups").exists());
 }
 
+/// `qfix plan --set SET --out plan.json` in `root`: the plan file and the run.
+fn save_plan(root: &Path, set: &str) -> (std::path::PathBuf, Run) {
+    let planfile = root.join("plan.json");
+    let r = qfix(
+        root,
+        &["plan", "--set", set, "--out", planfile.to_str().unwrap()],
+    );
+    (planfile, r)
+}
+
 #[test]
 fn issue2_stale_plan_is_refused_naming_what_changed() {
     let d = copy_fixture("sysctl-debian");
-    let planfile = d.path().join("plan.json");
-    let r = qfix(
-        d.path(),
-        &[
-            "plan",
-            "--set",
-            "net.core.somaxconn=4096",
-            "--out",
-            planfile.to_str().unwrap(),
-        ],
-    );
+    let (planfile, r) = save_plan(d.path(), "net.core.somaxconn=4096");
     assert_eq!(r.code, 2, "{r}");
     // someone edits a file the plan read, and changes a live value
     fs::write(
@@ -447,17 +448,7 @@ fn issue2_stale_plan_is_refused_naming_what_changed() {
 #[test]
 fn issue5_saved_plan_fingerprints_the_files_nginx_read() {
     let d = copy_fixture("nginx-includes");
-    let planfile = d.path().join("plan.json");
-    let r = qfix(
-        d.path(),
-        &[
-            "plan",
-            "--set",
-            "net.core.somaxconn=4096",
-            "--out",
-            planfile.to_str().unwrap(),
-        ],
-    );
+    let (planfile, r) = save_plan(d.path(), "net.core.somaxconn=4096");
     assert_eq!(r.code, 2, "{r}");
     let saved: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(&planfile).unwrap()).unwrap();
@@ -480,17 +471,7 @@ fn issue5_saved_plan_fingerprints_the_files_nginx_read() {
 #[test]
 fn issue2_fresh_plan_file_applies() {
     let d = copy_fixture("sysctl-vendor");
-    let planfile = d.path().join("plan.json");
-    let r = qfix(
-        d.path(),
-        &[
-            "plan",
-            "--set",
-            "net.core.somaxconn=2048",
-            "--out",
-            planfile.to_str().unwrap(),
-        ],
-    );
+    let (planfile, r) = save_plan(d.path(), "net.core.somaxconn=2048");
     assert_eq!(r.code, 2, "{r}");
     let r = qfix(
         d.path(),
