@@ -283,39 +283,26 @@ mod tests {
     fn issue5_apart_threads_leave_only_the_parents_core() {
         let before = allowed();
         let parent = before[0];
-        let after = std::thread::spawn(move || {
-            settle(Place::Apart, parent);
-            allowed()
-        })
-        .join()
-        .unwrap();
+        // the cores a new thread may use once settled
+        let settled = |place, cpu| {
+            std::thread::spawn(move || {
+                settle(place, cpu);
+                allowed()
+            })
+            .join()
+            .unwrap()
+        };
+        let apart = settled(Place::Apart, parent);
+        let beside = settled(Place::Beside, parent);
         if before.len() < 2 {
-            assert_eq!(after, before);
+            assert_eq!((&apart, &beside), (&before, &before));
         } else {
-            let want: Vec<usize> = before.iter().copied().filter(|&c| c != parent).collect();
-            assert_eq!(after, want);
-        }
-        let kept = std::thread::spawn(move || {
-            settle(Place::Beside, parent);
-            allowed()
-        })
-        .join()
-        .unwrap();
-        if before.len() < 2 {
-            assert_eq!(kept, before);
-        } else {
-            assert_eq!(kept, [parent]);
+            let others: Vec<usize> = before.iter().copied().filter(|&c| c != parent).collect();
+            assert_eq!(apart, others);
+            assert_eq!(beside, [parent]);
         }
         // a core the process may not use: left alone
-        let outside = std::thread::spawn(|| {
-            settle(
-                Place::Apart,
-                8 * std::mem::size_of::<nix::libc::cpu_set_t>(),
-            );
-            allowed()
-        })
-        .join()
-        .unwrap();
-        assert_eq!(outside, before);
+        let outside = 8 * std::mem::size_of::<nix::libc::cpu_set_t>();
+        assert_eq!(settled(Place::Apart, outside), before);
     }
 }

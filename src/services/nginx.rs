@@ -944,16 +944,20 @@ enum Addr {
 impl Addr {
     fn display(&self) -> String {
         match self {
-            Addr::Tcp { host, port, .. } => join3("tcp ", host, ":", Some(*port)),
-            Addr::Unix(p) => join3("unix ", p, "", None),
+            Addr::Tcp { host, port, .. } => {
+                crate::concat(&["tcp ", host, ":", itoa::Buffer::new().format(*port)])
+            }
+            Addr::Unix(p) => crate::concat(&["unix ", p]),
         }
     }
 
     #[cfg(test)]
     fn key(&self) -> String {
         match self {
-            Addr::Tcp { port, .. } => join3("", self.key_str(), ":", Some(*port)),
-            Addr::Unix(p) => join3("unix:", p, "", None),
+            Addr::Tcp { port, .. } => {
+                crate::concat(&[self.key_str(), ":", itoa::Buffer::new().format(*port)])
+            }
+            Addr::Unix(p) => crate::concat(&["unix:", p]),
         }
     }
 
@@ -978,29 +982,6 @@ impl Addr {
 
 /// One socket: (stream, unix, address key or path, port).
 type Socket<'a> = (bool, bool, &'a str, u16);
-
-/// `a` `b` `c` and the port, without the formatting machinery (thousands of these).
-fn join3(a: &str, b: &str, c: &str, port: Option<u16>) -> String {
-    let mut s = String::with_capacity(a.len() + b.len() + c.len() + 5);
-    s.push_str(a);
-    s.push_str(b);
-    s.push_str(c);
-    if let Some(port) = port {
-        let mut digits = [0u8; 5];
-        let mut n = port;
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
-    }
-    s
-}
 
 #[derive(Debug, Clone)]
 enum Backlog {
