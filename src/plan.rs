@@ -599,8 +599,8 @@ fn fixes(
             .collect()
     };
     std::thread::scope(|s| {
-        let proving =
-            (!persisted.is_empty()).then(|| heap::spawn(s, || prove(host, &overlay, &persisted)));
+        let proving = (!persisted.is_empty())
+            .then(|| heap::spawn(s, || prove(host, &state.boot, &overlay, &persisted)));
         // errors of the service edits, reported after the proof's
         let mut later: Vec<Error> = Vec::new();
         // service edits
@@ -735,23 +735,21 @@ fn fixes(
 /// instead of theirs, must give each its value.
 fn prove(
     host: &Host,
+    boot: &Boot,
     overlay: &BTreeMap<String, String>,
     persisted: &[(&str, &str)],
 ) -> Vec<Error> {
     let _t = crate::trace::phase("prove");
-    let after = Boot::resolve(host, overlay);
+    let keys: Vec<&str> = persisted.iter().map(|(k, _)| *k).collect();
+    let after = Boot::values_after(host, overlay, boot, &keys);
     let mut errors = Vec::new();
-    for (key, target) in persisted {
-        if !after.value(key).is_some_and(|v| same_value(v, target)) {
+    for ((key, target), got) in persisted.iter().zip(after) {
+        if !got.as_deref().is_some_and(|v| same_value(v, target)) {
             errors.push(Error::msg(format!(
-                "{key}: placing {target} did not make it the boot value (got {:?}); refusing to propose it",
-                after.value(key)
+                "{key}: placing {target} did not make it the boot value (got {got:?}); refusing to propose it"
             )));
         }
     }
-    // the process ends soon after the plan: freeing a busy host's resolution (thousands of
-    // keys and values) one by one would cost more than the proof's own parsing
-    std::mem::forget(after);
     errors
 }
 
