@@ -231,6 +231,7 @@ impl State {
             // would not help
             let live = host.live.as_ref().map(|l| {
                 let (keys, chunks) = keys.get_or_init(|| {
+                    let _t = crate::trace::phase("keys");
                     let mut keys = persisted_keys(l, boot.keys());
                     let chunks = crate::sysctl::live::Live::chunks(&mut keys);
                     (keys, chunks)

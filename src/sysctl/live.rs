@@ -190,6 +190,20 @@ impl Live {
         keys
     }
 
+    /// Whether `rel` (a path under /proc/sys) is a directory; `None` when it does not
+    /// exist. Looked up from the open /proc/sys: a glob's last part is checked in every
+    /// directory it matched (~200 on a busy host), and the root's own path need not be
+    /// walked again each time.
+    fn kind(&self, rel: &str) -> Option<bool> {
+        use std::os::fd::AsRawFd;
+        let Some(fd) = &self.fd else {
+            return fs::metadata(self.dir.join(rel)).ok().map(|m| m.is_dir());
+        };
+        let st = nix::sys::stat::fstatat(Some(fd.as_raw_fd()), rel, nix::fcntl::AtFlags::empty())
+            .ok()?;
+        Some(st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR)
+    }
+
     fn expand_uncached(&self, pattern: &str) -> Vec<String> {
         // component by component over readdir, as glob(3) does; entry types come from
         // readdir itself, so no file is stat'ed
@@ -216,8 +230,8 @@ impl Live {
                 match &pat {
                     None => {
                         let p = join(comp);
-                        if let Ok(m) = fs::metadata(self.dir.join(&p)) {
-                            next.push((p, m.is_dir()));
+                        if let Some(is_dir) = self.kind(&p) {
+                            next.push((p, is_dir));
                         }
                     }
                     Some(pat) => {
@@ -302,6 +316,36 @@ mod tests {
             live.expand("net.core.*"),
             ["net.core.netdev_budget", "net.core.somaxconn"]
         );
+    }
+
+    /// A glob's literal parts are looked up in every directory its wildcards matched: a
+    /// key is listed only where that name is a file, not where it is missing or a directory.
+    #[test]
+    fn issue5_glob_literal_parts_are_checked_in_each_match() {
+        let d = tempfile::tempdir().unwrap();
+        let conf = d.path().join("proc/sys/net/ipv4/conf");
+        for (dir, has) in [("all", true), ("eth0", true), ("lo", false), ("odd", true)] {
+            fs::create_dir_all(conf.join(dir)).unwrap();
+            if has && dir != "odd" {
+                fs::write(conf.join(dir).join("rp_filter"), "1\n").unwrap();
+            }
+        }
+        // a directory of that name is not a key
+        fs::create_dir_all(conf.join("odd/rp_filter")).unwrap();
+        fs::write(conf.join("rp_filter"), "0\n").unwrap();
+        let live = Live::open(&Root::new(d.path()).unwrap()).unwrap();
+        assert_eq!(
+            live.expand("net.ipv4.conf.*.rp_filter"),
+            [
+                "net.ipv4.conf.all.rp_filter",
+                "net.ipv4.conf.eth0.rp_filter"
+            ]
+        );
+        assert_eq!(
+            live.expand("net.*.conf.e*.rp_filter"),
+            ["net.ipv4.conf.eth0.rp_filter"]
+        );
+        assert!(live.expand("net.ipv6.conf.*.rp_filter").is_empty());
     }
 
     /// Threads sharing `read_shared` read every key exactly once between them, and each
