@@ -93,6 +93,11 @@ struct Op {
 /// The keys a narrowed resolution keeps options of (with every glob's): see `values_after`.
 type Only<'a> = rustc_hash::FxHashSet<&'a str>;
 
+/// Whether a narrowed resolution keeps an option of `key`.
+fn keeps(only: &Only, key: &str) -> bool {
+    only.contains(key) || super::is_glob(key)
+}
+
 impl Boot {
     /// Resolve what boot would set. `overlay` replaces or adds file contents (keyed by the
     /// target path), so a plan can prove its edits before writing them.
@@ -244,7 +249,7 @@ impl Boot {
     fn read_file(&mut self, i: usize, only: Option<&Only>) {
         let f = self.files[i].clone();
         let path: Arc<str> = Arc::from(f.path.as_str());
-        let kept = |key: &str| only.is_none_or(|o| o.contains(key) || super::is_glob(key));
+        let kept = |key: &str| only.is_none_or(|o| keeps(o, key));
         for line in file::parse(&f.text) {
             match line.kind {
                 LineKind::Assign(a) if kept(&a.key) => {
@@ -281,7 +286,7 @@ impl Boot {
     /// Apply as file `i` the options `only` keeps of `base`'s file `j` (the same text).
     fn replay(&mut self, base: &Boot, j: usize, i: usize, only: &Only) {
         for op in &base.ops[base.file_ops[j].clone()] {
-            if !only.contains(&*op.key) && !super::is_glob(&op.key) {
+            if !keeps(only, &op.key) {
                 continue;
             }
             let key = match self.by_key.get_key_value(&*op.key) {
