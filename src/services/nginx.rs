@@ -105,126 +105,99 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// Bytes that end a bare word or need a look: whitespace, `;`, `{`, `\` and `$`.
-const WORD_STOP: [bool; 256] = {
+/// Bytes that end a bare word or need a look: whitespace, then `;`, `{`, `\` and `$`
+/// (`WORD_MARKS`, which the chunk scan looks for beside every byte up to space).
+const WORD_MARKS: &[u8] = b";{\\$";
+const WORD_STOP: [bool; 256] = table(&[b" \t\r\n", WORD_MARKS]);
+
+/// A byte table that is true for the bytes of `sets`.
+const fn table(sets: &[&[u8]]) -> [bool; 256] {
     let mut t = [false; 256];
-    let stops = *b" \t\r\n;{\\$";
-    let mut i = 0;
-    while i < stops.len() {
-        t[stops[i] as usize] = true;
-        i += 1;
+    let mut s = 0;
+    while s < sets.len() {
+        let mut i = 0;
+        while i < sets[s].len() {
+            t[sets[s][i] as usize] = true;
+            i += 1;
+        }
+        s += 1;
     }
     t
-};
+}
 
 /// The first byte of a chunk that may stop a scan, found for a whole chunk at once: SSE2
 /// (part of every x86_64) takes 16 bytes, elsewhere a u64 takes 8 (SWAR). The found byte is
 /// exact; the caller's byte loop then confirms it against the stop table.
 mod lanes {
+    use super::{ARG_STOPS, WORD_MARKS};
+
     #[cfg(target_arch = "x86_64")]
     pub const WIDTH: usize = 16;
     #[cfg(not(target_arch = "x86_64"))]
     pub const WIDTH: usize = 8;
 
     /// Index of the first byte of `c` (WIDTH bytes) that is a control character or space,
-    /// `;`, `{`, `\` or `$` (a WORD_STOP candidate).
-    #[cfg(target_arch = "x86_64")]
+    /// or one of WORD_MARKS (a WORD_STOP candidate).
     #[inline(always)]
     pub fn word_stop(c: &[u8]) -> Option<usize> {
+        imp::first_of(c, true, WORD_MARKS)
+    }
+
+    /// Index of the first byte of `c` that is one of ARG_STOPS.
+    #[inline(always)]
+    pub fn arg_stop(c: &[u8]) -> Option<usize> {
+        imp::first_of(c, false, ARG_STOPS)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod imp {
         use std::arch::x86_64::*;
-        debug_assert_eq!(c.len(), WIDTH);
-        // SAFETY: SSE2 is baseline on x86_64 (the intrinsics are unsafe only for that); the
-        // unaligned load reads the 16 bytes of `c`
-        unsafe {
-            let x = _mm_loadu_si128(c.as_ptr().cast());
-            let eq = |b: u8| _mm_cmpeq_epi8(x, _mm_set1_epi8(b as i8));
-            // x <= 0x20, unsigned
-            let low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x20)), x);
-            let m = _mm_or_si128(
-                _mm_or_si128(low, eq(b';')),
-                _mm_or_si128(eq(b'{'), _mm_or_si128(eq(b'\\'), eq(b'$'))),
-            );
-            first(_mm_movemask_epi8(m) as u32)
+
+        /// The first byte of `c` that is one of `bytes`, or (with `low`) at most 0x20. The
+        /// byte lists are constants: the loop unrolls into one compare each.
+        #[inline(always)]
+        pub fn first_of(c: &[u8], low: bool, bytes: &[u8]) -> Option<usize> {
+            debug_assert_eq!(c.len(), super::WIDTH);
+            // SAFETY: SSE2 is baseline on x86_64 (the intrinsics are unsafe only for that);
+            // the unaligned load reads the 16 bytes of `c`
+            unsafe {
+                let x = _mm_loadu_si128(c.as_ptr().cast());
+                let eq = |b: u8| _mm_cmpeq_epi8(x, _mm_set1_epi8(b as i8));
+                let mut m = eq(bytes[0]);
+                for &b in &bytes[1..] {
+                    m = _mm_or_si128(m, eq(b));
+                }
+                if low {
+                    // x <= 0x20, unsigned
+                    m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x20)), x));
+                }
+                let mask = _mm_movemask_epi8(m) as u32;
+                (mask != 0).then(|| mask.trailing_zeros() as usize)
+            }
         }
     }
 
-    /// Index of the first byte of `c` that is `;` `{` `}` a quote `\\` `#` or LF (ARG_STOP).
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    pub fn arg_stop(c: &[u8]) -> Option<usize> {
-        use std::arch::x86_64::*;
-        debug_assert_eq!(c.len(), WIDTH);
-        // SAFETY: as in `word_stop`
-        unsafe {
-            let x = _mm_loadu_si128(c.as_ptr().cast());
-            let eq = |b: u8| _mm_cmpeq_epi8(x, _mm_set1_epi8(b as i8));
-            let m = _mm_or_si128(
-                _mm_or_si128(
-                    _mm_or_si128(eq(b';'), eq(b'{')),
-                    _mm_or_si128(eq(b'}'), eq(b'"')),
-                ),
-                _mm_or_si128(
-                    _mm_or_si128(eq(b'\''), eq(b'\\')),
-                    _mm_or_si128(eq(b'#'), eq(b'\n')),
-                ),
-            );
-            first(_mm_movemask_epi8(m) as u32)
+    /// Eight bytes in a u64 (SWAR): bit 7 of each byte flags a match; the lowest flag is
+    /// exact, those above it may be spurious.
+    #[cfg(not(target_arch = "x86_64"))]
+    mod imp {
+        const ONES: u64 = u64::from_ne_bytes([1; 8]);
+        const HIGH: u64 = ONES * 0x80;
+
+        #[inline(always)]
+        pub fn first_of(c: &[u8], low: bool, bytes: &[u8]) -> Option<usize> {
+            let x = u64::from_le_bytes(c.try_into().unwrap_or_default());
+            let mut m = if low {
+                x.wrapping_sub(ONES * 0x21) & !x & HIGH
+            } else {
+                0
+            };
+            for &b in bytes {
+                let y = x ^ (ONES * u64::from(b));
+                m |= y.wrapping_sub(ONES) & !y & HIGH;
+            }
+            (m != 0).then(|| (m.trailing_zeros() / 8) as usize)
         }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    fn first(mask: u32) -> Option<usize> {
-        (mask != 0).then(|| mask.trailing_zeros() as usize)
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    #[cfg(not(target_arch = "x86_64"))]
-    const HIGH: u64 = ONES * 0x80;
-
-    /// Bit 7 of each byte of `x` equal to `b` (the lowest is exact, those above may not be).
-    #[cfg(not(target_arch = "x86_64"))]
-    #[inline(always)]
-    fn eq(x: u64, b: u8) -> u64 {
-        let y = x ^ (ONES * u64::from(b));
-        y.wrapping_sub(ONES) & !y & HIGH
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    #[inline(always)]
-    fn load(c: &[u8]) -> u64 {
-        u64::from_le_bytes(c.try_into().unwrap_or_default())
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    #[inline(always)]
-    fn first(mask: u64) -> Option<usize> {
-        (mask != 0).then(|| (mask.trailing_zeros() / 8) as usize)
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    #[inline(always)]
-    pub fn word_stop(c: &[u8]) -> Option<usize> {
-        let x = load(c);
-        let low = x.wrapping_sub(ONES * 0x21) & !x & HIGH;
-        first(low | eq(x, b';') | eq(x, b'{') | eq(x, b'\\') | eq(x, b'$'))
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    #[inline(always)]
-    pub fn arg_stop(c: &[u8]) -> Option<usize> {
-        let x = load(c);
-        first(
-            eq(x, b';')
-                | eq(x, b'{')
-                | eq(x, b'}')
-                | eq(x, b'"')
-                | eq(x, b'\'')
-                | eq(x, b'\\')
-                | eq(x, b'#')
-                | eq(x, b'\n'),
-        )
     }
 }
 
@@ -233,16 +206,8 @@ mod lanes {
 
 /// Bytes that may end a directive's arguments or need the whole tokenizer: `;`, `{`, `}`,
 /// quotes, `\`, `#` and LF.
-const ARG_STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let stops = *b";{}\"'\\#\n";
-    let mut i = 0;
-    while i < stops.len() {
-        t[stops[i] as usize] = true;
-        i += 1;
-    }
-    t
-};
+const ARG_STOPS: &[u8] = b";{}\"'\\#\n";
+const ARG_STOP: [bool; 256] = table(&[ARG_STOPS]);
 
 /// After a directive's name at `i`: the offset of the `;` or `{` that ends the directive
 /// when all between is spaces and plain words on the same line (no quote, escape, comment,
@@ -1061,11 +1026,11 @@ impl Walker<'_> {
                     Ok(None) => {
                         let location = match from {
                             Some((p, line)) => Location {
-                                path: p.to_string().into(),
+                                path: p.into(),
                                 line,
                             },
                             None => Location {
-                                path: path.to_string().into(),
+                                path: path.into(),
                                 line: 0,
                             },
                         };
@@ -1264,7 +1229,7 @@ impl Walker<'_> {
     fn problem(&mut self, path: &str, line: usize, message: String) {
         self.scan.problems.push(Problem {
             location: Location {
-                path: path.to_string().into(),
+                path: path.into(),
                 line,
             },
             message,
