@@ -120,7 +120,7 @@ fn add_module(set: &mut HashSet<String>, id: &str, file: &str) {
 fn problem(scan: &mut Scan, path: &str, line: usize, message: String) {
     scan.problems.push(Problem {
         location: Location {
-            path: path.to_string().into(),
+            path: path.into(),
             line,
         },
         message,

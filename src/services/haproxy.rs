@@ -157,7 +157,7 @@ fn parse_file(path: &str, text: &str, st: &mut State, scan: &mut Scan) {
             Err(msg) => {
                 scan.problems.push(Problem {
                     location: Location {
-                        path: path.to_string().into(),
+                        path: path.into(),
                         line: line_no,
                     },
                     message: format!("haproxy: {msg}"),
@@ -205,7 +205,7 @@ fn parse_file(path: &str, text: &str, st: &mut State, scan: &mut Scan) {
             let Some(t) = words.get(i) else {
                 scan.problems.push(Problem {
                     location: Location {
-                        path: path.to_string().into(),
+                        path: path.into(),
                         line: line_no,
                     },
                     message: format!("haproxy: '{kw}' needs a number"),
@@ -245,7 +245,7 @@ fn parse_file(path: &str, text: &str, st: &mut State, scan: &mut Scan) {
                 let Some(addr_tok) = words.get(1) else {
                     scan.problems.push(Problem {
                         location: Location {
-                            path: path.to_string().into(),
+                            path: path.into(),
                             line: line_no,
                         },
                         message: "haproxy: 'bind' without an address".into(),
@@ -313,7 +313,7 @@ fn lookup_defaults(st: &State, name: &str, path: &str, line: usize, scan: &mut S
         None => {
             scan.problems.push(Problem {
                 location: Location {
-                    path: path.to_string().into(),
+                    path: path.into(),
                     line,
                 },
                 message: format!(
@@ -348,7 +348,7 @@ fn number(
         _ => {
             scan.problems.push(Problem {
                 location: Location {
-                    path: path.to_string().into(),
+                    path: path.into(),
                     line,
                 },
                 message: format!("haproxy: {what} {} is not a number", t.value),
@@ -449,7 +449,7 @@ fn expand_addrs(addrs: &[String], path: &str, line: usize, scan: &mut Scan) -> V
             other => {
                 scan.problems.push(Problem {
                     location: Location {
-                        path: path.to_string().into(),
+                        path: path.into(),
                         line,
                     },
                     message: format!(
@@ -491,7 +491,7 @@ fn expand_addrs(addrs: &[String], path: &str, line: usize, scan: &mut Scan) -> V
             }
             _ => scan.problems.push(Problem {
                 location: Location {
-                    path: path.to_string().into(),
+                    path: path.into(),
                     line,
                 },
                 message: format!("haproxy: bind address '{a}' has no valid port"),

@@ -147,7 +147,7 @@ fn debian_words(path: &str, text: &str) -> (Vec<Word>, usize) {
             continue; // wrapper directive such as `logfile`
         }
         let loc = Location {
-            path: path.to_string().into(),
+            path: path.into(),
             line: n,
         };
         words.extend(split_words(text, start, start + cut, &loc, next));
@@ -177,7 +177,7 @@ fn rhel_words(path: &str, text: &str) -> (Vec<Word>, Setter) {
             _ => (vstart, vstart + raw.len()),
         };
         let loc = Location {
-            path: path.to_string().into(),
+            path: path.into(),
             line: n,
         };
         match key {
@@ -203,7 +203,7 @@ fn rhel_words(path: &str, text: &str) -> (Vec<Word>, Setter) {
     let insert = match &options {
         // Inside the OPTIONS quotes, after its last character.
         Some((_, ce)) => Setter {
-            path: path.to_string().into(),
+            path: path.into(),
             range: *ce..*ce,
             template: if text[..*ce].ends_with(['"', '\'', '=']) {
                 "-b {}".into()
@@ -212,7 +212,7 @@ fn rhel_words(path: &str, text: &str) -> (Vec<Word>, Setter) {
             },
         },
         None => Setter {
-            path: path.to_string().into(),
+            path: path.into(),
             range: text.len()..text.len(),
             template: if text.is_empty() || text.ends_with('\n') {
                 "OPTIONS=\"-b {}\"\n".into()

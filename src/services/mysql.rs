@@ -81,7 +81,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
 fn problem(scan: &mut Scan, path: &str, line: usize, message: String) {
     scan.problems.push(Problem {
         location: Location {
-            path: path.to_string().into(),
+            path: path.into(),
             line,
         },
         message,

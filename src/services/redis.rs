@@ -145,7 +145,7 @@ impl Loader<'_> {
                 None => (text.len(), text.len()),
             };
             let loc = Location {
-                path: path.to_string().into(),
+                path: path.into(),
                 line: lineno,
             };
             match split_args(&text, start, end) {
@@ -496,7 +496,7 @@ fn end_of_file(host: &Host, main: &str) -> Setter {
         "\ntcp-backlog {}\n"
     };
     Setter {
-        path: main.to_string().into(),
+        path: main.into(),
         range: text.len()..text.len(),
         template: template.into(),
     }

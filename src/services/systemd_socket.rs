@@ -236,7 +236,7 @@ fn parse(path: &str, text: &str, u: &mut Unit, main: bool, problems: &mut Vec<Pr
                     // systemd logs the bad value and keeps the previous one
                     problems.push(Problem {
                         location: Location {
-                            path: path.to_string().into(),
+                            path: path.into(),
                             line: line_no,
                         },
                         message: format!(
@@ -343,7 +343,7 @@ fn emit(
         None if !vendor(path) && u.socket_header.is_some() && drops.is_empty() => {
             let (at, nl) = u.socket_header.unwrap_or((0, true));
             Setter {
-                path: path.to_string().into(),
+                path: path.into(),
                 range: at..at,
                 template: if nl { "Backlog={}\n" } else { "\nBacklog={}\n" }.into(),
             }

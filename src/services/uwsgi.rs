@@ -59,7 +59,7 @@ struct Sock {
 fn problem(scan: &mut Scan, path: &str, line: usize, message: String) {
     scan.problems.push(Problem {
         location: Location {
-            path: path.to_string().into(),
+            path: path.into(),
             line,
         },
         message,
@@ -142,7 +142,7 @@ fn parse(path: &str, text: &str, scan: &mut Scan) {
         Some((n, line, _)) => (
             *n,
             Source::At(Location {
-                path: path.to_string().into(),
+                path: path.into(),
                 line: *line,
             }),
         ),
@@ -153,12 +153,12 @@ fn parse(path: &str, text: &str, scan: &mut Scan) {
     };
     let setter = match (&listen, header_end) {
         (Some((_, _, r)), _) => Some(Setter {
-            path: path.to_string().into(),
+            path: path.into(),
             range: r.clone(),
             template: "{}".into(),
         }),
         (None, Some((at, nl))) => Some(Setter {
-            path: path.to_string().into(),
+            path: path.into(),
             range: at..at,
             template: if nl {
                 "listen = {}\n"
