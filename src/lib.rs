@@ -20,8 +20,14 @@ pub mod trace;
 /// host, where `format!`'s machinery costs several times the copying.
 pub fn concat(pieces: &[&str]) -> String {
     let mut s = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+    push_all(&mut s, pieces);
+    s
+}
+
+/// The pieces appended to `s`: a message built in a buffer that is reused, or whose parts
+/// come from several calls (an `itoa::Buffer` formats one number at a time).
+pub fn push_all(s: &mut String, pieces: &[&str]) {
     for p in pieces {
         s.push_str(p);
     }
-    s
 }

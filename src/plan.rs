@@ -642,16 +642,17 @@ fn fixes(
             }
             f.safe &= *safe;
             why.clear();
-            for piece in [
-                "backlog changed in ",
-                &setter.path,
-                " to ",
-                num.format(*value),
-            ] {
-                why.push_str(piece);
-            }
-            why.push_str(": ");
-            why.push_str(&l.action_reason);
+            crate::push_all(
+                &mut why,
+                &[
+                    "backlog changed in ",
+                    &setter.path,
+                    " to ",
+                    num.format(*value),
+                    ": ",
+                    &l.action_reason,
+                ],
+            );
             restarts.add(l, &setter.path, l.action, &why);
         }
 
@@ -679,18 +680,19 @@ fn fixes(
                 );
                 if before != after {
                     why.clear();
-                    for piece in [
-                        &l.address,
-                        ": listen() ran with somaxconn ",
-                        num.format(old),
-                    ] {
-                        why.push_str(piece);
-                    }
-                    for piece in [" (queue ", num.format(before), "); it gets "] {
-                        why.push_str(piece);
-                    }
-                    why.push_str(num.format(after));
-                    why.push_str(" only after it listens again");
+                    crate::push_all(
+                        &mut why,
+                        &[
+                            &l.address,
+                            ": listen() ran with somaxconn ",
+                            num.format(old),
+                        ],
+                    );
+                    crate::push_all(&mut why, &[" (queue ", num.format(before), "); it gets "]);
+                    crate::push_all(
+                        &mut why,
+                        &[num.format(after), " only after it listens again"],
+                    );
                     // a reload re-listens only when the backlog in the config changed
                     restarts.add(l, key, Action::Restart, &why);
                 }

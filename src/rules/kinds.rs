@@ -468,6 +468,11 @@ pub fn effective(requested: i64, somaxconn: i64) -> i64 {
     r.min(somaxconn)
 }
 
+/// A listener as its findings name it: `service instance (address)`, in pieces.
+fn label(l: &Listener) -> [&str; 6] {
+    [&l.service, " ", &l.instance, " (", &l.address, ")"]
+}
+
 fn backlog_exceeds(rule: &Rule, f: &Facts, out: &mut Outcome, refusing: bool) {
     let sides = side_values(f, SOMAXCONN);
     let mut need: Option<i64> = None;
@@ -501,26 +506,18 @@ fn backlog_exceeds(rule: &Rule, f: &Facts, out: &mut Outcome, refusing: bool) {
             // pieces pushed rather than write!: thousands of these on a busy host
             let mut num = itoa::Buffer::new();
             let mut msg = String::with_capacity(200);
-            for piece in [&*l.service, " ", &l.instance, " (", &l.address, ")"] {
-                msg.push_str(piece);
-            }
-            msg.push_str(if refusing {
+            crate::push_all(&mut msg, &label(l));
+            let asks = if refusing {
                 " sets listen = "
             } else {
                 " asks for backlog "
-            });
-            msg.push_str(num.format(r));
-            msg.push_str(" but ");
-            msg.push_str(SOMAXCONN);
-            msg.push_str(" is ");
+            };
+            crate::push_all(&mut msg, &[asks, num.format(r), " but ", SOMAXCONN, " is "]);
             for (n, (side, v, _)) in capped().enumerate() {
                 if n > 0 {
                     msg.push_str(", ");
                 }
-                msg.push_str(num.format(v));
-                msg.push_str(" (");
-                msg.push_str(side);
-                msg.push(')');
+                crate::push_all(&mut msg, &[num.format(v), " (", side, ")"]);
             }
             if refusing {
                 msg.push_str(
@@ -587,16 +584,18 @@ fn below_minimum(rule: &Rule, f: &Facts, out: &mut Outcome) {
                 // pieces pushed rather than format!: hundreds of these on a busy host
                 let mut num = itoa::Buffer::new();
                 let mut msg = String::with_capacity(200);
-                for piece in [&*l.service, " ", &l.instance, " (", &l.address, ")"] {
-                    msg.push_str(piece);
-                }
-                msg.push_str(" gets an effective backlog of ");
-                msg.push_str(num.format(eff));
-                for piece in [" (", side, "), below the minimum "] {
-                    msg.push_str(piece);
-                }
-                msg.push_str(num.format(min.value));
-                msg.push_str("; limited by ");
+                crate::push_all(&mut msg, &label(l));
+                crate::push_all(
+                    &mut msg,
+                    &[
+                        " gets an effective backlog of ",
+                        num.format(eff),
+                        " (",
+                        side,
+                        "), below the minimum ",
+                    ],
+                );
+                crate::push_all(&mut msg, &[num.format(min.value), "; limited by "]);
                 if service_limits {
                     match &l.source {
                         Source::At(_) => msg.push_str("its own setting "),
@@ -604,18 +603,14 @@ fn below_minimum(rule: &Rule, f: &Facts, out: &mut Outcome) {
                     }
                     msg.push_str(num.format(r));
                     if let Source::Default(why) = &l.source {
-                        for piece in [" (", why, ")"] {
-                            msg.push_str(piece);
-                        }
+                        crate::push_all(&mut msg, &[" (", why, ")"]);
                     }
                 }
                 if kernel_limits {
                     if service_limits {
                         msg.push_str(" and ");
                     }
-                    msg.push_str(SOMAXCONN);
-                    msg.push(' ');
-                    msg.push_str(num.format(*s));
+                    crate::push_all(&mut msg, &[SOMAXCONN, " ", num.format(*s)]);
                     if r < 0 {
                         msg.push_str(" (backlog -1 means \"somaxconn\")");
                     }
