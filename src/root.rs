@@ -316,19 +316,32 @@ impl Root {
         if n != LIST_AFTER {
             return false;
         }
-        let Ok(rd) = fs::read_dir(self.host(dir)) else {
+        // an entry whose kind cannot be read leaves the listing incomplete: not used
+        if !matches!(self.read_listing(dir), Ok((_, true))) {
             return false;
-        };
-        let mut kinds = Vec::new();
-        for ent in rd {
-            // an entry that cannot be read leaves the listing incomplete: not used
-            let Ok(ent) = ent else { return false };
-            let Ok(t) = ent.file_type() else { return false };
-            kinds.push((join(dir, &ent.file_name().to_string_lossy()), Kind::of(t)));
         }
-        lock(&self.kinds).extend(kinds);
         lock(&self.misses).insert(dir.to_string(), LISTED);
         true
+    }
+
+    /// The names in resolved directory `dir` (unsorted), their kinds put in `kinds`
+    /// (readdir's entry type costs nothing and spares a stat or a readlink per file later),
+    /// and whether every entry's kind was read.
+    fn read_listing(&self, dir: &str) -> io::Result<(Vec<String>, bool)> {
+        let mut names = Vec::new();
+        let mut kinds = Vec::new();
+        let mut complete = true;
+        for ent in fs::read_dir(self.host(dir))? {
+            let ent = ent?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            match ent.file_type() {
+                Ok(t) => kinds.push((join(dir, &name), Kind::of(t))),
+                Err(_) => complete = false,
+            }
+            names.push(name);
+        }
+        lock(&self.kinds).extend(kinds);
+        Ok((names, complete))
     }
 
     /// Whether an in-root path (links followed) is a directory.
@@ -458,24 +471,12 @@ impl Root {
         let Resolved::Path(dir) = self.resolve(inroot)? else {
             return Ok(Vec::new());
         };
-        let rd = match fs::read_dir(self.host(&dir)) {
-            Ok(rd) => rd,
+        let mut names = match self.read_listing(&dir) {
+            Ok((names, _)) => names,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => return Ok(Vec::new()),
             Err(e) => return Err(Error::io(inroot.to_string(), e)),
         };
-        let mut names = Vec::new();
-        let mut kinds = Vec::new();
-        for ent in rd {
-            let ent = ent.map_err(|e| Error::io(inroot.to_string(), e))?;
-            let name = ent.file_name().to_string_lossy().into_owned();
-            // readdir's entry type costs nothing and spares a stat per file later
-            if let Ok(t) = ent.file_type() {
-                kinds.push((join(&dir, &name), Kind::of(t)));
-            }
-            names.push(name);
-        }
-        lock(&self.kinds).extend(kinds);
         names.sort();
         Ok(names)
     }
