@@ -176,7 +176,7 @@ impl Live {
     }
 
     pub fn exists(&self, key: &str) -> bool {
-        self.dir.join(key_to_path(key)).is_file()
+        self.file_type(&key_to_path(key)) == Some(nix::libc::S_IFREG)
     }
 
     /// Keys matching a sysctl glob, expanded over the directory tree like glob(3).
@@ -190,23 +190,28 @@ impl Live {
         keys
     }
 
-    /// Whether `rel` (a path under /proc/sys) is a directory; `None` when it does not
-    /// exist. Looked up from the open /proc/sys: a glob's last part is checked in every
-    /// directory it matched (~200 on a busy host), and the root's own path need not be
-    /// walked again each time.
-    fn kind(&self, rel: &str) -> Option<bool> {
+    /// The file type (`S_IFMT` bits, links followed) of `rel`, a path under /proc/sys;
+    /// `None` when it does not exist. Looked up from the open /proc/sys: a glob's last part
+    /// is checked in every directory it matched (~200 on a busy host), and the root's own
+    /// path need not be walked again each time.
+    fn file_type(&self, rel: &str) -> Option<nix::libc::mode_t> {
         use std::os::fd::AsRawFd;
-        let Some(fd) = &self.fd else {
-            return fs::metadata(self.dir.join(rel)).ok().map(|m| m.is_dir());
+        use std::os::unix::fs::MetadataExt;
+        let mode = match &self.fd {
+            Some(fd) => {
+                let flags = nix::fcntl::AtFlags::empty();
+                nix::sys::stat::fstatat(Some(fd.as_raw_fd()), rel, flags)
+                    .ok()?
+                    .st_mode
+            }
+            None => fs::metadata(self.dir.join(rel)).ok()?.mode(),
         };
-        let st = nix::sys::stat::fstatat(Some(fd.as_raw_fd()), rel, nix::fcntl::AtFlags::empty())
-            .ok()?;
-        Some(st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR)
+        Some(mode & nix::libc::S_IFMT)
     }
 
     fn expand_uncached(&self, pattern: &str) -> Vec<String> {
-        // component by component over readdir, as glob(3) does; entry types come from
-        // readdir itself, so no file is stat'ed
+        // component by component, as glob(3) does: a wildcard part over readdir (whose entry
+        // types spare a stat per name), a literal part by one lookup in each directory
         let mut found: Vec<(String, bool)> = vec![(String::new(), true)];
         for comp in key_to_path(pattern).split('/').filter(|c| !c.is_empty()) {
             let mut next = Vec::new();
@@ -230,8 +235,8 @@ impl Live {
                 match &pat {
                     None => {
                         let p = join(comp);
-                        if let Some(is_dir) = self.kind(&p) {
-                            next.push((p, is_dir));
+                        if let Some(t) = self.file_type(&p) {
+                            next.push((p, t == nix::libc::S_IFDIR));
                         }
                     }
                     Some(pat) => {
