@@ -85,9 +85,9 @@ pub struct Boot {
 
 /// An option line: an assignment (index into `Boot::assignments`), or a `-key` exclusion.
 #[derive(Debug)]
-struct Op {
-    key: Arc<str>,
-    assignment: Option<usize>,
+enum Op {
+    Assign(usize),
+    Exclude(Arc<str>),
 }
 
 /// The keys a narrowed resolution keeps options of (with every glob's): see `values_after`.
@@ -286,23 +286,24 @@ impl Boot {
     /// Apply as file `i` the options `only` keeps of `base`'s file `j` (the same text).
     fn replay(&mut self, base: &Boot, j: usize, i: usize, only: &Only) {
         for op in &base.ops[base.file_ops[j].clone()] {
-            if !keeps(only, &op.key) {
+            let key = match op {
+                Op::Assign(a) => &base.assignments[*a].key,
+                Op::Exclude(k) => k,
+            };
+            if !keeps(only, key) {
                 continue;
             }
-            let key = match self.by_key.get_key_value(&*op.key) {
+            let key = match self.by_key.get_key_value(&**key) {
                 Some((k, _)) => k.clone(),
-                None => op.key.clone(),
+                None => key.clone(),
             };
-            match op.assignment {
-                Some(a) => {
-                    let a = &base.assignments[a];
-                    self.assign(Assignment {
-                        key,
-                        file: i,
-                        ..a.clone()
-                    });
-                }
-                None => self.exclude(key),
+            match op {
+                Op::Assign(a) => self.assign(Assignment {
+                    key,
+                    file: i,
+                    ..base.assignments[*a].clone()
+                }),
+                Op::Exclude(_) => self.exclude(key),
             }
         }
     }
@@ -325,18 +326,12 @@ impl Boot {
                 self.patterns.insert(key.clone(), p);
             }
         }
-        self.ops.push(Op {
-            key: key.clone(),
-            assignment: Some(idx),
-        });
+        self.ops.push(Op::Assign(idx));
         self.set_option(key, Some(idx));
     }
 
     fn exclude(&mut self, key: Arc<str>) {
-        self.ops.push(Op {
-            key: key.clone(),
-            assignment: None,
-        });
+        self.ops.push(Op::Exclude(key.clone()));
         self.set_option(key, None);
     }
 
