@@ -313,7 +313,10 @@ pub fn run(cli: Cli) -> Outcome {
                 output::plan(&p, format);
             }
             if let Some(path) = out {
-                p.fingerprints = state.host.fingerprints();
+                p.fingerprints = match state.host.fingerprints() {
+                    Ok(f) => f,
+                    Err(e) => return fail(&[e]),
+                };
                 if let Err(e) = save(&path, &inp, &p) {
                     return fail(&[e]);
                 }

@@ -1,5 +1,6 @@
 //! Everything qfix reads from the host goes through here: files (read once, cached, and
-//! fingerprinted so a saved plan can tell when it went stale) and live sysctls.
+//! fingerprinted so a saved plan can tell when it went stale; or, for a scan that keeps
+//! only what it parsed, remembered by a digest) and live sysctls.
 
 use std::collections::BTreeMap;
 
@@ -8,17 +9,27 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::Result;
+use std::hash::Hasher;
+
+use crate::error::{Error, Result};
 use crate::root::Root;
 use crate::sysctl::live::Live;
+
+/// What the host remembers of a file it read.
+enum Seen {
+    Missing,
+    Text(Arc<str>),
+    /// Read by `read_once`: its length and hash, to check a second read against.
+    Digest(usize, u64),
+}
 
 pub struct Host {
     pub root: Root,
     /// `None` when the root has no /proc/sys: offline, boot values only.
     pub live: Option<Live>,
-    /// Every file read, by in-root path (None: it did not exist). Fingerprints are hashed
-    /// from here only when a plan is saved.
-    files: Mutex<HashMap<String, Option<Arc<str>>>>,
+    /// Every file read, by in-root path. Fingerprints are hashed from here only when a plan
+    /// is saved.
+    files: Mutex<HashMap<String, Seen>>,
     /// The last (offset, line) looked up per file.
     lines: Mutex<HashMap<String, (usize, usize)>>,
     /// Live values read, by key (hashed: the rules look up every persisted key).
@@ -64,13 +75,45 @@ impl Host {
         self.live.is_none()
     }
 
-    /// Read an in-root text file once; `None` when missing.
+    /// Read an in-root text file once; `None` when missing. A file read by `read_once` is
+    /// read again, and must not have changed since.
     pub fn read(&self, path: &str) -> Result<Option<Arc<str>>> {
-        if let Some(hit) = lock(&self.files).get(path) {
-            return Ok(hit.clone());
-        }
+        self.read_keeping(path, true)
+    }
+
+    /// Read an in-root text file for a caller that keeps what it needs of it and drops the
+    /// text: the host keeps a digest, not the text (a busy host's nginx configs are tens of
+    /// megabytes, memory a plan would otherwise hold to its end). A later `read` reads it
+    /// again and checks the digest.
+    pub fn read_once(&self, path: &str) -> Result<Option<Arc<str>>> {
+        self.read_keeping(path, false)
+    }
+
+    fn read_keeping(&self, path: &str, keep: bool) -> Result<Option<Arc<str>>> {
+        let digest = match lock(&self.files).get(path) {
+            Some(Seen::Missing) => return Ok(None),
+            Some(Seen::Text(t)) => return Ok(Some(t.clone())),
+            Some(&Seen::Digest(len, hash)) => Some((len, hash)),
+            None => None,
+        };
         let text = self.root.read_opt(path)?;
-        lock(&self.files).insert(path.to_string(), text.clone());
+        let print = |t: &str| (t.len(), digest_of(t));
+        if let Some(d) = digest
+            && text.as_deref().map(print) != Some(d)
+        {
+            return Err(Error::msg(format!(
+                "{path}: changed while qfix was reading the host; run qfix again"
+            )));
+        }
+        let seen = match &text {
+            Some(t) if keep => Seen::Text(t.clone()),
+            Some(t) => {
+                let (len, hash) = digest.unwrap_or_else(|| print(t));
+                Seen::Digest(len, hash)
+            }
+            None => Seen::Missing,
+        };
+        lock(&self.files).insert(path.to_string(), seen);
         Ok(text)
     }
 
@@ -99,7 +142,10 @@ impl Host {
         // Lookups come near each other (one per listener): count newlines from the last
         // lookup in the same file, forward or back; counting bytes vectorizes, building an
         // index does not.
-        let text = lock(&self.files).get(path)?.clone()?;
+        let text = match lock(&self.files).get(path)? {
+            Seen::Text(t) => t.clone(),
+            Seen::Missing | Seen::Digest(..) => return None,
+        };
         let offset = offset.min(text.len());
         let mut marks = lock(&self.lines);
         let count = |a: usize, b: usize| crate::root::newlines(&text.as_bytes()[a..b]);
@@ -135,18 +181,31 @@ impl Host {
         }
     }
 
-    pub fn fingerprints(&self) -> Fingerprints {
-        Fingerprints {
-            files: lock(&self.files)
-                .iter()
-                .map(|(p, t)| (p.clone(), t.as_deref().map(hash)))
-                .collect(),
+    /// Fingerprints of everything read; a file read by `read_once` is read again (and
+    /// checked) to be hashed.
+    pub fn fingerprints(&self) -> Result<Fingerprints> {
+        let paths: Vec<String> = lock(&self.files).keys().cloned().collect();
+        let mut files = BTreeMap::new();
+        for p in paths {
+            let text = self.read(&p)?;
+            files.insert(p, text.as_deref().map(hash));
+        }
+        Ok(Fingerprints {
+            files,
             live: lock(&self.live_prints)
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-        }
+        })
     }
+}
+
+/// Tells a second read of a file from the first: not a fingerprint (`hash` is), but changes
+/// within one run are accidents, not attacks.
+fn digest_of(text: &str) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(text.as_bytes());
+    h.finish()
 }
 
 /// A poisoned lock only means another thread panicked; the caches stay usable.
@@ -206,5 +265,51 @@ impl Fingerprints {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    /// A file read by `read_once` is not kept, but a later `read` (an edit, a saved plan's
+    /// fingerprint) gets the text the scan saw or an error, never a changed text.
+    #[test]
+    fn issue5_a_file_read_once_is_checked_when_read_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir_all(tmp.path().join("etc")).unwrap();
+        let (a, b) = (tmp.path().join("etc/a.conf"), tmp.path().join("etc/b.conf"));
+        fs::write(&a, "one\n").unwrap();
+        fs::write(&b, "x = 1\n").unwrap();
+        let host = Host::new(Root::new(tmp.path()).unwrap());
+        let side = host.side();
+        for p in ["/etc/a.conf", "/etc/b.conf"] {
+            assert!(side.read_once(p).unwrap().is_some());
+        }
+        assert_eq!(side.read_once("/etc/none.conf").unwrap(), None);
+        host.absorb(side);
+        assert_eq!(host.read("/etc/none.conf").unwrap(), None);
+
+        // unchanged: read again, then kept
+        assert_eq!(host.read("/etc/a.conf").unwrap().as_deref(), Some("one\n"));
+        fs::write(&a, "two\n").unwrap();
+        assert_eq!(host.read("/etc/a.conf").unwrap().as_deref(), Some("one\n"));
+
+        // changed since the first read, even at the same length
+        fs::write(&b, "x = 2\n").unwrap();
+        let e = host.read("/etc/b.conf").unwrap_err().to_string();
+        assert!(
+            e.contains("/etc/b.conf: changed while qfix was reading"),
+            "{e}"
+        );
+        assert!(host.fingerprints().is_err());
+        assert!(host.read_once("/etc/b.conf").is_err());
+
+        fs::write(&b, "x = 1\n").unwrap();
+        let prints = host.fingerprints().unwrap();
+        assert_eq!(prints.files["/etc/b.conf"], Some(hash("x = 1\n")));
+        assert_eq!(prints.files["/etc/a.conf"], Some(hash("one\n")));
+        assert_eq!(prints.files["/etc/none.conf"], None);
     }
 }

@@ -391,10 +391,16 @@ fn listener_loc(f: &Facts, l: &Listener) -> Option<Location> {
         return Some(loc.clone());
     }
     let s = l.setter.as_ref()?;
-    f.host.read(&s.path).ok()??;
+    let line = match s.line {
+        Some(line) => line,
+        None => {
+            f.host.read(&s.path).ok()??;
+            f.host.line_of(&s.path, s.range.start)?
+        }
+    };
     Some(Location {
         path: s.path.clone(),
-        line: f.host.line_of(&s.path, s.range.start)?,
+        line,
     })
 }
 

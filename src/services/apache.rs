@@ -437,11 +437,13 @@ fn emit(st: &State, f: &Flavor, scan: &mut Scan) {
     };
     let setter = match (&st.backlog, st.listens.first()) {
         (Some((_, p, _, r)), _) if r.start < r.end => Some(Setter {
+            line: None,
             path: p.clone().into(),
             range: r.clone(),
             template: "{}".into(),
         }),
         (_, Some(first)) => Some(Setter {
+            line: None,
             path: first.path.clone().into(),
             range: first.after..first.after,
             template: if first.has_newline {

@@ -388,11 +388,13 @@ fn emit(st: &State, scan: &mut Scan) {
                 };
             let setter = match from_backlog {
                 Some(v) if v.range.start < v.range.end => Setter {
+                    line: None,
                     path: v.path.clone().into(),
                     range: v.range.clone(),
                     template: "{}".into(),
                 },
                 _ => Setter {
+                    line: None,
                     path: b.path.clone().into(),
                     range: b.insert_at..b.insert_at,
                     template: " backlog {}".into(),

@@ -39,6 +39,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
             let at = opts.port.as_ref().map(|w| w.line_end).unwrap_or(insert);
             let eof_no_nl = at == text.len() && !text.is_empty() && !text.ends_with('\n');
             Setter {
+                line: None,
                 path: path.clone().into(),
                 range: at..at,
                 template: if eof_no_nl { "\n-b {}\n" } else { "-b {}\n" }.into(),
@@ -203,6 +204,7 @@ fn rhel_words(path: &str, text: &str) -> (Vec<Word>, Setter) {
     let insert = match &options {
         // Inside the OPTIONS quotes, after its last character.
         Some((_, ce)) => Setter {
+            line: None,
             path: path.into(),
             range: *ce..*ce,
             template: if text[..*ce].ends_with(['"', '\'', '=']) {
@@ -212,6 +214,7 @@ fn rhel_words(path: &str, text: &str) -> (Vec<Word>, Setter) {
             },
         },
         None => Setter {
+            line: None,
             path: path.into(),
             range: text.len()..text.len(),
             template: if text.is_empty() || text.ends_with('\n') {
@@ -382,6 +385,7 @@ fn listeners(scan: &mut Scan, o: Opts, insert: Setter) {
                 });
             }
             let setter = Setter {
+                line: None,
                 path: b.loc.path.clone(),
                 range: b.span.clone(),
                 template: "{}".into(),

@@ -54,6 +54,10 @@ pub struct Setter {
     pub path: Arc<str>,
     pub range: Range<usize>,
     pub template: Cow<'static, str>,
+    /// 1-based line of `range.start` when the scanner knows it without the file's text
+    /// (nginx, whose texts are not kept: see `Host::read_once`); otherwise it is counted in
+    /// the text when a finding needs it.
+    pub line: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

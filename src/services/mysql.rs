@@ -304,6 +304,7 @@ fn emit(host: &Host, st: &State, scan: &mut Scan) {
     };
     let setter = match st.vals.get("back-log") {
         Some(v) if v.range.start < v.range.end => Some(Setter {
+            line: None,
             path: v.path.clone().into(),
             range: v.range.clone(),
             template: "{}".into(),
@@ -316,6 +317,7 @@ fn emit(host: &Host, st: &State, scan: &mut Scan) {
                 .or(st.headers.first());
             match preferred {
                 Some((p, off, nl)) => Some(Setter {
+                    line: None,
                     path: p.clone().into(),
                     range: *off..*off,
                     template: if *nl {
@@ -327,6 +329,7 @@ fn emit(host: &Host, st: &State, scan: &mut Scan) {
                 None => st.files.first().map(|f| {
                     let len = host.read(f).ok().flatten().map_or(0, |t| t.len());
                     Setter {
+                        line: None,
                         path: f.clone().into(),
                         range: len..len,
                         template: "\n[mysqld]\nback_log = {}\n".into(),

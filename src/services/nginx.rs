@@ -790,37 +790,39 @@ enum Event {
     Directive(DirName, usize, Range<usize>),
 }
 
-/// A directive argument.
+/// A directive argument. Its value is kept apart from the file's text (in `Parsed::values`),
+/// which is dropped once parsed: a busy host's nginx texts are tens of megabytes.
 #[derive(Debug, Clone)]
 struct Arg {
     span: Range<usize>,
     line: usize,
-    /// The unescaped value when it differs from the bytes inside the quotes.
-    escaped: Option<Box<str>>,
+    /// Line of the end of `span` (an argument may be quoted across lines).
+    end_line: usize,
+    /// Where its value is in `Parsed::values`.
+    value: Range<usize>,
+    /// Where the value starts in the file when the file's bytes are the value itself (no
+    /// escapes; quotes allowed around the whole word): the bytes a setter may replace.
+    plain_at: Option<usize>,
 }
 
 impl Arg {
-    fn value<'a>(&'a self, text: &'a str) -> &'a str {
-        match &self.escaped {
-            Some(v) => v,
-            None => {
-                let raw = &text[self.span.clone()];
-                &raw[unquoted(raw)]
-            }
-        }
+    fn value<'a>(&self, values: &'a str) -> &'a str {
+        &values[self.value.clone()]
     }
 }
 
 struct Parsed {
     /// In-root path after following links.
     path: Arc<str>,
-    text: std::sync::Arc<str>,
+    /// The values of `args`, one after the other.
+    values: String,
     events: Vec<Event>,
     args: Vec<Arg>,
 }
 
-/// Parse a file into the events walked; blocks that hold none of them are left out.
-fn events(text: &str) -> (Vec<Event>, Vec<Arg>, Vec<SyntaxError>) {
+/// Parse a file into the events walked (blocks that hold none of them are left out) and
+/// the values of their arguments.
+fn events(text: &str) -> (Vec<Event>, Vec<Arg>, String, Vec<SyntaxError>) {
     let mut p = Parser::new(text);
     // only these directives' arguments are looked at
     p.keep_args = Some(|name| matches!(name, "include" | "listen" | "server_name"));
@@ -828,6 +830,7 @@ fn events(text: &str) -> (Vec<Event>, Vec<Arg>, Vec<SyntaxError>) {
     // file, two hundred files would copy them over and over
     let mut events = Vec::with_capacity(text.len() / 64 + 8);
     let mut args = Vec::with_capacity(text.len() / 128 + 8);
+    let mut values = String::new();
     while let Some(step) = p.next() {
         match step {
             Step::Close => {
@@ -856,19 +859,31 @@ fn events(text: &str) -> (Vec<Event>, Vec<Arg>, Vec<SyntaxError>) {
                 let ws = &p.words[1..];
                 let ws = if all { ws } else { &ws[..ws.len().min(1)] };
                 let first = args.len();
-                args.extend(ws.iter().map(|w| Arg {
-                    span: w.span.clone(),
-                    line: w.line,
-                    escaped: match w.value(text) {
-                        Cow::Owned(v) => Some(v.into()),
-                        Cow::Borrowed(_) => None,
-                    },
-                }));
+                for w in ws {
+                    let raw = &text[w.span.clone()];
+                    let value = w.value(text);
+                    let at = values.len();
+                    values.push_str(&value);
+                    let (inner, quote) = match raw.as_bytes().first() {
+                        Some(b'"' | b'\'') => (raw.get(1..raw.len().saturating_sub(1)), 1),
+                        _ => (Some(raw), 0),
+                    };
+                    args.push(Arg {
+                        span: w.span.clone(),
+                        line: w.line,
+                        end_line: w.line + root::newlines(raw.as_bytes()),
+                        value: at..values.len(),
+                        plain_at: (inner == Some(&*value)).then_some(w.span.start + quote),
+                    });
+                }
                 events.push(Event::Directive(name, p.words[0].line, first..args.len()));
             }
         }
     }
-    (events, args, p.finish())
+    // the estimates above are kept for the whole walk otherwise
+    events.shrink_to_fit();
+    args.shrink_to_fit();
+    (events, args, values, p.finish())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -965,8 +980,11 @@ struct ListenRec {
     /// Carries socket options (nginx's `lsopt.set`): only one line per addr:port may.
     sets_options: bool,
     default_server: bool,
-    /// End of the address token: where ` backlog=N` goes.
+    /// End of the address token: where ` backlog=N` goes, and its line.
     addr_end: usize,
+    addr_end_line: usize,
+    /// Line of the `backlog=` option.
+    backlog_line: usize,
 }
 
 struct Walker<'a> {
@@ -1021,7 +1039,7 @@ impl Walker<'_> {
         let parsed = match known.or_else(|| self.parsed.get(&real).cloned()) {
             Some(p) => p,
             None => {
-                let text = match self.host.read(&real) {
+                let text = match self.host.read_once(&real) {
                     Ok(Some(t)) => t,
                     Ok(None) => {
                         let location = match from {
@@ -1047,7 +1065,7 @@ impl Walker<'_> {
                         return;
                     }
                 };
-                let (events, args, errs) = events(&text);
+                let (events, args, values, errs) = events(&text);
                 for e in errs {
                     self.scan.problems.push(Problem {
                         location: Location {
@@ -1059,7 +1077,7 @@ impl Walker<'_> {
                 }
                 let p = Rc::new(Parsed {
                     path: real.clone(),
-                    text,
+                    values,
                     events,
                     args,
                 });
@@ -1118,7 +1136,7 @@ impl Walker<'_> {
                     {
                         let name = file.args[args.clone()]
                             .first()
-                            .map(|a| a.value(&file.text).to_string());
+                            .map(|a| a.value(&file.values).to_string());
                         s.name = Some(name.unwrap_or_default());
                     }
                 }
@@ -1136,7 +1154,7 @@ impl Walker<'_> {
         };
         // nginx takes relative includes from the prefix's conf dir (where nginx.conf is),
         // never from the including file's directory
-        let pattern = root::join(&self.conf_dir, arg.value(&file.text));
+        let pattern = root::join(&self.conf_dir, arg.value(&file.values));
         let globbed;
         let files = if pattern.contains(['*', '?', '[']) {
             globbed = match self.host.root.glob(&pattern) {
@@ -1168,13 +1186,13 @@ impl Walker<'_> {
 
     fn listen(&mut self, file: &Parsed, line: usize, args: Range<usize>, server: usize) {
         let stream = self.servers.get(server).is_some_and(|s| s.stream);
-        let (path, text) = (&*file.path, &*file.text);
+        let (path, values) = (&*file.path, &*file.values);
         let args = &file.args[args];
         let Some(a) = args.first() else {
             self.problem(path, line, "nginx: listen without an address".into());
             return;
         };
-        let value = a.value(text);
+        let value = a.value(values);
         let addr = match parse_addr(value, stream) {
             Ok(x) => x,
             Err(m) => {
@@ -1190,15 +1208,18 @@ impl Walker<'_> {
             sets_options: false,
             default_server: false,
             addr_end: a.span.end,
+            addr_end_line: a.end_line,
+            backlog_line: line,
         };
         for p in &args[1..] {
-            let v = p.value(text);
+            let v = p.value(values);
             let (key, val) = v.split_once('=').unwrap_or((v, ""));
             match key {
                 "default_server" | "default" => rec.default_server = true,
                 "backlog" => {
                     rec.sets_options = true;
-                    let range = value_range(text, p, "backlog=".len());
+                    rec.backlog_line = p.line;
+                    let range = value_range(p, values, "backlog=".len());
                     rec.backlog = Some(match parse_backlog(val) {
                         Some(n) => Backlog::Value(n, range),
                         None => {
@@ -1239,16 +1260,10 @@ impl Walker<'_> {
 
 /// Bytes of the value after `prefix_len` bytes of a `key=value` word, when the file's bytes
 /// are the value itself (no escapes; quotes allowed around the whole word).
-fn value_range(text: &str, w: &Arg, prefix_len: usize) -> Option<Range<usize>> {
-    let raw = text.get(w.span.clone())?;
-    let (inner, off) = match raw.as_bytes().first() {
-        Some(b'"' | b'\'') => (raw.get(1..raw.len().saturating_sub(1))?, 1),
-        _ => (raw, 0),
-    };
-    if inner != w.value(text) || inner.len() < prefix_len {
-        return None;
-    }
-    Some(w.span.start + off + prefix_len..w.span.start + off + inner.len())
+fn value_range(w: &Arg, values: &str, prefix_len: usize) -> Option<Range<usize>> {
+    let len = w.value(values).len();
+    let at = w.plain_at.filter(|_| len >= prefix_len)?;
+    Some(at + prefix_len..at + len)
 }
 
 /// ngx_atoi: digits only, no sign, no overflow; nginx also refuses 0. `listen()` takes an int.
@@ -1517,6 +1532,7 @@ fn resolve(
             path: r.path.clone(),
             range,
             template: "{}".into(),
+            line: Some(r.backlog_line),
         })
     };
     // its own backlog= (even when it conflicts with another line: the rules must see both)
@@ -1555,6 +1571,7 @@ fn resolve(
         path: p.path.clone(),
         range: p.addr_end..p.addr_end,
         template: " backlog={}".into(),
+        line: Some(p.addr_end_line),
     });
     (Some(DEFAULT_BACKLOG), Source::Default(why), setter)
 }

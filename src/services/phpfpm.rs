@@ -677,6 +677,7 @@ fn listener(scan: &mut Scan, main: &Main, pool: Pool) {
     let (requested, source, setter) = match pool.backlog {
         Some(b) => {
             let setter = Setter {
+                line: None,
                 path: b.loc.path.clone(),
                 range: b.span,
                 template: "{}".into(),
@@ -707,6 +708,7 @@ fn listener(scan: &mut Scan, main: &Main, pool: Pool) {
                 Some(default),
                 Source::Default(why.into()),
                 Setter {
+                    line: None,
                     path: listen.loc.path.clone(),
                     range: listen.insert_at..listen.insert_at,
                     template: template.into(),

@@ -436,6 +436,7 @@ fn listeners(host: &Host, scan: &mut Scan, main: &str, unit: &str, conf: Conf) {
             // Replace every argument: that also repairs `tcp-backlog 511 # note`.
             let setter = match (d.args.get(1), d.args.last()) {
                 (Some(first), Some(last)) => Some(Setter {
+                    line: None,
                     path: d.loc.path.clone(),
                     range: first.span.start..last.span.end.max(first.span.start),
                     template: "{}".into(),
@@ -448,6 +449,7 @@ fn listeners(host: &Host, scan: &mut Scan, main: &str, unit: &str, conf: Conf) {
             // After the `port` line when there is one, else at the end of the main file.
             let setter = match &conf.port {
                 Some(p) => Setter {
+                    line: None,
                     path: p.loc.path.clone(),
                     range: p.next..p.next,
                     template: if p.at_eof {
@@ -496,6 +498,7 @@ fn end_of_file(host: &Host, main: &str) -> Setter {
         "\ntcp-backlog {}\n"
     };
     Setter {
+        line: None,
         path: main.into(),
         range: text.len()..text.len(),
         template: template.into(),

@@ -336,6 +336,7 @@ fn emit(
     };
     let setter = match &u.backlog {
         Some(b) if !vendor(&b.path) && b.range.start < b.range.end => Setter {
+            line: None,
             path: b.path.clone().into(),
             range: b.range.clone(),
             template: "{}".into(),
@@ -343,12 +344,14 @@ fn emit(
         None if !vendor(path) && u.socket_header.is_some() && drops.is_empty() => {
             let (at, nl) = u.socket_header.unwrap_or((0, true));
             Setter {
+                line: None,
                 path: path.into(),
                 range: at..at,
                 template: if nl { "Backlog={}\n" } else { "\nBacklog={}\n" }.into(),
             }
         }
         _ => Setter {
+            line: None,
             path: format!("{dropin_dir}/{name}").into(),
             range: 0..0,
             template: "[Socket]\nBacklog={}\n".into(),

@@ -153,11 +153,13 @@ fn parse(path: &str, text: &str, scan: &mut Scan) {
     };
     let setter = match (&listen, header_end) {
         (Some((_, _, r)), _) => Some(Setter {
+            line: None,
             path: path.into(),
             range: r.clone(),
             template: "{}".into(),
         }),
         (None, Some((at, nl))) => Some(Setter {
+            line: None,
             path: path.into(),
             range: at..at,
             template: if nl {

@@ -208,7 +208,7 @@ fn check_events(text: &str) {
     let (dirs, errs) = parse(text);
     let mut want = Vec::new();
     tree_events(&dirs, &mut want);
-    let (evs, args, errs2) = events(text);
+    let (evs, args, values, errs2) = events(text);
     let got: Vec<String> = evs
         .iter()
         .map(|e| match e {
@@ -230,7 +230,7 @@ fn check_events(text: &str) {
                 };
                 let args: Vec<String> = args[r.clone()]
                     .iter()
-                    .map(|a| format!("{:?}@{:?}:{}", a.value(text), a.span, a.line))
+                    .map(|a| format!("{:?}@{:?}:{}", a.value(&values), a.span, a.line))
                     .collect();
                 format!("{name} {line} {}", args.join(" "))
             }
@@ -968,4 +968,56 @@ fn issue5_chunk_scanners_match_the_byte_loop() {
         );
         assert_eq!(lanes::arg_stop(c), c.iter().position(|&b| arg(b)), "{c:?}");
     }
+}
+
+/// Every nginx setter knows its line without the text (`Host::read_once` drops it): the
+/// line of its offset in the file, for every fixture and for words quoted across lines.
+#[test]
+fn issue5_setter_lines_match_their_offsets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("etc/nginx");
+    fs::create_dir_all(&conf).unwrap();
+    fs::write(
+        conf.join("nginx.conf"),
+        "http {\n server {\n  listen \"unix:/run/a\nb.sock\"\n   default_server;\n }\n \
+         server { listen 8081\n \"backlog=77\"; }\n server { listen 8082 backlog\\=7; }\n \
+         server { listen 8083\n\n  'backlog=9'\n ; }\n}\n",
+    )
+    .unwrap();
+    let mut dirs = vec![tmp.path().to_path_buf()];
+    for e in fs::read_dir(fixture_dir("")).unwrap() {
+        dirs.push(e.unwrap().path());
+    }
+    let mut checked = 0;
+    for dir in dirs {
+        let s = scan_dir(&dir);
+        for l in &s.listeners {
+            let Some(set) = &l.setter else { continue };
+            let text = fs::read_to_string(dir.join(set.path.trim_start_matches('/'))).unwrap();
+            let line = 1 + root::newlines(&text.as_bytes()[..set.range.start]);
+            assert_eq!(set.line, Some(line), "{} {}", dir.display(), l.address);
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "{checked} setters");
+    // and the values read from `Parsed::values` are those of the text
+    let s = scan_dir(tmp.path());
+    let got: Vec<_> = (s.listeners.iter())
+        .map(|l| {
+            (
+                l.address.as_str(),
+                l.requested,
+                l.setter.as_ref().map(|s| s.range.len()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("unix /run/a\nb.sock", Some(511), Some(0)),
+            ("tcp *:8081", Some(77), Some(2)),
+            ("tcp *:8082", Some(511), Some(0)),
+            ("tcp *:8083", Some(9), Some(1)),
+        ]
+    );
 }
