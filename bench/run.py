@@ -6,8 +6,9 @@
 Builds qfix in release mode (unless --qfix is given), generates one tree per scale with
 bench/gen.py, and measures, each as a whole process:
 
-  * qfix plan --root TREE        wall time (median/min/max of N runs) and peak RSS (max over
-                                 5 runs, measured by GNU time: see peak_rss_kib);
+  * qfix plan --root TREE        wall time (median/min/max of N runs, the scales' runs
+                                 interleaved) and peak RSS (max over 5 runs, measured by GNU
+                                 time: see peak_rss_kib);
   * crossplane on TREE/etc/nginx/nginx.conf (the same nginx tree; the Python nginx config
     parser from PyPI), whole process and the in-process crossplane.parse() time;
   * sysctl -a on this machine.
@@ -142,24 +143,35 @@ def generate(scale, outdir, regen=False):
     return tree, summary, False
 
 
-def bench_qfix(qfix, tree, runs):
-    argv = [qfix, "plan", "--root", tree]
-    # one untimed run: warms the page cache and records what the plan said
-    _, _, rc, out, err = measure(argv, stdout=subprocess.PIPE)
-    if rc not in (0, 2):
-        die("`%s` exited %d (0 = nothing to change, 2 = changes proposed):\n%s"
-            % (" ".join(argv), rc, err.strip()))
-    first = {"exit_code": rc, "stdout_lines": out.count(b"\n"), "stdout_bytes": len(out)}
-    walls, rss = [], []
-    for _ in range(runs):
-        wall, maxrss, rc, _, err = measure(argv)
+def bench_qfix(qfix, trees, runs):
+    """Time `qfix plan` on each tree, the scales interleaved run by run: this VM's speed
+    drifts over minutes, and a ratio of two medians taken minutes apart measures the drift as
+    much as qfix. Returns one summary per tree."""
+    argvs = [[qfix, "plan", "--root", tree] for tree in trees]
+    firsts = []
+    for argv in argvs:
+        # one untimed run: warms the page cache and records what the plan said
+        _, _, rc, out, err = measure(argv, stdout=subprocess.PIPE)
         if rc not in (0, 2):
-            die("`%s` exited %d:\n%s" % (" ".join(argv), rc, err.strip()))
-        walls.append(wall)
-        rss.append(maxrss)
-    res = summarize(walls, rss, argv)
-    res.update(first)
-    return res
+            die("`%s` exited %d (0 = nothing to change, 2 = changes proposed):\n%s"
+                % (" ".join(argv), rc, err.strip()))
+        firsts.append({"exit_code": rc, "stdout_lines": out.count(b"\n"),
+                       "stdout_bytes": len(out)})
+    walls = [[] for _ in argvs]
+    rss = [[] for _ in argvs]
+    for _ in range(runs):
+        for i, argv in enumerate(argvs):
+            wall, maxrss, rc, _, err = measure(argv)
+            if rc not in (0, 2):
+                die("`%s` exited %d:\n%s" % (" ".join(argv), rc, err.strip()))
+            walls[i].append(wall)
+            rss[i].append(maxrss)
+    results = []
+    for argv, w, r, first in zip(argvs, walls, rss, firsts):
+        res = summarize(w, r, argv)
+        res.update(first)
+        results.append(res)
+    return results
 
 
 def crossplane_available(no_install):
@@ -261,6 +273,7 @@ def main():
     results = {"machine": {"cpus": os.cpu_count(), "loadavg": load,
                            "kernel": platform.release(), "python": platform.python_version()},
                "qfix": qfix, "runs": args.runs, "scales": {}}
+    entries = {}
     for scale in scales:
         tree, summary, reused = generate(scale, args.out, args.regen)
         print("scale %d: %s files (+%s links), %.1f MB, %d nginx server blocks, %d php-fpm pools, "
@@ -270,12 +283,14 @@ def main():
                  summary["sysctl_assignments"], summary["sysctl_files"],
                  "reused %s" % tree if reused else "generated in %.1f s" % summary["gen_seconds"]),
               flush=True)
-        entry = {"tree": tree, "tree_summary": summary}
-        print("  qfix plan x%d ..." % args.runs, flush=True)
-        entry["qfix"] = bench_qfix(qfix, tree, args.runs)
+        entries[scale] = {"tree": tree, "tree_summary": summary}
+    print("  qfix plan x%d per scale, scales interleaved ..." % args.runs, flush=True)
+    timed = bench_qfix(qfix, [e["tree"] for e in entries.values()], args.runs)
+    for (scale, entry), q in zip(entries.items(), timed):
+        entry["qfix"] = q
         if have_cp:
-            print("  crossplane x%d ..." % args.crossplane_runs, flush=True)
-            entry["crossplane"] = bench_crossplane(tree, args.crossplane_runs)
+            print("  scale %d: crossplane x%d ..." % (scale, args.crossplane_runs), flush=True)
+            entry["crossplane"] = bench_crossplane(entry["tree"], args.crossplane_runs)
         results["scales"][scale] = entry
 
     print("  sysctl -a x%d ..." % args.runs, flush=True)
