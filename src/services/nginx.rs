@@ -32,6 +32,8 @@ const RELOAD_REASON: &str = "nginx reload re-creates the socket when backlog= ch
 /// Guard against include fan-out (a file including another twice, 30 levels deep): nginx
 /// would take forever too, qfix stops and says so.
 const MAX_INCLUDES: usize = 100_000;
+/// A parsed file with more events than this is not kept for another include of it.
+const KEEP_EVENTS: usize = 64;
 /// Deeper blocks or include chains are not real configs: bound them (the include chain is
 /// walked recursively).
 const MAX_DEPTH: usize = 64;
@@ -1085,8 +1087,16 @@ impl Walker<'_> {
                 p
             }
         };
-        if !self.by_path.contains_key(path) {
+        // Files included again and again (fastcgi_params, snippets) hold few of the events
+        // walked and are kept; a site's file holds hundreds and is walked once, so it is not
+        // (a busy host's would hold its whole config to the end of the walk). Included again,
+        // it is read again (checked against the first read) and parsed again.
+        let keep = parsed.events.len() <= KEEP_EVENTS;
+        if keep && !self.by_path.contains_key(path) {
             self.by_path.insert(path.to_string(), parsed.clone());
+        }
+        if !keep {
+            self.parsed.remove(&parsed.path);
         }
         self.stack.push(parsed.path.clone());
         self.walk(&parsed, ctx);

@@ -1021,3 +1021,58 @@ fn issue5_setter_lines_match_their_offsets() {
         ]
     );
 }
+
+/// A site's file is not kept after its walk (`KEEP_EVENTS`): included again, it is read and
+/// parsed again, to the same servers as a small file kept parsed.
+#[test]
+fn issue5_a_large_file_included_twice_is_parsed_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("etc/nginx");
+    fs::create_dir_all(&conf).unwrap();
+    let servers = |n: usize, port: usize| -> String {
+        (0..n)
+            .map(|i| format!("server {{ listen {}; server_name s{i}; }}\n", port + i))
+            .collect()
+    };
+    fs::write(conf.join("big.conf"), servers(40, 8000)).unwrap();
+    fs::write(conf.join("small.conf"), servers(2, 9000)).unwrap();
+    fs::write(
+        conf.join("nginx.conf"),
+        "http {\n include big.conf;\n include small.conf;\n include big.conf;\n include small.conf;\n}\n",
+    )
+    .unwrap();
+    let s = scan_dir(tmp.path());
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    let big = (s.listeners.iter())
+        .filter(|l| l.address == "tcp *:8039")
+        .count();
+    let small = (s.listeners.iter())
+        .filter(|l| l.address == "tcp *:9001")
+        .count();
+    assert_eq!((s.listeners.len(), big, small), (84, 2, 2));
+
+    // the second read is checked against the first
+    let host = host_at(tmp.path());
+    let mut w = Walker {
+        host: &host,
+        conf_dir: "/etc/nginx".into(),
+        parsed: HashMap::default(),
+        by_path: HashMap::default(),
+        stack: Vec::new(),
+        includes: 0,
+        servers: Vec::new(),
+        listens: Vec::new(),
+        scan: &mut Scan::default(),
+    };
+    w.file("/etc/nginx/big.conf", None, Ctx::Http);
+    fs::write(conf.join("big.conf"), servers(40, 7000)).unwrap();
+    w.file("/etc/nginx/big.conf", None, Ctx::Http);
+    assert_eq!(w.servers.len(), 40);
+    let e = w
+        .scan
+        .errors
+        .first()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("changed while qfix was reading"), "{e}");
+}
