@@ -31,7 +31,7 @@ mod imp {
     /// steps; untouched slack costs no memory. Blocks of up to 32 MiB (glibc's largest
     /// threshold) come from these heaps rather than from mmaps of their own, which would
     /// take small pages (ten times the busy host: 22,000 page faults before, 250 with this
-    /// and `services::merge`).
+    /// and `services::Scan::here`).
     ///
     /// Then the main heap is grown by that slack and huge pages advised over the new part
     /// from its first 2 MiB boundary, before anything is written there; below the boundary

@@ -217,7 +217,21 @@ impl State {
         // nginx reads through a host of its own: no lock shared with this thread's reads
         let side = host.side();
         let (policy, rules, boot, scan, values) = std::thread::scope(|s| {
-            let nginx = heap::spawn_apart(s, || (services::scan_nginx(&side), help()));
+            let mine = services::Scan::here();
+            // nginx's thread ends after the live reader's: a thread's arena is handed to the
+            // next new thread when it exits, the last freed first, and the findings' thread
+            // (`build`) then gets nginx's, where the parse's megabytes are free again, rather
+            // than the live reader's, with none
+            let (to_nginx, live_handle) = std::sync::mpsc::channel();
+            let side = &side;
+            let nginx = heap::spawn_apart(s, move || {
+                let scan = services::scan_nginx(side, mine);
+                let mut values = help();
+                if let Ok(live) = live_handle.recv() {
+                    values.extend(heap::join(live));
+                }
+                (scan, values)
+            });
             let policy = load_policy(&host, inputs.policy.as_deref())?;
             let rules = {
                 let _t = crate::trace::phase("rules");
@@ -242,6 +256,11 @@ impl State {
                     l.read_shared(keys, chunks, next)
                 })
             });
+            if let Some(live) = live {
+                // the receiver is nginx's thread, alive until it takes this
+                let _ = to_nginx.send(live);
+            }
+            drop(to_nginx);
             let rest = {
                 let _t = crate::trace::phase("services");
                 services::scan_others(&host)
@@ -249,9 +268,6 @@ impl State {
             let mut values = help();
             let (nginx, helped) = heap::join(nginx);
             values.extend(helped);
-            if let Some(l) = live {
-                values.extend(heap::join(l));
-            }
             Ok::<_, Vec<Error>>((policy, rules, boot, services::merge(nginx, rest), values))
         })?;
         host.absorb(side);
