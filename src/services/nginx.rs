@@ -51,17 +51,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
         }
         return;
     };
-    let mut w = Walker {
-        host,
-        conf_dir: root::parent(main).to_string(),
-        parsed: HashMap::default(),
-        by_path: HashMap::default(),
-        stack: Vec::new(),
-        includes: 0,
-        servers: Vec::new(),
-        listens: Vec::new(),
-        scan,
-    };
+    let mut w = Walker::new(host, root::parent(main).to_string(), scan);
     w.file(main, None, Ctx::Main);
     let servers = std::mem::take(&mut w.servers);
     let listens = std::mem::take(&mut w.listens);
@@ -1005,7 +995,21 @@ struct Walker<'a> {
     scan: &'a mut Scan,
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
+    fn new(host: &'a Host, conf_dir: String, scan: &'a mut Scan) -> Walker<'a> {
+        Walker {
+            host,
+            conf_dir,
+            parsed: HashMap::default(),
+            by_path: HashMap::default(),
+            stack: Vec::new(),
+            includes: 0,
+            servers: Vec::new(),
+            listens: Vec::new(),
+            scan,
+        }
+    }
+
     /// Read, parse (once per file) and walk one file in context `ctx`. `from` is the include
     /// directive (path, line) that pulled it in, for messages.
     fn file(&mut self, path: &str, from: Option<(&str, usize)>, ctx: Ctx) {
