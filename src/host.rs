@@ -3,13 +3,12 @@
 //! only what it parsed, remembered by a digest) and live sysctls.
 
 use std::collections::BTreeMap;
+use std::hash::Hasher;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
-
-use std::hash::Hasher;
 
 use crate::error::{Error, Result};
 use crate::root::Root;

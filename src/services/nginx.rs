@@ -856,16 +856,14 @@ fn events(text: &str) -> (Vec<Event>, Vec<Arg>, String, Vec<SyntaxError>) {
                     let value = w.value(text);
                     let at = values.len();
                     values.push_str(&value);
-                    let (inner, quote) = match raw.as_bytes().first() {
-                        Some(b'"' | b'\'') => (raw.get(1..raw.len().saturating_sub(1)), 1),
-                        _ => (Some(raw), 0),
-                    };
+                    let inner = unquoted(raw);
                     args.push(Arg {
                         span: w.span.clone(),
                         line: w.line,
                         end_line: w.line + root::newlines(raw.as_bytes()),
                         value: at..values.len(),
-                        plain_at: (inner == Some(&*value)).then_some(w.span.start + quote),
+                        plain_at: (raw[inner.clone()] == *value)
+                            .then_some(w.span.start + inner.start),
                     });
                 }
                 events.push(Event::Directive(name, p.words[0].line, first..args.len()));
@@ -1087,20 +1085,19 @@ impl<'a> Walker<'a> {
                     events,
                     args,
                 });
-                self.parsed.insert(real, p.clone());
+                // Files included again and again (fastcgi_params, snippets) hold few of the
+                // events walked and are kept; a site's file holds hundreds and is walked
+                // once, so it is not (a busy host's would hold its whole config to the end of
+                // the walk). Included again, it is read again (checked against the first
+                // read) and parsed again.
+                if p.events.len() <= KEEP_EVENTS {
+                    self.parsed.insert(real, p.clone());
+                }
                 p
             }
         };
-        // Files included again and again (fastcgi_params, snippets) hold few of the events
-        // walked and are kept; a site's file holds hundreds and is walked once, so it is not
-        // (a busy host's would hold its whole config to the end of the walk). Included again,
-        // it is read again (checked against the first read) and parsed again.
-        let keep = parsed.events.len() <= KEEP_EVENTS;
-        if keep && !self.by_path.contains_key(path) {
+        if !self.by_path.contains_key(path) && self.parsed.contains_key(&parsed.path) {
             self.by_path.insert(path.to_string(), parsed.clone());
-        }
-        if !keep {
-            self.parsed.remove(&parsed.path);
         }
         self.stack.push(parsed.path.clone());
         self.walk(&parsed, ctx);

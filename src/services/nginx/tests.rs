@@ -970,20 +970,27 @@ fn issue5_chunk_scanners_match_the_byte_loop() {
     }
 }
 
+/// A root holding these files under /etc/nginx.
+fn nginx_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("etc/nginx");
+    fs::create_dir_all(&conf).unwrap();
+    for (name, text) in files {
+        fs::write(conf.join(name), text).unwrap();
+    }
+    tmp
+}
+
 /// Every nginx setter knows its line without the text (`Host::read_once` drops it): the
 /// line of its offset in the file, for every fixture and for words quoted across lines.
 #[test]
 fn issue5_setter_lines_match_their_offsets() {
-    let tmp = tempfile::tempdir().unwrap();
-    let conf = tmp.path().join("etc/nginx");
-    fs::create_dir_all(&conf).unwrap();
-    fs::write(
-        conf.join("nginx.conf"),
+    let tmp = nginx_tree(&[(
+        "nginx.conf",
         "http {\n server {\n  listen \"unix:/run/a\nb.sock\"\n   default_server;\n }\n \
          server { listen 8081\n \"backlog=77\"; }\n server { listen 8082 backlog\\=7; }\n \
          server { listen 8083\n\n  'backlog=9'\n ; }\n}\n",
-    )
-    .unwrap();
+    )]);
     let mut dirs = vec![tmp.path().to_path_buf()];
     for e in fs::read_dir(fixture_dir("")).unwrap() {
         dirs.push(e.unwrap().path());
@@ -1026,21 +1033,20 @@ fn issue5_setter_lines_match_their_offsets() {
 /// parsed again, to the same servers as a small file kept parsed.
 #[test]
 fn issue5_a_large_file_included_twice_is_parsed_again() {
-    let tmp = tempfile::tempdir().unwrap();
-    let conf = tmp.path().join("etc/nginx");
-    fs::create_dir_all(&conf).unwrap();
     let servers = |n: usize, port: usize| -> String {
         (0..n)
             .map(|i| format!("server {{ listen {}; server_name s{i}; }}\n", port + i))
             .collect()
     };
-    fs::write(conf.join("big.conf"), servers(40, 8000)).unwrap();
-    fs::write(conf.join("small.conf"), servers(2, 9000)).unwrap();
-    fs::write(
-        conf.join("nginx.conf"),
-        "http {\n include big.conf;\n include small.conf;\n include big.conf;\n include small.conf;\n}\n",
-    )
-    .unwrap();
+    let tmp = nginx_tree(&[
+        ("big.conf", &servers(40, 8000)),
+        ("small.conf", &servers(2, 9000)),
+        (
+            "nginx.conf",
+            "http {\n include big.conf;\n include small.conf;\n include big.conf;\n include small.conf;\n}\n",
+        ),
+    ]);
+    let conf = tmp.path().join("etc/nginx");
     let s = scan_dir(tmp.path());
     assert!(s.errors.is_empty(), "{:?}", s.errors);
     let big = (s.listeners.iter())
