@@ -626,7 +626,15 @@ impl<'t> Parser<'t> {
                             && !escaped
                             && !keep(&text[start..i])
                         {
-                            i = skip_plain_args(b, i);
+                            let end = skip_plain_args(b, i);
+                            if end > i && b[end] == b';' {
+                                // a whole directive that nobody looks at (most of a site's):
+                                // no step for it
+                                self.words.clear();
+                                i = end + 1;
+                                continue;
+                            }
+                            i = end;
                         }
                     }
                 }
