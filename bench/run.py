@@ -100,13 +100,20 @@ def summarize(walls, rss, argv=None):
 
 def build_qfix():
     print("building qfix (cargo build --release) ...", flush=True)
-    r = subprocess.run(["cargo", "build", "--release", "--bin", "qfix"], cwd=REPO)
+    # cargo names the binary it built (target/<host>/release/qfix: see .cargo/config.toml)
+    r = subprocess.run(["cargo", "build", "--release", "--bin", "qfix",
+                        "--message-format=json-render-diagnostics"],
+                       cwd=REPO, stdout=subprocess.PIPE, text=True)
     if r.returncode != 0:
         die("cargo build --release failed")
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
-    path = os.path.join(target, "release", "qfix")
-    if not os.path.isfile(path):
-        die("built binary not found at %s" % path)
+    path = None
+    for line in r.stdout.splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") == "compiler-artifact" and msg.get("executable") \
+                and msg["target"]["name"] == "qfix":
+            path = msg["executable"]
+    if not path or not os.path.isfile(path):
+        die("cargo did not report the qfix binary it built")
     return path
 
 

@@ -7,8 +7,9 @@ for tool in cargo-deb cargo-generate-rpm; do
   command -v "$tool" >/dev/null || cargo install --locked --quiet "$tool"
 done
 packaging/build.sh all
-deb=$(ls -t target/debian/qfix_*.deb | head -1)
-rpm=$(ls -t target/generate-rpm/qfix-*.rpm | head -1)
+host=$(rustc --print host-tuple)
+deb=$(ls -t "target/$host"/debian/qfix_*.deb | head -1)
+rpm=$(ls -t "target/$host"/generate-rpm/qfix-*.rpm | head -1)
 echo "built: $deb ($(stat -c %s "$deb") bytes), $rpm ($(stat -c %s "$rpm") bytes)"
 dpkg-deb --contents "$deb" | awk '{print $6}'
 if dpkg -s qfix >/dev/null 2>&1; then echo "qfix is already installed here; refusing to touch it" >&2; exit 1; fi
