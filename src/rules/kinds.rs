@@ -324,15 +324,32 @@ impl Kind {
                 }
             }
             Kind::ConflictingBacklog => {
-                // hashed, then only the sockets with more than one listener sorted: a busy
-                // host has thousands of sockets and a handful of conflicts
-                let mut by_addr: rustc_hash::FxHashMap<(&str, &str), Vec<&Listener>> =
-                    Default::default();
-                for l in f.listeners {
-                    by_addr.entry((&l.service, &l.address)).or_default().push(l);
+                // Each socket hashed to its first listener, and only the sockets with more
+                // than one gathered and sorted: a busy host has tens of thousands of sockets
+                // and a handful of conflicts, so the table is sized once and holds no lists.
+                use std::collections::hash_map::Entry;
+                let mut first: rustc_hash::FxHashMap<(&str, &str), usize> =
+                    rustc_hash::FxHashMap::with_capacity_and_hasher(
+                        f.listeners.len(),
+                        Default::default(),
+                    );
+                let mut more: rustc_hash::FxHashMap<usize, Vec<&Listener>> = Default::default();
+                for (i, l) in f.listeners.iter().enumerate() {
+                    match first.entry((&l.service, &l.address)) {
+                        Entry::Vacant(v) => {
+                            v.insert(i);
+                        }
+                        Entry::Occupied(o) => {
+                            let at = *o.get();
+                            more.entry(at)
+                                .or_insert_with(|| vec![&f.listeners[at]])
+                                .push(l);
+                        }
+                    }
                 }
-                let mut shared: Vec<_> =
-                    by_addr.into_iter().filter(|(_, ls)| ls.len() > 1).collect();
+                let mut shared: Vec<_> = (more.into_values())
+                    .map(|ls| ((&*ls[0].service, &*ls[0].address), ls))
+                    .collect();
                 shared.sort_unstable_by_key(|(k, _)| *k);
                 for ((service, addr), ls) in shared {
                     let mut values: Vec<i64> = ls.iter().filter_map(|l| l.requested).collect();
