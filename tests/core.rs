@@ -901,7 +901,12 @@ fn issue5_plan_starts_no_subprocess() {
 /// Issue 5: the binary is linked statically on glibc (.cargo/config.toml), which saves a
 /// plan ~0.4 ms of loading shared libraries: no program header asks for an interpreter
 /// (PT_INTERP, the dynamic loader).
-#[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    target_pointer_width = "64",
+    target_endian = "little"
+))]
 #[test]
 fn issue5_binary_is_linked_statically() {
     let elf = fs::read(BIN).unwrap();
