@@ -1,0 +1,158 @@
+//! Golden outputs: every command's text and JSON on every fixture tree and on a small generated
+//! busy host, compared with the reviewed snapshots under tests/it/snapshots. A change of output
+//! is a change of behaviour: review it (`INSTA_UPDATE=always cargo test golden`, then
+//! `git diff tests/it/snapshots`) and say why in the commit.
+
+use crate::common::*;
+
+use std::path::Path;
+use std::process::Command;
+
+/// A run as a snapshot shows it: exit code, stdout, stderr.
+fn shown(r: &Run) -> String {
+    format!(
+        "exit {}\n--- stdout\n{}--- stderr\n{}",
+        r.code, r.stdout, r.stderr
+    )
+}
+
+fn settings(root: &Path) -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_prepend_module_to_snapshot(false);
+    s.set_omit_expression(true);
+    s.add_filter(&regex_escape(&root.display().to_string()), "[ROOT]");
+    // backup directories are named by the time of the apply
+    s.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z(-\d+)?", "[TIME]");
+    s
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$".contains(c);
+            special.then_some('\\').into_iter().chain(Some(c))
+        })
+        .collect()
+}
+
+/// The read-only commands on `root`, each as a snapshot named `{name}__{command}`.
+fn read_only(name: &str, root: &Path) {
+    let runs: [(&str, &[&str]); 6] = [
+        ("plan", &["plan"]),
+        ("plan_json", &["plan", "--format", "json"]),
+        ("listeners", &["listeners"]),
+        ("listeners_json", &["listeners", "--format", "json"]),
+        ("blame", &["blame"]),
+        ("blame_json", &["blame", "--format", "json"]),
+    ];
+    settings(root).bind(|| {
+        for (what, args) in runs {
+            insta::assert_snapshot!(format!("{name}__{what}"), shown(&qfix(root, args)));
+        }
+    });
+}
+
+/// `apply --yes` (and then `--unsafe-fixes`) on a copy: what it printed, what it changed in
+/// the tree, and the plan that is left.
+fn applied(name: &str, src: &Path) {
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(src, copy.path());
+    let root = copy.path();
+    settings(root).bind(|| {
+        let safe = qfix(root, &["apply", "--yes", "--format", "json"]);
+        let all = qfix(
+            root,
+            &["apply", "--yes", "--unsafe-fixes", "--format", "json"],
+        );
+        let after = qfix(root, &["plan"]);
+        let text = format!(
+            "## apply --yes\n{}\n## apply --yes --unsafe-fixes\n{}\n## tree\n{}\n## plan after\n{}",
+            shown(&safe),
+            shown(&all),
+            tree_diff(src, root),
+            shown(&after)
+        );
+        insta::assert_snapshot!(format!("{name}__apply"), text);
+    });
+}
+
+/// `diff -ruN` of the original tree and the applied copy, qfix's own state left out (its
+/// backups are checked by the apply tests).
+fn tree_diff(before: &Path, after: &Path) -> String {
+    let o = Command::new("diff")
+        .args(["-ruN", "--no-dereference", "-x", "qfix", "-x", "qfix.lock"])
+        .arg(before)
+        .arg(after)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    // file times in the headers
+    text.lines()
+        .map(|l| {
+            if l.starts_with("--- ") || l.starts_with("+++ ") || l.starts_with("diff ") {
+                let l = l.replace(&before.display().to_string(), "a");
+                let l = l.replace(&after.display().to_string(), "b");
+                l.split('\t').next().unwrap_or("").to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn fixtures() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixture(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_fixture_prints_its_reviewed_outputs() {
+    for name in fixtures() {
+        read_only(&name, &fixture(&name));
+    }
+}
+
+#[test]
+fn every_fixture_applies_to_its_reviewed_result() {
+    for name in fixtures() {
+        applied(&name, &fixture(&name));
+    }
+}
+
+#[test]
+fn rules_list_is_reviewed() {
+    let root = fixture("sysctl-debian");
+    settings(&root).bind(|| {
+        insta::assert_snapshot!("rules", shown(&qfix(&root, &["rules"])));
+        insta::assert_snapshot!(
+            "rules_json",
+            shown(&qfix(&root, &["rules", "--format", "json"]))
+        );
+    });
+}
+
+/// A small busy host from bench/gen.py (101 server blocks, 15 pools, 272 sysctl lines).
+#[test]
+fn a_small_busy_host_prints_and_applies_its_reviewed_outputs() {
+    if !require("python3", "generates the busy host (bench/gen.py)") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("busy");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/gen.py");
+    let st = Command::new("python3")
+        .arg(script)
+        .arg("0.05")
+        .arg(&root)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    read_only("busy", &root);
+    applied("busy", &root);
+}

@@ -1,0 +1,20 @@
+//! The integration tests: one binary, a module per area. They run the real `qfix` binary on
+//! fixture trees and, where the tools exist, real daemons in private namespaces.
+
+mod common;
+
+mod ansible;
+mod checker_apache;
+mod checker_haproxy;
+mod checker_nginx;
+mod checker_phpfpm;
+mod checker_redis;
+mod core;
+mod golden;
+mod heap;
+mod listeners;
+mod live_services;
+mod oracle;
+mod prompt;
+mod robustness;
+mod stock_checkers;

@@ -1,0 +1,120 @@
+//! Issue 2: the approval prompt at a real pseudo-terminal (approve, decline, choose a subset).
+
+use crate::common::*;
+
+use rexpect::session::PtySession;
+
+const SETS: [&str; 4] = [
+    "--set",
+    "net.core.somaxconn=8192",
+    "--set",
+    "net.ipv4.tcp_max_syn_backlog=8192",
+];
+
+fn spawn(root: &std::path::Path) -> PtySession {
+    let cmd = format!("{BIN} --root {} apply {}", root.display(), SETS.join(" "));
+    let mut p = rexpect::spawn(&cmd, Some(10_000)).unwrap();
+    p.exp_string("Apply this plan?").unwrap();
+    settle(&mut p, "Cancel");
+    p
+}
+
+fn key(p: &mut PtySession, k: &str) {
+    p.send(k).unwrap();
+    p.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+}
+
+/// Wait until the widget is drawn and the terminal is in raw mode: keys typed before that
+/// are flushed by the terminal mode switch.
+fn settle(p: &mut PtySession, last_item: &str) {
+    p.exp_string(last_item).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
+fn finish(mut p: PtySession) -> String {
+    p.exp_eof().unwrap()
+}
+
+#[test]
+fn issue2_prompt_approve_all() {
+    let d = copy_fixture("sysctl-vendor");
+    let mut p = spawn(d.path());
+    key(&mut p, "\r"); // default: apply all
+    let out = finish(p);
+    assert!(
+        out.contains("applied: wrote /etc/sysctl.d/99-qfix.conf"),
+        "{out}"
+    );
+    assert!(d.path().join("etc/sysctl.d/99-qfix.conf").exists());
+    assert!(d.path().join("etc/sysctl.d/99-zz-qfix.conf").exists());
+    assert_eq!(
+        read(d.path(), "/proc/sys/net/core/somaxconn").trim(),
+        "8192"
+    );
+}
+
+#[test]
+fn issue2_prompt_decline_changes_nothing() {
+    let d = copy_fixture("sysctl-vendor");
+    let mut p = spawn(d.path());
+    key(&mut p, "j");
+    key(&mut p, "j"); // "Cancel"
+    key(&mut p, "\r");
+    let out = finish(p);
+    assert!(out.contains("nothing changed"), "{out}");
+    assert!(!d.path().join("etc/sysctl.d/99-qfix.conf").exists());
+    assert_eq!(
+        read(d.path(), "/proc/sys/net/core/somaxconn").trim(),
+        "1024"
+    );
+}
+
+#[test]
+fn issue2_prompt_choose_a_subset() {
+    let d = copy_fixture("sysctl-vendor");
+    let mut p = spawn(d.path());
+    key(&mut p, "j"); // "Choose which changes to apply"
+    key(&mut p, "\r");
+    p.exp_string("Space toggles").unwrap();
+    settle(&mut p, "net.ipv4.tcp_max_syn_backlog 1024 -> 8192");
+    // all four are preselected (all safe); untick the first: the 99-qfix.conf drop-in
+    key(&mut p, " ");
+    key(&mut p, "\r");
+    let out = finish(p);
+    assert!(
+        out.contains("skipped: file: create /etc/sysctl.d/99-qfix.conf"),
+        "{out}"
+    );
+    assert!(!d.path().join("etc/sysctl.d/99-qfix.conf").exists());
+    assert!(d.path().join("etc/sysctl.d/99-zz-qfix.conf").exists());
+    assert_eq!(
+        read(d.path(), "/proc/sys/net/core/somaxconn").trim(),
+        "8192"
+    );
+}
+
+#[test]
+fn issue3_prompt_offers_needs_review_edits_unselected() {
+    let d = copy_fixture("listeners-container");
+    let pool = read(d.path(), "/etc/php/8.2/fpm/pool.d/app.conf");
+    let cmd = format!("{BIN} --root {} apply", d.path().display());
+    let mut p = rexpect::spawn(&cmd, Some(10_000)).unwrap();
+    p.exp_string("[needs review]").unwrap();
+    settle(&mut p, "Cancel");
+    key(&mut p, "j"); // "Choose which changes to apply"
+    key(&mut p, "\r");
+    p.exp_string("Space toggles").unwrap();
+    settle(&mut p, "net.ipv4.tcp_max_syn_backlog 256 -> 8192");
+    key(&mut p, "\r"); // accept the preselection as offered
+    let out = finish(p);
+    assert!(
+        out.contains("skipped: file: edit /etc/php/8.2/fpm/pool.d/app.conf"),
+        "{out}"
+    );
+    assert_eq!(read(d.path(), "/etc/php/8.2/fpm/pool.d/app.conf"), pool);
+    assert_eq!(
+        read(d.path(), "/proc/sys/net/core/somaxconn").trim(),
+        "8192"
+    );
+}
