@@ -3,9 +3,8 @@
 
 use serde::Serialize;
 
-use crate::host::Host;
 use crate::services::Location;
-use crate::sysctl::boot::Boot;
+use crate::snapshot::Snapshot;
 use crate::sysctl::{glob_matches, is_glob, normalize_key};
 
 #[derive(Debug, Serialize)]
@@ -25,10 +24,10 @@ pub struct Overridden {
 }
 
 /// Keys named by the arguments (keys or globs); all persisted keys when there are none.
-pub fn select(host: &Host, boot: &Boot, args: &[String]) -> Vec<String> {
+pub fn select(snap: &Snapshot, args: &[String]) -> Vec<String> {
     let mut keys = Vec::new();
-    let persisted = boot.keys();
-    let expand = |pattern: &str, keys: &mut Vec<String>| match &host.live {
+    let persisted = snap.boot.keys();
+    let expand = |pattern: &str, keys: &mut Vec<String>| match &snap.live {
         Some(live) => keys.extend(live.expand(pattern)),
         None => keys.push(pattern.to_string()),
     };
@@ -44,7 +43,7 @@ pub fn select(host: &Host, boot: &Boot, args: &[String]) -> Vec<String> {
         for a in args {
             let k = normalize_key(a);
             if is_glob(&k) {
-                if let Some(live) = &host.live {
+                if let Some(live) = &snap.live {
                     keys.extend(live.expand(&k));
                 }
                 keys.extend(
@@ -53,7 +52,7 @@ pub fn select(host: &Host, boot: &Boot, args: &[String]) -> Vec<String> {
                         .filter(|p| !is_glob(p) && glob_matches(&k, p))
                         .map(|p| p.to_string()),
                 );
-                if host.live.is_none() {
+                if snap.live.is_none() {
                     keys.extend(
                         persisted
                             .iter()
@@ -71,17 +70,18 @@ pub fn select(host: &Host, boot: &Boot, args: &[String]) -> Vec<String> {
     keys
 }
 
-pub fn blame(host: &Host, boot: &Boot, keys: &[String]) -> Vec<Entry> {
+pub fn blame(snap: &Snapshot, keys: &[String]) -> Vec<Entry> {
+    let boot = &snap.boot;
     keys.iter()
         .map(|key| {
             let winner = boot.winner(key);
             Entry {
                 key: key.clone(),
-                live: host
-                    .live_value(key)
-                    .ok()
-                    .flatten()
-                    .map(|v| crate::sysctl::norm_value(&v)),
+                live: snap
+                    .live
+                    .as_ref()
+                    .and_then(|l| l.value(key))
+                    .map(crate::sysctl::norm_value),
                 boot: winner.map(|w| w.value.clone()),
                 source: winner.map(|w| Location {
                     path: w.path.clone(),

@@ -1,15 +1,21 @@
 //! Command line: every flag is defined once here; help, the man page and completions are
-//! generated from these definitions. `exit_code` is the one place exit codes are decided.
+//! generated from these definitions. `run` dispatches to one small function per command;
+//! `exit_code` is the one place exit codes are decided.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::error::Error;
+use crate::host::Host;
+use crate::listing::Listing;
 use crate::output::{self, Format};
-use crate::plan::{self, Change, Inputs, Plan, State};
+use crate::plan::{self, Change, Goals, Plan};
+use crate::planfile::PlanFile;
+use crate::root::Root;
+use crate::snapshot::{self, LiveState, Request, Snapshot};
 use crate::{apply, blame, rules};
 
 const EXIT_HELP: &str = "\
@@ -39,6 +45,8 @@ pub enum Command {
     Blame {
         /// Keys or globs (net.ipv4.conf.*.rp_filter); all persisted keys when none
         keys: Vec<String>,
+        #[command(flatten)]
+        recorded: Recorded,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -46,6 +54,8 @@ pub enum Command {
     Plan {
         #[command(flatten)]
         inputs: PlanArgs,
+        #[command(flatten)]
+        recorded: Recorded,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// Save the plan, with fingerprints of everything it read, for `qfix apply PLANFILE`
@@ -91,9 +101,14 @@ pub enum Command {
     },
     /// List every service listener with its requested and effective backlog
     Listeners {
+        #[command(flatten)]
+        recorded: Recorded,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Record the live state of this host (sysctl values, kernel, host name) as JSON, for
+    /// `plan --snapshot` on a configuration checkout
+    Snapshot,
     /// List the rules (built-in, site and --rules)
     Rules {
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -123,6 +138,18 @@ pub struct PlanArgs {
     /// How to fix a backlog that somaxconn caps
     #[arg(long, value_enum, default_value_t = Strategy::RaiseSomaxconn)]
     pub strategy: Strategy,
+}
+
+/// A live state recorded with `qfix snapshot`, to judge the root's configs against.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Recorded {
+    /// Judge against the live state recorded in FILE (`qfix snapshot > FILE` on the host)
+    /// instead of the root's /proc
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+    /// Warn when the snapshot is older than this (e.g. 24h, 90min)
+    #[arg(long, value_name = "AGE", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub max_age: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -170,6 +197,7 @@ pub fn main() -> i32 {
     exit_code(run(cli))
 }
 
+/// Errors print on stderr; the command failed.
 fn fail(errs: &[Error]) -> Outcome {
     for e in errs {
         output::error(&e.to_string());
@@ -177,159 +205,56 @@ fn fail(errs: &[Error]) -> Outcome {
     Outcome::Failed
 }
 
-/// The global inputs (root, rules) with a plan's own arguments.
-fn inputs(base: &Inputs, a: &PlanArgs) -> Inputs {
-    Inputs {
-        sets: a.sets.clone(),
-        policy: a.policy.clone(),
-        lower_backlog: a.strategy == Strategy::LowerBacklog,
-        ..base.clone()
-    }
-}
-
-fn offline_note(state: &State) {
-    if state.host.offline() {
-        output::note("offline: no /proc/sys under the root; showing boot values only");
-    }
+/// The outcome of a command that returns its own, or failed with errors.
+fn done(r: Result<Outcome, Vec<Error>>) -> Outcome {
+    r.unwrap_or_else(|e| fail(&e))
 }
 
 pub fn run(cli: Cli) -> Outcome {
-    let base = Inputs {
-        root: cli.root.clone(),
-        rules_dir: cli.rules.clone(),
-        ..Inputs::default()
+    let root = cli.root;
+    let rules_dir = cli.rules;
+    let req = |keys: Vec<String>, recorded: Option<LiveState>, policy: Option<PathBuf>| Request {
+        root: root.clone(),
+        policy,
+        rules_dir: rules_dir.clone(),
+        keys,
+        recorded,
     };
     match cli.command {
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "qfix", &mut std::io::stdout());
             Outcome::Clean
         }
-        Command::Man => {
-            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-                Ok(()) => Outcome::Clean,
-                Err(e) => fail(&[Error::io("man page", e)]),
-            }
-        }
-        Command::Rules { format } => match load_rules(&base) {
-            Ok(rules) => {
-                output::rules(&rules, format);
-                Outcome::Clean
-            }
-            Err(e) => fail(&e),
-        },
-        Command::Explain { rule } => match load_rules(&base) {
-            Ok(rules) => match rules::find(&rules, &rule) {
-                Some(r) => {
-                    output::explain(r);
-                    Outcome::Clean
-                }
-                None => fail(&[Error::msg(format!(
-                    "no rule {rule:?}; `qfix rules` lists them"
-                ))]),
-            },
-            Err(e) => fail(&e),
-        },
-        Command::Rollback {
-            backup,
-            yes,
-            lock_timeout,
+        Command::Man => done(cmd_man()),
+        Command::Rules { format } => done(cmd_rules(&root, rules_dir.as_deref(), format)),
+        Command::Explain { rule } => done(cmd_explain(&root, rules_dir.as_deref(), &rule)),
+        Command::Snapshot => done(cmd_snapshot(&root)),
+        Command::Blame {
+            keys,
+            recorded,
             format,
-        } => {
-            match run_rollback(
-                &base,
-                backup.as_deref(),
-                yes,
-                Duration::from_secs(lock_timeout),
-                format,
-            ) {
-                Ok(o) => o,
-                Err(e) => fail(&e),
-            }
-        }
-        Command::Blame { keys, format } => match State::load(&base) {
-            Ok(state) => {
-                offline_note(&state);
-                let selected = blame::select(&state.host, &state.boot, &keys);
-                output::blame(&blame::blame(&state.host, &state.boot, &selected), format);
-                let errs: Vec<Error> = state.boot.errors.clone();
-                if errs.is_empty() {
-                    Outcome::Clean
-                } else {
-                    fail(&errs)
-                }
-            }
-            Err(e) => fail(&e),
-        },
-        Command::Listeners { format } => match State::load(&base) {
-            Ok(state) => {
-                offline_note(&state);
-                let sides = state.somaxconn_sides();
-                let side = |name: &str| sides.iter().find(|s| s.0 == name).and_then(|s| s.1);
-                let rows: Vec<output::ListenerRow> = state
-                    .scan
-                    .listeners
-                    .iter()
-                    .map(|l| output::ListenerRow {
-                        listener: l,
-                        effective_live: l
-                            .requested
-                            .zip(side("live"))
-                            .map(|(r, s)| rules::kinds::effective(r, s)),
-                        effective_boot: l
-                            .requested
-                            .zip(side("boot"))
-                            .map(|(r, s)| rules::kinds::effective(r, s)),
-                    })
-                    .collect();
-                output::listeners(&rows, &sides, format);
-                for p in &state.scan.problems {
-                    output::error(&format!(
-                        "{}:{}: {}",
-                        p.location.path, p.location.line, p.message
-                    ));
-                }
-                if state.scan.errors.is_empty() && state.scan.problems.is_empty() {
-                    Outcome::Clean
-                } else {
-                    fail(&state.scan.errors)
-                }
-            }
-            Err(e) => fail(&e),
-        },
+        } => done(
+            recorded
+                .load()
+                .and_then(|r| cmd_blame(&req(keys.clone(), r, None), &keys, format)),
+        ),
+        Command::Listeners { recorded, format } => done(
+            recorded
+                .load()
+                .and_then(|r| cmd_listeners(&req(Vec::new(), r, None), format)),
+        ),
         Command::Plan {
-            inputs: a,
+            inputs,
+            recorded,
             format,
             out,
-        } => {
-            let inp = inputs(&base, &a);
-            let state = match State::load(&inp) {
-                Ok(s) => s,
-                Err(e) => return fail(&e),
-            };
-            offline_note(&state);
-            let mut p = plan::build(&inp, &state);
-            {
-                let _t = crate::trace::phase("output");
-                output::plan(&p, format);
-            }
-            if let Some(path) = out {
-                p.fingerprints = match state.host.fingerprints() {
-                    Ok(f) => f,
-                    Err(e) => return fail(&[e]),
-                };
-                if let Err(e) = save(&path, &inp, &p) {
-                    return fail(&[e]);
-                }
-            }
-            let outcome = plan_outcome(&p);
-            // the process exits next: freeing a busy host's parse trees one by one is
-            // measurable work that the kernel does for free
-            std::mem::forget((state, p));
-            outcome
-        }
+        } => done(recorded.load().and_then(|r| {
+            let request = req(inputs.keys(), r, inputs.policy.clone());
+            cmd_plan(&request, &inputs.goals(), format, out.as_deref())
+        })),
         Command::Apply {
             planfile,
-            inputs: a,
+            inputs,
             yes,
             unsafe_fixes,
             persist_only,
@@ -337,7 +262,6 @@ pub fn run(cli: Cli) -> Outcome {
             lock_timeout,
             format,
         } => {
-            let inp = inputs(&base, &a);
             let opts = ApplyOpts {
                 yes,
                 unsafe_fixes,
@@ -346,18 +270,153 @@ pub fn run(cli: Cli) -> Outcome {
                 lock_timeout: Duration::from_secs(lock_timeout),
                 format,
             };
-            match run_apply(&inp, planfile.as_deref(), &opts) {
-                Ok(o) => o,
-                Err(e) => fail(&e),
-            }
+            let request = req(inputs.keys(), None, inputs.policy.clone());
+            done(run_apply(
+                &request,
+                &inputs.goals(),
+                planfile.as_deref(),
+                &opts,
+            ))
         }
+        Command::Rollback {
+            backup,
+            yes,
+            lock_timeout,
+            format,
+        } => done(run_rollback(
+            &root,
+            backup.as_deref(),
+            yes,
+            Duration::from_secs(lock_timeout),
+            format,
+        )),
     }
 }
 
+impl PlanArgs {
+    fn goals(&self) -> Goals {
+        Goals {
+            sets: self.sets.clone(),
+            lower_backlog: self.strategy == Strategy::LowerBacklog,
+        }
+    }
+
+    /// The keys whose live values the plan needs besides the rules' own.
+    fn keys(&self) -> Vec<String> {
+        self.sets.iter().map(|(k, _)| k.clone()).collect()
+    }
+}
+
+impl Recorded {
+    /// The recorded live state, if one was given; warns when it is older than --max-age.
+    fn load(&self) -> Result<Option<LiveState>, Vec<Error>> {
+        let Some(path) = &self.snapshot else {
+            return Ok(None);
+        };
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| vec![Error::io(&shown, e)])?;
+        let state = LiveState::parse(&shown, &text).map_err(|e| vec![e])?;
+        if let Some(age) = state.age().filter(|a| *a > self.max_age) {
+            output::warning(&format!(
+                "{shown}: recorded on {} at {}, {} ago (older than --max-age {})",
+                state.host_name(),
+                state.taken_at,
+                humantime::format_duration(Duration::from_secs(age.as_secs())),
+                humantime::format_duration(self.max_age)
+            ));
+        }
+        Ok(Some(state))
+    }
+}
+
+/// Read the host; say once when it is read offline.
+fn read(req: &Request) -> Result<Snapshot, Vec<Error>> {
+    let snap = Snapshot::read(req)?;
+    if snap.offline() {
+        output::note("offline: no /proc/sys under the root; showing boot values only");
+    }
+    Ok(snap)
+}
+
+fn cmd_man() -> Result<Outcome, Vec<Error>> {
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut std::io::stdout())
+        .map_err(|e| vec![Error::io("man page", e)])?;
+    Ok(Outcome::Clean)
+}
+
 /// Built-in, site and --rules rules, without reading the rest of the host.
-fn load_rules(inputs: &Inputs) -> Result<Vec<rules::Rule>, Vec<Error>> {
-    let root = crate::root::Root::new(&inputs.root).map_err(|e| vec![e])?;
-    rules::load(&crate::host::Host::new(root), inputs.rules_dir.as_deref())
+fn load_rules(root: &Path, dir: Option<&Path>) -> Result<Vec<rules::Rule>, Vec<Error>> {
+    let root = Root::new(root).map_err(|e| vec![e])?;
+    rules::load(&Host::new(root), dir)
+}
+
+fn cmd_rules(root: &Path, dir: Option<&Path>, format: Format) -> Result<Outcome, Vec<Error>> {
+    output::rules(&load_rules(root, dir)?, format);
+    Ok(Outcome::Clean)
+}
+
+fn cmd_explain(root: &Path, dir: Option<&Path>, which: &str) -> Result<Outcome, Vec<Error>> {
+    let rules = load_rules(root, dir)?;
+    let rule = rules::find(&rules, which).ok_or_else(|| {
+        vec![Error::msg(format!(
+            "no rule {which:?}; `qfix rules` lists them"
+        ))]
+    })?;
+    output::explain(rule);
+    Ok(Outcome::Clean)
+}
+
+fn cmd_snapshot(root: &Path) -> Result<Outcome, Vec<Error>> {
+    let state = snapshot::record(root).map_err(|e| vec![e])?;
+    output::json(&state);
+    Ok(Outcome::Clean)
+}
+
+fn cmd_blame(req: &Request, keys: &[String], format: Format) -> Result<Outcome, Vec<Error>> {
+    let snap = read(req)?;
+    let selected = blame::select(&snap, keys);
+    output::blame(&blame::blame(&snap, &selected), format);
+    if snap.boot.errors.is_empty() {
+        Ok(Outcome::Clean)
+    } else {
+        Err(snap.boot.errors.clone())
+    }
+}
+
+fn cmd_listeners(req: &Request, format: Format) -> Result<Outcome, Vec<Error>> {
+    let snap = read(req)?;
+    output::listeners(&Listing::of(&snap), format);
+    let scan = &snap.services;
+    for p in &scan.problems {
+        output::error(&format!(
+            "{}:{}: {}",
+            p.location.path, p.location.line, p.message
+        ));
+    }
+    if scan.errors.is_empty() && scan.problems.is_empty() {
+        Ok(Outcome::Clean)
+    } else {
+        Err(scan.errors.clone())
+    }
+}
+
+fn cmd_plan(
+    req: &Request,
+    goals: &Goals,
+    format: Format,
+    out: Option<&Path>,
+) -> Result<Outcome, Vec<Error>> {
+    let snap = read(req)?;
+    let p = plan::build(&snap, goals);
+    {
+        let _t = crate::trace::phase("output");
+        output::plan(&p, format);
+    }
+    if let Some(path) = out {
+        PlanFile::new(&snap, &p).save(path).map_err(|e| vec![e])?;
+    }
+    Ok(plan_outcome(&p))
 }
 
 fn plan_outcome(p: &Plan) -> Outcome {
@@ -379,25 +438,6 @@ fn plan_outcome(p: &Plan) -> Outcome {
     }
 }
 
-/// A plan saved to disk: the changes with their full new contents, and fingerprints.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct PlanFile {
-    qfix_plan: u32,
-    root: PathBuf,
-    plan: Plan,
-}
-
-fn save(path: &std::path::Path, inp: &Inputs, p: &Plan) -> Result<(), Error> {
-    let pf = PlanFile {
-        qfix_plan: 1,
-        root: inp.root.clone(),
-        plan: p.clone(),
-    };
-    let text = serde_json::to_string_pretty(&pf)
-        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-    apply::write_atomic(path, &path.display().to_string(), &text)
-}
-
 struct ApplyOpts {
     yes: bool,
     unsafe_fixes: bool,
@@ -408,26 +448,17 @@ struct ApplyOpts {
 }
 
 fn run_apply(
-    inp: &Inputs,
-    planfile: Option<&std::path::Path>,
+    req: &Request,
+    goals: &Goals,
+    planfile: Option<&Path>,
     o: &ApplyOpts,
 ) -> Result<Outcome, Vec<Error>> {
-    let root = crate::root::Root::new(&inp.root).map_err(|e| vec![e])?;
-    let _lock = apply::lock(&root, o.lock_timeout).map_err(|e| vec![e])?;
-    let state = State::load(inp)?;
-    offline_note(&state);
+    let host = Host::new(Root::new(&req.root).map_err(|e| vec![e])?);
+    let _lock = apply::lock(&host.root, o.lock_timeout).map_err(|e| vec![e])?;
     let p = match planfile {
         Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| vec![Error::io(path.display(), e)])?;
-            let pf: PlanFile = serde_json::from_str(&text).map_err(|e| {
-                vec![Error::msg(format!(
-                    "{}:{}: not a qfix plan: {e}",
-                    path.display(),
-                    e.line()
-                ))]
-            })?;
-            let stale = pf.plan.fingerprints.stale(&state.host);
+            let pf = PlanFile::load(path).map_err(|e| vec![e])?;
+            let stale = pf.fingerprints.stale(&host);
             if !stale.is_empty() {
                 let mut errs = vec![Error::msg(format!(
                     "{}: stale plan, refusing to apply:",
@@ -439,7 +470,8 @@ fn run_apply(
             pf.plan
         }
         None => {
-            let p = plan::build(inp, &state);
+            let snap = read(req)?;
+            let p = plan::build(&snap, goals);
             if !p.errors.is_empty() || p.bad_input > 0 {
                 output::plan(&p, Format::Text);
                 let mut errs = p.errors.clone();
@@ -456,7 +488,7 @@ fn run_apply(
         return Ok(Outcome::Clean);
     }
     let chosen = choose(&p, o)?;
-    let mut skipped: Vec<String> = p
+    let skipped: Vec<String> = p
         .changes
         .iter()
         .enumerate()
@@ -465,14 +497,14 @@ fn run_apply(
         .collect();
     if chosen.is_empty() {
         let report = apply::Report {
-            skipped: std::mem::take(&mut skipped),
+            skipped,
             ..Default::default()
         };
         output::apply(&report, o.format);
         return Ok(Outcome::Clean);
     }
     let selected: Vec<&Change> = chosen.iter().map(|&i| &p.changes[i]).collect();
-    let mut report = apply::apply(&state.host, &selected, o.persist_only).map_err(|e| vec![e])?;
+    let mut report = apply::apply(&host, &selected, o.persist_only).map_err(|e| vec![e])?;
     report.skipped = skipped;
     // only the restarts that the applied changes call for
     let done = |change: &str| {
@@ -489,7 +521,7 @@ fn run_apply(
     let mut failed = Vec::new();
     if report.changed && !restarts.is_empty() {
         if o.restart {
-            for r in apply::restart(&state.host.root, &restarts) {
+            for r in apply::restart(&host.root, &restarts) {
                 match r {
                     Ok(done) => report.restarts.push(done),
                     Err(e) => failed.push(e),
@@ -511,15 +543,15 @@ fn run_apply(
 }
 
 fn run_rollback(
-    inp: &Inputs,
+    root: &Path,
     backup: Option<&str>,
     yes: bool,
     timeout: Duration,
     format: Format,
 ) -> Result<Outcome, Vec<Error>> {
-    let root = crate::root::Root::new(&inp.root).map_err(|e| vec![e])?;
+    let root = Root::new(root).map_err(|e| vec![e])?;
     let _lock = apply::lock(&root, timeout).map_err(|e| vec![e])?;
-    let host = crate::host::Host::new(root);
+    let host = Host::new(root);
     let (dir, manifest) = apply::find_backup(&host.root, backup).map_err(|e| vec![e])?;
     if !yes {
         if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {

@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 
 use crate::apply::Report;
 use crate::blame::Entry;
+use crate::listing::Listing;
 use crate::plan::{Change, Plan};
 use crate::rules::{Finding, Rule};
-use crate::services::{Listener, Location, Source};
+use crate::services::{Location, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -23,10 +24,8 @@ fn out(s: &str) {
     let _ = o.write_all(s.as_bytes());
 }
 
-/// Standard output, buffered by 64 KiB: a busy host's plan is megabytes, written in a few
-/// dozen writes rather than hundreds.
 fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
-    std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock())
+    std::io::BufWriter::new(std::io::stdout().lock())
 }
 
 pub fn json<T: serde::Serialize + ?Sized>(v: &T) {
@@ -39,6 +38,10 @@ pub fn json<T: serde::Serialize + ?Sized>(v: &T) {
 
 pub fn error(msg: &str) {
     eprintln!("qfix: error: {msg}");
+}
+
+pub fn warning(msg: &str) {
+    eprintln!("qfix: warning: {msg}");
 }
 
 pub fn note(msg: &str) {
@@ -146,24 +149,20 @@ pub fn plan(p: &Plan, format: Format) {
     let _ = write_plan(&mut o, p).and_then(|()| o.flush());
 }
 
-/// The plan for people, streamed (a busy host's plan is megabytes: no string is built).
-/// Generic over the writer: a busy host's plan is ~60,000 pieces, each a call the
-/// buffered writer can then inline.
+/// The plan for people.
 pub fn write_plan<W: std::io::Write + ?Sized>(w: &mut W, p: &Plan) -> std::io::Result<()> {
     writeln!(w, "findings ({}):", p.findings.len())?;
-    // thousands of findings on a busy host: pieces written as they are, not through write!
-    let mut num = itoa::Buffer::new();
     for f in &p.findings {
-        let sev = f.severity.as_str();
-        for piece in [
-            "  ", sev, "[", &f.rule, " ", &f.name, "] ", &f.message, "\n",
-        ] {
-            w.write_all(piece.as_bytes())?;
-        }
+        writeln!(
+            w,
+            "  {}[{} {}] {}",
+            f.severity.as_str(),
+            f.rule,
+            f.name,
+            f.message
+        )?;
         for l in &f.locations {
-            for piece in ["      --> ", &l.path, ":", num.format(l.line), "\n"] {
-                w.write_all(piece.as_bytes())?;
-            }
+            writeln!(w, "      --> {}:{}", l.path, l.line)?;
         }
     }
     let files: Vec<&Change> = p
@@ -236,27 +235,19 @@ pub fn apply(r: &Report, format: Format) {
     out(&s);
 }
 
-pub struct ListenerRow<'a> {
-    pub listener: &'a Listener,
-    pub effective_live: Option<i64>,
-    pub effective_boot: Option<i64>,
-}
-
-pub fn listeners(
-    rows: &[ListenerRow],
-    somaxconn: &[(&str, Option<i64>, Option<Location>)],
-    format: Format,
-) {
+pub fn listeners(listing: &Listing, format: Format) {
     let source = |s: &Source| match s {
         Source::At(l) => json!({ "path": l.path, "line": l.line }),
         Source::Default(_) => json!("default"),
     };
     if format == Format::Json {
-        let som: Vec<Value> = somaxconn
+        let som: Vec<Value> = listing
+            .somaxconn
             .iter()
-            .map(|(side, v, l)| json!({ "side": side, "value": v, "source": l }))
+            .map(|s| json!({ "side": s.side, "value": s.value, "source": s.at }))
             .collect();
-        let ls: Vec<Value> = rows
+        let ls: Vec<Value> = listing
+            .rows
             .iter()
             .map(|r| {
                 let l = r.listener;
@@ -274,14 +265,16 @@ pub fn listeners(
         return json(&json!({ "somaxconn": som, "listeners": ls }));
     }
     let mut s = String::new();
-    for (side, v, l) in somaxconn {
-        let at = l
+    for side in &listing.somaxconn {
+        let at = side
+            .at
             .as_ref()
             .map(loc)
             .unwrap_or_else(|| "kernel default".into());
         s.push_str(&format!(
-            "somaxconn ({side}): {}   from {at}\n",
-            v.map_or("unknown".into(), |v| v.to_string())
+            "somaxconn ({}): {}   from {at}\n",
+            side.side,
+            side.value.map_or("unknown".into(), |v| v.to_string())
         ));
     }
     s.push_str(&format!(
@@ -289,7 +282,7 @@ pub fn listeners(
         "SERVICE", "INSTANCE", "ADDRESS", "REQUESTED", "LIVE", "BOOT", "FROM"
     ));
     let num = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
-    for r in rows {
+    for r in &listing.rows {
         let l = r.listener;
         let from = match &l.source {
             Source::At(x) => loc(x),

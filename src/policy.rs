@@ -13,15 +13,18 @@
 //! max_somaxconn = 65535  # never raise somaxconn above this
 //! ```
 
-use toml_edit::{ImDocument, Item, Value};
+use serde::Deserialize;
+use serde_spanned::Spanned;
 
 use crate::error::Error;
+use crate::limits::SOMAXCONN;
 use crate::sysctl::normalize_key;
+use crate::tomlfile::TomlFile;
 
 pub const DEFAULT_PATH: &str = "/etc/qfix/policy.toml";
 
 /// A desired state for one key: an exact value, or bounds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Want {
     pub exact: Option<String>,
     pub min: Option<i64>,
@@ -35,14 +38,14 @@ impl Want {
             return Some(v.clone());
         }
         let cur = current.and_then(crate::sysctl::as_int);
-        match (cur, self.min, self.max) {
-            (Some(c), Some(lo), _) if c < lo => Some(lo.to_string()),
-            (Some(c), _, Some(hi)) if c > hi => Some(hi.to_string()),
-            (Some(c), _, _) => Some(c.to_string()),
-            (None, Some(lo), _) => Some(lo.to_string()),
-            (None, None, Some(hi)) => Some(hi.to_string()),
-            (None, None, None) => None,
-        }
+        // the maximum wins over the minimum: a plan never goes above a bound it was given
+        let v = match (cur, self.min) {
+            (Some(c), Some(lo)) => c.max(lo),
+            (Some(c), None) => c,
+            (None, Some(lo)) => lo,
+            (None, None) => self.max?,
+        };
+        Some(self.max.map_or(v, |hi| v.min(hi)).to_string())
     }
 
     /// Tighten with another want (policy plus rule proposals): bounds combine.
@@ -71,14 +74,14 @@ impl Want {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PolicyKey {
     pub key: String,
     pub want: Want,
     pub line: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Policy {
     /// In-root path it came from, `None` for the built-in defaults.
     pub path: Option<String>,
@@ -89,7 +92,7 @@ pub struct Policy {
 }
 
 /// A number and the policy line that set it (0 for the built-in default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Threshold {
     pub value: i64,
     pub line: usize,
@@ -116,79 +119,95 @@ impl Default for Policy {
     }
 }
 
+/// A policy entry as written: `{ value = ... }`, or `{ min = ..., max = ... }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WantToml {
+    value: Option<Scalar>,
+    min: Option<i64>,
+    max: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Int(i64),
+    Str(String),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ListenersToml {
+    min_backlog: Option<Spanned<i64>>,
+    min_somaxconn: Option<Spanned<i64>>,
+    max_somaxconn: Option<Spanned<i64>>,
+}
+
 impl Policy {
     /// Parse and validate; every problem is reported as `path:line: message`.
     pub fn parse(path: &str, text: &str) -> Result<Policy, Vec<Error>> {
-        let doc = ImDocument::parse(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-            vec![Error::at(path, line, e.message().trim())]
-        })?;
+        let file = TomlFile::parse(path, text).map_err(|e| vec![e])?;
         let mut errs = Vec::new();
         let mut policy = Policy {
             path: Some(path.to_string()),
             ..Policy::default()
         };
-        let at = |item: &Item| item.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-        for (name, item) in doc.iter() {
+        for (name, item) in file.doc.iter() {
             match name {
                 "sysctl" => {
                     let Some(t) = item.as_table_like() else {
-                        errs.push(Error::at(path, at(item), "[sysctl] must be a table"));
+                        errs.push(file.error(item, "[sysctl] must be a table"));
                         continue;
                     };
                     for (key, v) in t.iter() {
-                        match parse_want(v) {
+                        let what = format!("sysctl \"{key}\"");
+                        let want = file.value::<WantToml>(&what, v).and_then(|w| {
+                            want(w).map_err(|m| file.error(v, format!("{what}: {m}")))
+                        });
+                        match want {
                             Ok(want) => policy.sysctl.push(PolicyKey {
                                 key: normalize_key(key),
                                 want,
-                                line: at(v),
+                                line: file.line_of(v),
                             }),
-                            Err(m) => {
-                                errs.push(Error::at(path, at(v), format!("sysctl \"{key}\": {m}")))
-                            }
+                            Err(e) => errs.push(e),
                         }
                     }
                 }
-                "listeners" => {
-                    let Some(t) = item.as_table_like() else {
-                        errs.push(Error::at(path, at(item), "[listeners] must be a table"));
-                        continue;
-                    };
-                    for (k, v) in t.iter() {
-                        let slot = match k {
-                            "min_backlog" => &mut policy.min_backlog,
-                            "min_somaxconn" => &mut policy.min_somaxconn,
-                            "max_somaxconn" => &mut policy.max_somaxconn,
-                            _ => {
-                                errs.push(Error::at(path, at(v), format!(
-                                    "unknown setting listeners.{k} (expected min_backlog, min_somaxconn, max_somaxconn)"
-                                )));
-                                continue;
-                            }
-                        };
-                        match v.as_integer() {
-                            Some(n) if (0..=i32::MAX as i64).contains(&n) => {
-                                *slot = Threshold {
-                                    value: n,
-                                    line: at(v),
+                "listeners" => match file.value::<ListenersToml>("[listeners]", item) {
+                    Ok(l) => {
+                        let slots = [
+                            ("min_backlog", l.min_backlog, &mut policy.min_backlog),
+                            ("min_somaxconn", l.min_somaxconn, &mut policy.min_somaxconn),
+                            ("max_somaxconn", l.max_somaxconn, &mut policy.max_somaxconn),
+                        ];
+                        for (k, v, slot) in slots {
+                            let Some(v) = v else { continue };
+                            let line = file.line(Some(v.span()));
+                            match *v.get_ref() {
+                                n if (0..=i32::MAX as i64).contains(&n) => {
+                                    *slot = Threshold { value: n, line }
                                 }
+                                _ => errs.push(Error::at(
+                                    path,
+                                    line,
+                                    format!(
+                                        "listeners.{k} must be an integer between 0 and 2147483647"
+                                    ),
+                                )),
                             }
-                            _ => errs.push(Error::at(
-                                path,
-                                at(v),
-                                format!(
-                                    "listeners.{k} must be an integer between 0 and 2147483647"
-                                ),
-                            )),
                         }
                     }
-                }
-                other => errs.push(Error::at(
-                    path,
-                    at(item),
+                    Err(e) => errs.push(e),
+                },
+                other => errs.push(file.error(
+                    item,
                     format!("unknown section [{other}] (expected [sysctl] or [listeners])"),
                 )),
             }
+        }
+        if errs.is_empty() {
+            policy.settle(&mut errs);
         }
         if errs.is_empty() {
             Ok(policy)
@@ -197,35 +216,76 @@ impl Policy {
         }
     }
 
+    /// Check that somaxconn's bounds agree: `listeners.min_somaxconn`/`max_somaxconn` and a
+    /// `[sysctl]` entry for it. A built-in default gives way to what the file says (a
+    /// `max = 1024` lowers the default minimum 4096); two settings the file writes that
+    /// contradict each other are an error at the later line.
+    fn settle(&mut self, errs: &mut Vec<Error>) {
+        let path = self.path.clone().unwrap_or_default();
+        let key = self.want(SOMAXCONN).cloned();
+        let (kmin, kmax) = key.as_ref().map_or((None, None), |k| {
+            let exact = k.want.exact.as_deref().and_then(crate::sysctl::as_int);
+            (exact.or(k.want.min), exact.or(k.want.max))
+        });
+        let kline = key.as_ref().map_or(0, |k| k.line);
+        // (value, line) of the bounds, the file's own first
+        let mut lows: Vec<(i64, usize)> = Vec::new();
+        let mut highs: Vec<(i64, usize)> = Vec::new();
+        if let Some(v) = kmin {
+            lows.push((v, kline));
+        }
+        if let Some(v) = kmax {
+            highs.push((v, kline));
+        }
+        if self.min_somaxconn.line > 0 {
+            lows.push((self.min_somaxconn.value, self.min_somaxconn.line));
+        }
+        if self.max_somaxconn.line > 0 {
+            highs.push((self.max_somaxconn.value, self.max_somaxconn.line));
+        }
+        for &(lo, ll) in &lows {
+            for &(hi, hl) in &highs {
+                if lo > hi {
+                    errs.push(Error::at(
+                        &path,
+                        ll.max(hl),
+                        format!(
+                            "contradictory bounds for {SOMAXCONN}: at least {lo} (line {ll}) and at most {hi} (line {hl})"
+                        ),
+                    ));
+                }
+            }
+        }
+        // defaults give way to the file's own bounds
+        if let Some(&(hi, _)) = highs.iter().min_by_key(|(v, _)| *v) {
+            if self.min_somaxconn.line == 0 && self.min_somaxconn.value > hi {
+                self.min_somaxconn.value = hi;
+            }
+            if self.max_somaxconn.line == 0 && self.max_somaxconn.value > hi {
+                self.max_somaxconn.value = hi;
+            }
+        }
+        if let Some(&(lo, _)) = lows.iter().max_by_key(|(v, _)| *v) {
+            if self.max_somaxconn.line == 0 && self.max_somaxconn.value < lo {
+                self.max_somaxconn.value = lo;
+            }
+        }
+    }
+
     pub fn want(&self, key: &str) -> Option<&PolicyKey> {
         self.sysctl.iter().rev().find(|p| p.key == key)
     }
 }
 
-fn parse_want(item: &Item) -> Result<Want, String> {
-    let table = item
-        .as_table_like()
-        .ok_or("expected a table such as { min = 4096 } or { value = \"1\" }")?;
-    let mut want = Want::default();
-    for (k, v) in table.iter() {
-        let v = v.as_value().ok_or(format!("{k} must be a value"))?;
-        match k {
-            "value" => {
-                want.exact = Some(match v {
-                    Value::String(s) => s.value().clone(),
-                    Value::Integer(i) => i.value().to_string(),
-                    _ => return Err("value must be a string or an integer".into()),
-                })
-            }
-            "min" => want.min = Some(v.as_integer().ok_or("min must be an integer")?),
-            "max" => want.max = Some(v.as_integer().ok_or("max must be an integer")?),
-            other => {
-                return Err(format!(
-                    "unknown field {other} (expected value, min or max)"
-                ));
-            }
-        }
-    }
+fn want(w: WantToml) -> Result<Want, String> {
+    let want = Want {
+        exact: w.value.map(|v| match v {
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Str(s) => s,
+        }),
+        min: w.min,
+        max: w.max,
+    };
     if want.exact.is_some() && (want.min.is_some() || want.max.is_some()) {
         return Err("value cannot be combined with min or max".into());
     }
@@ -238,13 +298,6 @@ fn parse_want(item: &Item) -> Result<Want, String> {
         }
     }
     Ok(want)
-}
-
-pub fn line_of(text: &str, offset: usize) -> usize {
-    1 + text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
 }
 
 #[cfg(test)]

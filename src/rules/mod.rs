@@ -1,27 +1,133 @@
-//! Rules as data. Each `rules/*.toml` file instantiates a rule *kind* (Rust code in `kinds`)
-//! with parameters, and documents itself: code, name of the flagged pattern, severity,
-//! summary, explanation, the fix and whether it is safe unattended. Built-in rules are
-//! compiled in; site rules load from /etc/qfix/rules.d in the root and from `--rules DIR`.
+//! Rules as data. Each `rules/*.toml` file instantiates a rule *kind* (one Rust file here per
+//! kind, registered in `kinds!` below) with parameters, and documents itself: code, name of
+//! the flagged pattern, severity, summary, explanation, the fix and whether it is safe
+//! unattended. Built-in rules are compiled in; site rules load from /etc/qfix/rules.d in the
+//! root and from `--rules DIR`.
+//!
+//! A rule is a pure function of a `Context` (the host snapshot, the desired values, the
+//! values the plan is about to set): it reads nothing and writes nothing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
-use toml_edit::{ImDocument, Item};
+use serde::{Deserialize, Serialize};
+use toml_edit::Item;
 
 use crate::error::Error;
 use crate::host::Host;
-use crate::policy::{Policy, Want, line_of};
-use crate::services::{Listener, Location, Problem};
-use crate::sysctl::boot::Boot;
-
-pub mod kinds;
-pub use kinds::Kind;
+use crate::limits::{self, SOMAXCONN, Version};
+use crate::policy::Want;
+use crate::services::{Listener, Location, Source};
+use crate::snapshot::Snapshot;
+use crate::tomlfile::TomlFile;
 
 const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 pub const SITE_DIR: &str = "/etc/qfix/rules.d";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// The rule kinds: `Variant: module`. The kind's name in rule files is the module's name in
+/// kebab-case (`unknown_key` -> `unknown-key`); its `Params` type reads `[params]`.
+macro_rules! kinds {
+    ($($variant:ident: $module:ident,)*) => {
+        $(pub mod $module;)*
+
+        #[derive(Debug, Clone, Serialize)]
+        #[serde(tag = "kind", content = "params", rename_all = "kebab-case")]
+        pub enum Kind {
+            $($variant($module::Params),)*
+        }
+
+        impl Kind {
+            /// Every kind's name, as rule files write it.
+            pub fn names() -> Vec<String> {
+                vec![$(kebab(stringify!($module)),)*]
+            }
+
+            /// The kind called `name`, its parameters read from `params`.
+            fn read(file: &TomlFile, name: &str, params: Option<&Item>) -> Result<Kind, Error> {
+                $(
+                    if name == kebab(stringify!($module)) {
+                        return Ok(Kind::$variant(params_of(file, params)?));
+                    }
+                )*
+                let line = file.doc.get("kind").map_or(1, |i| file.line_of(i));
+                Err(Error::at(
+                    file.path,
+                    line,
+                    format!("unknown kind {name:?}; known kinds: {}", Kind::names().join(", ")),
+                ))
+            }
+
+            fn check(&self) -> &dyn Check {
+                match self {
+                    $(Kind::$variant(p) => p,)*
+                }
+            }
+        }
+    };
+}
+
+kinds! {
+    SysctlSyntax: sysctl_syntax,
+    LiveDiffersFromBoot: live_differs_from_boot,
+    OverriddenAssignment: overridden_assignment,
+    SysctlConfUnread: sysctl_conf_unread,
+    UnknownKey: unknown_key,
+    KernelRejectsValue: kernel_rejects_value,
+    PolicyMismatch: policy_mismatch,
+    BacklogExceedsSomaxconn: backlog_exceeds_somaxconn,
+    ListenRefusedAboveSomaxconn: listen_refused_above_somaxconn,
+    EffectiveBacklogBelowMinimum: effective_backlog_below_minimum,
+    SynBacklogBelowSomaxconn: syn_backlog_below_somaxconn,
+    ConflictingBacklog: conflicting_backlog,
+    SomaxconnBelowMinimum: somaxconn_below_minimum,
+    ServiceConfigProblem: service_config_problem,
+}
+
+fn kebab(module: &str) -> String {
+    module.replace('_', "-")
+}
+
+/// A kind's `[params]`, through serde; a kind without parameters takes an empty table.
+fn params_of<P: serde::de::DeserializeOwned>(
+    file: &TomlFile,
+    params: Option<&Item>,
+) -> Result<P, Error> {
+    let empty = Item::Value(toml_edit::Value::InlineTable(Default::default()));
+    file.value("params", params.unwrap_or(&empty))
+}
+
+/// What a rule kind does with the facts.
+pub trait Check {
+    fn eval<'s>(&self, rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>);
+    /// Kinds that can propose a change (the others only report).
+    fn proposes(&self) -> bool {
+        false
+    }
+    /// Findings of these kinds mean qfix could not read its input: they block apply.
+    fn bad_input(&self) -> bool {
+        false
+    }
+    /// Live values it judges besides the persisted keys', for the snapshot to read.
+    fn live_keys(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+impl Kind {
+    pub fn proposes(&self) -> bool {
+        self.check().proposes()
+    }
+
+    pub fn is_bad_input(&self) -> bool {
+        self.check().bad_input()
+    }
+
+    pub fn live_keys(&self) -> Vec<String> {
+        self.check().live_keys()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -39,9 +145,8 @@ impl Severity {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Rule {
-    /// Shared with each of its findings (thousands on a busy host).
     pub code: Arc<str>,
     pub name: Arc<str>,
     pub severity: Severity,
@@ -50,6 +155,7 @@ pub struct Rule {
     pub fix: String,
     /// The fix may be applied unattended (`--yes`) without `--unsafe-fixes`.
     pub safe: bool,
+    #[serde(flatten)]
     pub kind: Kind,
     /// Where the rule was defined (`rules/QF003-overridden-assignment.toml`).
     pub origin: String,
@@ -64,52 +170,6 @@ pub struct Finding {
     pub locations: Vec<Location>,
 }
 
-/// What a rule wants changed to fix its finding.
-#[derive(Debug, Clone)]
-pub enum Proposal {
-    /// Hold a sysctl within bounds, live and persisted.
-    Sysctl {
-        key: String,
-        want: Want,
-        safe: bool,
-        reason: Arc<str>,
-    },
-    /// Set a listener's backlog in its own config (an edit of the service file).
-    Backlog {
-        listener: usize,
-        value: i64,
-        safe: bool,
-        reason: Arc<str>,
-    },
-}
-
-/// Everything a rule may look at.
-pub struct Facts<'a> {
-    pub host: &'a Host,
-    pub boot: &'a Boot,
-    pub policy: &'a Policy,
-    /// Desired values from --set and the policy, with where each came from.
-    pub wants: &'a BTreeMap<String, (Want, Option<Location>)>,
-    pub listeners: &'a [Listener],
-    pub problems: &'a [Problem],
-    /// (major, minor) of the running kernel, when known.
-    pub kernel: Option<(u32, u32)>,
-    /// `--strategy lower-backlog`: fix a cap by lowering service backlogs.
-    pub lower_backlog: bool,
-    /// Values the plan will set (live and at boot); rules judge those instead, so a plan
-    /// can check that its own fixes leave nothing to fix.
-    pub planned: &'a BTreeMap<String, String>,
-}
-
-#[derive(Default)]
-pub struct Outcome {
-    pub findings: Vec<Finding>,
-    pub proposals: Vec<Proposal>,
-    /// Off while a plan iterates toward its fixed point: only proposals matter then, and
-    /// formatting thousands of messages twice is the costliest part of a busy host's plan.
-    pub quiet: bool,
-}
-
 impl Rule {
     pub fn finding(&self, message: String, locations: Vec<Location>) -> Finding {
         Finding {
@@ -122,25 +182,191 @@ impl Rule {
     }
 }
 
-/// Run every rule over the facts.
-pub fn evaluate(rules: &[Rule], facts: &Facts) -> Outcome {
-    run(rules, facts, false)
+/// What a rule wants changed to fix its finding.
+#[derive(Debug, Clone)]
+pub enum Proposal<'s> {
+    /// Hold a sysctl within bounds, live and persisted.
+    Sysctl {
+        key: String,
+        want: Want,
+        safe: bool,
+        reason: Arc<str>,
+    },
+    /// Set a listener's backlog in its own config (an edit of the service file).
+    Backlog {
+        listener: &'s Listener,
+        value: i64,
+        safe: bool,
+        reason: Arc<str>,
+    },
 }
 
-/// Run every rule for its proposals only.
-pub fn proposals(rules: &[Rule], facts: &Facts) -> Vec<Proposal> {
-    run(rules, facts, true).proposals
+#[derive(Default)]
+pub struct Outcome<'s> {
+    pub findings: Vec<Finding>,
+    pub proposals: Vec<Proposal<'s>>,
 }
 
-fn run(rules: &[Rule], facts: &Facts, quiet: bool) -> Outcome {
-    let mut out = Outcome {
-        quiet,
-        ..Outcome::default()
-    };
-    for rule in rules.iter().filter(|r| !quiet || r.kind.proposes()) {
-        rule.kind.eval(rule, facts, &mut out);
+impl<'s> Outcome<'s> {
+    /// Raise somaxconn to at least `min` (live and persisted): raising a kernel limit is
+    /// safe unattended.
+    pub fn raise(&mut self, key: &str, min: i64, rule: &Rule) {
+        self.proposals.push(Proposal::Sysctl {
+            key: key.into(),
+            want: Want {
+                min: Some(min),
+                ..Want::default()
+            },
+            safe: true,
+            reason: rule.code.clone(),
+        });
+    }
+}
+
+/// Everything a rule may look at: the host snapshot and what the user and the plan want.
+pub struct Context<'s, 'c> {
+    pub snap: &'s Snapshot,
+    /// Desired values from --set and the policy, with where each came from.
+    pub wants: &'c BTreeMap<String, (Want, Option<Location>)>,
+    /// `--strategy lower-backlog`: fix a cap by lowering service backlogs.
+    pub lower_backlog: bool,
+    /// Values the plan will set (live and at boot); rules judge those instead, so a plan
+    /// can check that its own fixes leave nothing to fix.
+    pub planned: &'c BTreeMap<String, String>,
+}
+
+/// One side of a key: its live or its boot value, and where that value is set.
+pub struct Side {
+    pub side: &'static str,
+    pub value: Option<i64>,
+    pub at: Option<Location>,
+}
+
+impl<'s> Context<'s, '_> {
+    pub fn listeners(&self) -> &'s [Listener] {
+        &self.snap.services.listeners
+    }
+
+    pub fn online(&self) -> bool {
+        self.snap.live.is_some()
+    }
+
+    /// The live value of a concrete key; `None` offline or when it does not exist.
+    pub fn live(&self, key: &str) -> Option<&'s str> {
+        self.snap.live.as_ref()?.value(key)
+    }
+
+    pub fn kernel(&self) -> Option<Version> {
+        self.snap.kernel()
+    }
+
+    /// The live and the boot value of a key as integers, with where each is set. The boot
+    /// value of an unassigned key is the kernel default, which for somaxconn is known.
+    pub fn sides(&self, key: &str) -> Vec<Side> {
+        let online = self.online();
+        if let Some(v) = self.planned.get(key) {
+            let value = crate::sysctl::as_int(v);
+            let mut out = Vec::new();
+            if online {
+                out.push(Side {
+                    side: "live",
+                    value,
+                    at: None,
+                });
+            }
+            out.push(Side {
+                side: "boot",
+                value,
+                at: None,
+            });
+            return out;
+        }
+        let live = self.live(key).and_then(crate::sysctl::as_int);
+        let winner = self.snap.boot.winner(key);
+        let boot = match winner {
+            Some(a) => crate::sysctl::as_int(&a.value),
+            None => self.kernel_default(key).or(live),
+        };
+        let boot_at = winner.map(|a| loc(&a.path, a.line));
+        let mut out = Vec::new();
+        if online {
+            let live_at = boot_at.clone().or_else(|| {
+                Some(loc(
+                    &format!("/proc/sys/{}", crate::sysctl::key_to_path(key)),
+                    1,
+                ))
+            });
+            out.push(Side {
+                side: "live",
+                value: live,
+                at: live_at,
+            });
+        }
+        out.push(Side {
+            side: "boot",
+            value: boot,
+            at: boot_at,
+        });
+        out
+    }
+
+    fn kernel_default(&self, key: &str) -> Option<i64> {
+        match key {
+            SOMAXCONN => self.kernel().map(limits::default_somaxconn),
+            _ => None,
+        }
+    }
+
+    /// Where a listener is declared: its backlog line, or else the line its setter would
+    /// edit (the `listen` directive of a default backlog).
+    pub fn listener_loc(&self, l: &Listener) -> Option<Location> {
+        if let Source::At(loc) = &l.source {
+            return Some(loc.clone());
+        }
+        let s = l.setter.as_ref()?;
+        Some(Location {
+            path: s.path.clone(),
+            line: s.line?,
+        })
+    }
+
+    /// The policy's line for a setting (none for a built-in default, line 0).
+    pub fn policy_loc(&self, line: usize) -> Option<Location> {
+        match (&self.snap.policy.path, line) {
+            (Some(p), l) if l > 0 => Some(loc(p, l)),
+            _ => None,
+        }
+    }
+}
+
+pub fn loc(path: &str, line: usize) -> Location {
+    Location {
+        path: path.into(),
+        line,
+    }
+}
+
+/// A listener as its findings name it: `service instance (address)`.
+pub fn label(l: &Listener) -> String {
+    format!("{} {} ({})", l.service, l.instance, l.address)
+}
+
+/// Run every rule over the context.
+pub fn evaluate<'s>(rules: &[Rule], cx: &Context<'s, '_>) -> Outcome<'s> {
+    let mut out = Outcome::default();
+    for rule in rules {
+        rule.kind.check().eval(rule, cx, &mut out);
     }
     out
+}
+
+/// The proposals of the rules that make any (the fixpoint of a plan runs only these).
+pub fn proposals<'s>(rules: &[Rule], cx: &Context<'s, '_>) -> Vec<Proposal<'s>> {
+    let mut out = Outcome::default();
+    for rule in rules.iter().filter(|r| r.kind.proposes()) {
+        rule.kind.check().eval(rule, cx, &mut out);
+    }
+    out.proposals
 }
 
 /// Built-in rules, then site rules from the root's rules.d, then `--rules DIR`. A site rule
@@ -198,124 +424,96 @@ pub fn load(host: &Host, extra: Option<&std::path::Path>) -> Result<Vec<Rule>, V
     }
 }
 
+const FIELDS: [&str; 10] = [
+    "code",
+    "name",
+    "kind",
+    "severity",
+    "summary",
+    "explanation",
+    "fix",
+    "safe",
+    "params",
+    "example",
+];
+
 /// Parse one rule file and validate it, collecting every error with its line.
 pub fn parse(origin: &str, text: &str) -> Result<Rule, Vec<Error>> {
-    let doc = ImDocument::parse(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-        vec![Error::at(origin, line, e.message().trim())]
-    })?;
+    let file = TomlFile::parse(origin, text).map_err(|e| vec![e])?;
     let mut errs = Vec::new();
-    let at = |item: &Item| item.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-    let mut field = |name: &str| -> String {
-        match doc.get(name) {
-            Some(item) => match item.as_str() {
-                Some(s) => s.to_string(),
-                None => {
-                    errs.push(Error::at(
-                        origin,
-                        at(item),
-                        format!("{name} must be a string"),
-                    ));
-                    String::new()
-                }
-            },
-            None => {
-                errs.push(Error::at(origin, 1, format!("missing field {name}")));
-                String::new()
-            }
-        }
-    };
-    let code = field("code");
-    let name = field("name");
-    let severity_s = field("severity");
-    let summary = field("summary");
-    let explanation = field("explanation");
-    let fix = field("fix");
-    let kind_s = field("kind");
-    for (k, item) in doc.iter() {
-        const KNOWN: [&str; 10] = [
-            "code",
-            "name",
-            "kind",
-            "severity",
-            "summary",
-            "explanation",
-            "fix",
-            "safe",
-            "params",
-            "example",
-        ];
-        if !KNOWN.contains(&k) {
-            errs.push(Error::at(origin, at(item), format!("unknown field {k}")));
+    for (k, item) in file.doc.iter() {
+        if !FIELDS.contains(&k) {
+            errs.push(file.error(item, format!("unknown field {k}")));
         }
     }
-    let sev_line = doc.get("severity").map(at).unwrap_or(1);
-    let severity = match severity_s.as_str() {
-        "error" => Severity::Error,
-        "warning" => Severity::Warning,
-        "info" => Severity::Info,
-        "" => Severity::Warning,
-        other => {
+    // each field deserialized on its own, so one bad field does not hide the others
+    fn get<T: serde::de::DeserializeOwned>(
+        file: &TomlFile,
+        name: &str,
+        errs: &mut Vec<Error>,
+    ) -> Option<T> {
+        let item = file.doc.get(name)?;
+        file.value(name, item).map_err(|e| errs.push(e)).ok()
+    }
+    let required = |name: &str, errs: &mut Vec<Error>| -> Option<String> {
+        if file.doc.get(name).is_none() {
+            errs.push(Error::at(origin, 1, format!("missing field {name}")));
+        }
+        get(&file, name, errs)
+    };
+    let code = required("code", &mut errs);
+    let name = required("name", &mut errs);
+    let summary = required("summary", &mut errs);
+    let explanation = required("explanation", &mut errs);
+    let fix = required("fix", &mut errs);
+    let kind_name = required("kind", &mut errs);
+    let severity: Option<Severity> = get(&file, "severity", &mut errs);
+    let safe: Option<bool> = get(&file, "safe", &mut errs);
+    let line = |field: &str| file.doc.get(field).map_or(1, |i| file.line_of(i));
+    if let Some(c) = &code {
+        if !(c.starts_with("QF") || c.contains('-')) {
             errs.push(Error::at(
                 origin,
-                sev_line,
-                format!("severity {other:?}: expected error, warning or info"),
+                line("code"),
+                format!(
+                    "code {c:?}: built-in codes are QFnnn, site codes need a prefix such as SITE-001"
+                ),
             ));
-            Severity::Warning
         }
-    };
-    let safe = match doc.get("safe") {
-        None => false,
-        Some(item) => item.as_bool().unwrap_or_else(|| {
-            errs.push(Error::at(origin, at(item), "safe must be true or false"));
-            false
-        }),
-    };
-    if !(code.is_empty() || code.starts_with("QF") || code.contains('-')) {
-        let l = doc.get("code").map(at).unwrap_or(1);
-        errs.push(Error::at(
-            origin,
-            l,
-            format!(
-                "code {code:?}: built-in codes are QFnnn, site codes need a prefix such as SITE-001"
-            ),
-        ));
     }
-    if !name.is_empty()
-        && !name
+    if let Some(n) = &name {
+        if !n
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        let l = doc.get("name").map(at).unwrap_or(1);
-        errs.push(Error::at(
-            origin,
-            l,
-            format!("name {name:?} must be kebab-case"),
-        ));
-    }
-    let kind_line = doc.get("kind").map(at).unwrap_or(1);
-    let params = doc.get("params");
-    let kind = match Kind::from_toml(&kind_s, params, &|item: &Item| at(item)) {
-        Ok(k) => Some(k),
-        Err(problems) => {
-            for (line, msg) in problems {
-                errs.push(Error::at(origin, line.unwrap_or(kind_line), msg));
-            }
-            None
+        {
+            errs.push(Error::at(
+                origin,
+                line("name"),
+                format!("name {n:?} must be kebab-case"),
+            ));
         }
-    };
-    match kind {
-        Some(kind) if errs.is_empty() => Ok(Rule {
-            code: code.into(),
-            name: name.into(),
-            severity,
-            summary,
-            explanation,
-            fix,
-            safe,
-            kind,
-            origin: origin.to_string(),
-        }),
+    }
+    let kind = kind_name.and_then(|k| {
+        Kind::read(&file, &k, file.doc.get("params"))
+            .map_err(|e| errs.push(e))
+            .ok()
+    });
+    match (code, name, summary, explanation, fix, kind) {
+        (Some(code), Some(name), Some(summary), Some(explanation), Some(fix), Some(kind))
+            if errs.is_empty() =>
+        {
+            Ok(Rule {
+                code: code.into(),
+                name: name.into(),
+                severity: severity.unwrap_or(Severity::Warning),
+                summary,
+                explanation,
+                fix,
+                safe: safe.unwrap_or(false),
+                kind,
+                origin: origin.to_string(),
+            })
+        }
         _ => Err(errs),
     }
 }
@@ -325,6 +523,11 @@ pub fn find<'a>(rules: &'a [Rule], which: &str) -> Option<&'a Rule> {
     rules
         .iter()
         .find(|r| r.code.eq_ignore_ascii_case(which) || &*r.name == which)
+}
+
+/// Live keys the rules judge besides the persisted ones.
+pub fn live_keys(rules: &[Rule]) -> Vec<String> {
+    rules.iter().flat_map(|r| r.kind.live_keys()).collect()
 }
 
 #[cfg(test)]
@@ -342,26 +545,60 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_has_a_builtin_rule() {
+        let rules: Vec<Rule> = BUILTIN.iter().map(|(o, t)| parse(o, t).unwrap()).collect();
+        for name in Kind::names() {
+            let used = rules
+                .iter()
+                .any(|r| serde_json::to_value(&r.kind).unwrap()["kind"] == serde_json::json!(name));
+            assert!(used, "kind {name} has no rule in rules/");
+        }
+    }
+
+    #[test]
     fn bad_rule_reports_every_error_with_line() {
         let text = "code = \"X\"\nname = \"Bad Name\"\nkind = \"no-such-kind\"\nseverity = \"loud\"\nsummary = \"s\"\nexplanation = \"e\"\nfix = \"f\"\n";
         let errs = parse("site.toml", text).unwrap_err();
         let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        assert!(
-            msgs.iter().any(|m| m.starts_with("site.toml:1: code")),
-            "{msgs:?}"
-        );
-        assert!(
-            msgs.iter().any(|m| m.starts_with("site.toml:2: name")),
-            "{msgs:?}"
-        );
         assert!(
             msgs.iter()
                 .any(|m| m.starts_with("site.toml:3: unknown kind")),
             "{msgs:?}"
         );
         assert!(
-            msgs.iter().any(|m| m.starts_with("site.toml:4: severity")),
+            msgs.iter()
+                .any(|m| m.starts_with("site.toml:4: ") && m.contains("loud")),
             "{msgs:?}"
         );
+    }
+
+    #[test]
+    fn a_kind_with_missing_params_is_an_error_at_its_line() {
+        let text = "code = \"SITE-1\"\nname = \"x\"\nkind = \"kernel-rejects-value\"\nsummary = \"s\"\nexplanation = \"e\"\nfix = \"f\"\n[params]\nkey = \"net.core.somaxconn\"\n";
+        let errs = parse("site.toml", text).unwrap_err();
+        let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("site.toml:") && m.contains("max")),
+            "{msgs:?}"
+        );
+    }
+}
+
+/// Deserializers for parameters: a kernel version written "4.12", a sysctl key in either form.
+pub(crate) mod de {
+    use serde::{Deserialize, Deserializer, de::Error as _};
+
+    use crate::limits::{Version, parse_version};
+
+    pub fn version<'de, D: Deserializer<'de>>(d: D) -> Result<Version, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_version(&s).ok_or_else(|| {
+            D::Error::custom(format!("{s:?} is not a kernel version such as \"4.12\""))
+        })
+    }
+
+    pub fn key<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(crate::sysctl::normalize_key(&String::deserialize(d)?))
     }
 }

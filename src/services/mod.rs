@@ -24,7 +24,7 @@ pub mod systemd_socket;
 pub(crate) mod testutil;
 pub mod uwsgi;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Location {
     /// Shared: thousands of findings and listeners point into the same few hundred files.
     pub path: Arc<str>,
@@ -32,7 +32,7 @@ pub struct Location {
 }
 
 /// Where a requested backlog comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Source {
     At(Location),
     /// No setting: the service's default, and why that default applies.
@@ -48,19 +48,18 @@ pub enum Action {
 
 /// How to change a listener's backlog in its config: replace the bytes of the current value,
 /// or insert a directive. `template` holds `{}` where the number goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Setter {
     /// In-root path of the file to edit (after following links).
     pub path: Arc<str>,
     pub range: Range<usize>,
     pub template: Cow<'static, str>,
-    /// 1-based line of `range.start` when the scanner knows it without the file's text
-    /// (nginx, whose texts are not kept: see `Host::read_once`); otherwise it is counted in
-    /// the text when a finding needs it.
+    /// 1-based line of `range.start`: set by the scanner, or counted in the text once the
+    /// scan is done (`scan`).
     pub line: Option<usize>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Listener {
     /// "nginx", "php-fpm", "redis", "haproxy", "apache", "mysql", "memcached", "uwsgi", "systemd"
     pub service: Cow<'static, str>,
@@ -87,13 +86,13 @@ pub struct Listener {
 
 /// Something wrong in a service config that is not fatal (a malformed line, a missing
 /// include). Reported as a finding with its location.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub location: Location,
     pub message: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize)]
 pub struct Scan {
     pub listeners: Vec<Listener>,
     pub problems: Vec<Problem>,
@@ -101,44 +100,11 @@ pub struct Scan {
     pub errors: Vec<Error>,
 }
 
-impl Scan {
-    /// An empty scan whose listener list is allocated by the calling thread, for another
-    /// thread (nginx's) to fill. glibc grows a block in the arena it came from, so a busy
-    /// host's megabytes of listeners stay in this thread's heap, where `merge` extends them
-    /// in place; grown in the filling thread's arena they would be copied out (ten times the
-    /// busy host: 8.7 MB copied into fresh pages) or, past its 64 MiB, into small pages.
-    pub fn here() -> Scan {
-        Scan {
-            listeners: Vec::with_capacity(16),
-            ..Scan::default()
-        }
-    }
-}
-
-/// Scan every supported service found in the root. nginx, the largest config on a busy
-/// host, is scanned on the second core; results keep a fixed order.
+/// Scan every supported service found in the root, then give every setter its line (a
+/// finding points at it).
 pub fn scan(host: &Host) -> Scan {
-    let side = host.side();
-    let scan = std::thread::scope(|s| {
-        let mine = Scan::here();
-        let nginx = crate::heap::spawn_apart(s, || scan_nginx(&side, mine));
-        let rest = scan_others(host);
-        merge(crate::heap::join(nginx), rest)
-    });
-    host.absorb(side);
-    scan
-}
-
-/// nginx alone, into `scan` (from `Scan::here`): the caller may run it on its own thread.
-pub fn scan_nginx(host: &Host, mut scan: Scan) -> Scan {
-    let _t = crate::trace::phase("nginx");
-    nginx::scan(host, &mut scan);
-    scan
-}
-
-/// Every service but nginx.
-pub fn scan_others(host: &Host) -> Scan {
-    let scanners: [(&str, ScanFn); 8] = [
+    let scanners: [(&str, ScanFn); 9] = [
+        ("nginx", nginx::scan),
         ("phpfpm", phpfpm::scan),
         ("redis", redis::scan),
         ("haproxy", haproxy::scan),
@@ -148,20 +114,19 @@ pub fn scan_others(host: &Host) -> Scan {
         ("uwsgi", uwsgi::scan),
         ("systemd_socket", systemd_socket::scan),
     ];
-    let mut rest = Scan::default();
+    let mut scan = Scan::default();
     for (name, f) in scanners {
         let _t = crate::trace::phase(name);
-        f(host, &mut rest);
+        f(host, &mut scan);
     }
-    rest
-}
-
-/// nginx's results first, then the others', as `scan` orders them.
-pub fn merge(mut all: Scan, rest: Scan) -> Scan {
-    all.listeners.extend(rest.listeners);
-    all.problems.extend(rest.problems);
-    all.errors.extend(rest.errors);
-    all
+    for l in &mut scan.listeners {
+        if let Some(s) = l.setter.as_mut().filter(|s| s.line.is_none()) {
+            if let Ok(Some(text)) = host.read(&s.path) {
+                s.line = Some(crate::tomlfile::line_of(&text, s.range.start));
+            }
+        }
+    }
+    scan
 }
 
 type ScanFn = fn(&Host, &mut Scan);

@@ -923,9 +923,9 @@ impl Addr {
     fn display(&self) -> String {
         match self {
             Addr::Tcp { host, port, .. } => {
-                crate::concat(&["tcp ", host, ":", itoa::Buffer::new().format(*port)])
+                format!("tcp {host}:{port}")
             }
-            Addr::Unix(p) => crate::concat(&["unix ", p]),
+            Addr::Unix(p) => format!("unix {p}"),
         }
     }
 
@@ -933,9 +933,9 @@ impl Addr {
     fn key(&self) -> String {
         match self {
             Addr::Tcp { port, .. } => {
-                crate::concat(&[self.key_str(), ":", itoa::Buffer::new().format(*port)])
+                format!("{}:{port}", self.key_str())
             }
-            Addr::Unix(p) => crate::concat(&["unix:", p]),
+            Addr::Unix(p) => format!("unix:{p}"),
         }
     }
 
@@ -1051,7 +1051,7 @@ impl<'a> Walker<'a> {
         let parsed = match known.or_else(|| self.parsed.get(&real).cloned()) {
             Some(p) => p,
             None => {
-                let text = match self.host.read_once(&real) {
+                let text = match self.host.read(&real) {
                     Ok(Some(t)) => t,
                     Ok(None) => {
                         let location = match from {
@@ -1497,7 +1497,7 @@ fn listeners(servers: &[ServerRec], listens: Vec<ListenRec>, main: &str, scan: &
     for s in servers {
         let instance = match (&s.name, s.stream) {
             (_, true) => format!("stream server at {}:{}", s.path, s.line),
-            (Some(n), false) if !n.is_empty() => crate::concat(&["server ", n]),
+            (Some(n), false) if !n.is_empty() => format!("server {n}"),
             _ => format!("server at {}:{}", s.path, s.line),
         };
         if s.listens.is_empty()
@@ -1571,16 +1571,9 @@ fn resolve(
         }
     }
     let why: Cow<'static, str> = match (l, via) {
-        (Some(_), Some((w, port))) => crate::concat(&[
-            DEFAULT_REASON,
-            "; ",
-            address,
-            " has no bind option, so nginx serves it from the ",
-            w,
-            ":",
-            itoa::Buffer::new().format(port),
-            " socket",
-        ])
+        (Some(_), Some((w, port))) => format!(
+            "{DEFAULT_REASON}; {address} has no bind option, so nginx serves it from the {w}:{port} socket"
+        )
         .into(),
         (Some(_), None) => DEFAULT_REASON.into(),
         (None, _) => NO_LISTEN_REASON.into(),

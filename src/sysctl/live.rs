@@ -1,251 +1,101 @@
 //! Live sysctls under `<root>/proc/sys`: read, list, write with read-back.
 
 use std::fs;
-use std::io::{self, Write};
-use std::ops::Range;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{key_to_path, path_to_key, same_value};
 use crate::error::{Error, Result};
 use crate::root::Root;
 
+/// A /proc/sys value is at most a page or two (a CPU list, a port range): more is not a value.
+const MAX_VALUE: u64 = 64 << 10;
+
 pub struct Live {
     dir: PathBuf,
-    /// /proc/sys opened once: each key is opened relative to it (a busy host reads ~1,300).
-    fd: Option<std::os::fd::OwnedFd>,
-    /// Globs expanded so far: the live prefetch and two rules expand the same ones.
-    expanded: std::sync::Mutex<rustc_hash::FxHashMap<String, Vec<String>>>,
 }
 
 impl Live {
     pub fn open(root: &Root) -> Option<Live> {
         let dir = root.host("/proc/sys");
-        if !dir.is_dir() {
-            return None;
-        }
-        let fd = fs::File::open(&dir).ok().map(std::os::fd::OwnedFd::from);
-        Some(Live {
-            dir,
-            fd,
-            expanded: Default::default(),
-        })
+        dir.is_dir().then_some(Live { dir })
     }
 
-    /// The value's text, as `sysctl` prints it (without the trailing newline). `at`: an
-    /// open directory `rel` is relative to (else /proc/sys).
-    fn read_text(&self, at: Option<&std::os::fd::OwnedFd>, rel: &str) -> io::Result<String> {
-        use std::os::fd::{AsRawFd, FromRawFd};
-        let Some(fd) = at.or(self.fd.as_ref()) else {
-            let b = crate::root::read_all(&self.dir.join(rel))?;
-            return Ok(String::from_utf8_lossy(&b)
-                .trim_end_matches('\n')
-                .to_string());
-        };
-        let raw = nix::fcntl::openat(
-            Some(fd.as_raw_fd()),
-            rel,
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(io::Error::from)?;
-        // SAFETY: openat just returned this descriptor and nothing else owns it
-        let mut f = unsafe { fs::File::from_raw_fd(raw) };
-        crate::root::with_buf(|buf| {
-            let n = crate::root::read_into(&mut f, buf, true)?;
-            Ok(String::from_utf8_lossy(&buf[..n])
-                .trim_end_matches('\n')
-                .to_string())
-        })
-    }
-
+    /// The value of a canonical key as `sysctl` prints it (without the trailing newline);
+    /// `None` when the key does not exist, is a directory or cannot be read (write-only).
     pub fn read(&self, key: &str) -> Result<Option<String>> {
-        let path = key_to_path(key);
-        Self::judge(&path, self.read_text(None, &path))
-    }
-
-    /// A read's outcome as a value: missing, a directory or unreadable is no value.
-    fn judge(path: &str, read: io::Result<String>) -> Result<Option<String>> {
-        match read {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound) => Ok(None),
-            // a directory, or a write-only key: not a value we can compare
-            Err(e) if e.raw_os_error() == Some(nix::libc::EISDIR) => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(None),
-            Err(e) => Err(Error::io(format!("/proc/sys/{path}"), e)),
+        let rel = key_to_path(key);
+        let shown = || format!("/proc/sys/{rel}");
+        let mut f = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(self.dir.join(&rel))
+        {
+            Ok(f) => f,
+            Err(e) if no_value(&e) => return Ok(None),
+            Err(e) => return Err(Error::io(shown(), e)),
+        };
+        let meta = f.metadata().map_err(|e| Error::io(shown(), e))?;
+        if meta.is_dir() {
+            return Ok(None);
         }
-    }
-
-    /// Group `keys` by directory (in the order directories first appear) and cut them into
-    /// the chunks `read_shared` claims: runs of keys in one directory, joined up to at
-    /// least `CHUNK` keys, so a directory is opened by one reader, once. (A glob such as
-    /// `net.ipv4.conf.*.rp_filter` gives one key per directory: in assignment order, every
-    /// key would open its own.)
-    pub fn chunks(keys: &mut Vec<String>) -> Vec<Range<usize>> {
-        /// Keys claimed at once, at least (a few directories' worth).
-        const CHUNK: usize = 32;
-        // each key's directory, numbered as first seen: all before its last separator (a
-        // `/` in the dotted form stands for a dot inside a name, as in `eth0/1`)
-        let mut dirs: rustc_hash::FxHashMap<&str, usize> = Default::default();
-        let group: Vec<usize> = (keys.iter())
-            .map(|k| {
-                let dir = k.bytes().rposition(|b| b == b'.').map_or("", |i| &k[..i]);
-                let n = dirs.len();
-                *dirs.entry(dir).or_insert(n)
-            })
-            .collect();
-        // a stable counting sort by directory: linear, and a sorted list stays sorted
-        let mut starts = vec![0; dirs.len() + 1];
-        for &g in &group {
-            starts[g + 1] += 1;
+        // a link to /dev/zero or a FIFO in a --root tree: the read is bounded and does not
+        // block (O_NONBLOCK), so neither runs forever
+        let mut buf = Vec::new();
+        match (&mut f).take(MAX_VALUE + 1).read_to_end(&mut buf) {
+            Ok(_) => {}
+            Err(e) if no_value(&e) => return Ok(None),
+            Err(e) => return Err(Error::io(shown(), e)),
         }
-        for g in 0..dirs.len() {
-            starts[g + 1] += starts[g];
+        if buf.len() as u64 > MAX_VALUE {
+            return Err(Error::msg(format!(
+                "{}: longer than {MAX_VALUE} bytes; not a sysctl value",
+                shown()
+            )));
         }
-        drop(dirs);
-        let mut slots: Vec<String> = vec![String::new(); keys.len()];
-        let mut at = starts.clone();
-        for (k, &g) in keys.drain(..).zip(&group) {
-            slots[at[g]] = k;
-            at[g] += 1;
-        }
-        *keys = slots;
-        let mut out = Vec::new();
-        let mut start = 0;
-        for end in starts.into_iter().skip(1) {
-            if end - start >= CHUNK || end == keys.len() {
-                if end > start {
-                    out.push(start..end);
-                }
-                start = end;
-            }
-        }
-        out
-    }
-
-    /// Read keys by chunks (`chunks`, claimed through `next`): several threads may run this
-    /// on the same keys at once, each taking the next chunk until none is left, so whichever
-    /// thread is free helps (a busy host has ~1,300 keys, each an open, a read and a close).
-    /// Returns the values read here, by index into `keys`.
-    ///
-    /// Each directory of a chunk is opened once and its keys read relative to it: a busy
-    /// host's keys sit a few to a directory (`net/ipv4/conf/eth0/...`), and the kernel then
-    /// looks up one name per key instead of walking five.
-    pub fn read_shared(
-        &self,
-        keys: &[String],
-        chunks: &[Range<usize>],
-        next: &AtomicUsize,
-    ) -> Vec<(usize, Result<Option<String>>)> {
-        use nix::fcntl::{OFlag, openat};
-        use nix::sys::stat::Mode;
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        let mut out = Vec::new();
-        loop {
-            let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                return out;
-            };
-            // the directory open now: (its path, its descriptor if it opened)
-            let mut dir: Option<(String, Option<OwnedFd>)> = None;
-            for (i, key) in keys.iter().enumerate().take(chunk.end).skip(chunk.start) {
-                let path = key_to_path(key);
-                let at = match (&self.fd, path.rsplit_once('/')) {
-                    (Some(top), Some((d, name))) => {
-                        if dir.as_ref().is_none_or(|(open, _)| open != d) {
-                            let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-                            let fd = openat(Some(top.as_raw_fd()), d, flags, Mode::empty())
-                                .ok()
-                                // SAFETY: openat just returned this descriptor; nothing else owns it
-                                .map(|raw| unsafe { OwnedFd::from_raw_fd(raw) });
-                            dir = Some((d.to_string(), fd));
-                        }
-                        // a directory that would not open: the full path gives the same error
-                        dir.as_ref()
-                            .and_then(|(_, fd)| fd.as_ref())
-                            .map(|fd| (fd, name))
-                    }
-                    _ => None,
-                };
-                let read = match at {
-                    Some((fd, name)) => self.read_text(Some(fd), name),
-                    None => self.read_text(None, &path),
-                };
-                out.push((i, Self::judge(&path, read)));
-            }
-        }
+        Ok(Some(
+            String::from_utf8_lossy(&buf)
+                .trim_end_matches('\n')
+                .to_string(),
+        ))
     }
 
     pub fn exists(&self, key: &str) -> bool {
-        self.file_type(&key_to_path(key)) == Some(nix::libc::S_IFREG)
+        fs::metadata(self.dir.join(key_to_path(key))).is_ok_and(|m| m.is_file())
     }
 
-    /// Keys matching a sysctl glob, expanded over the directory tree like glob(3).
+    /// Keys matching a sysctl glob, expanded over the directory tree like glob(3): `*` does
+    /// not cross `/`, directories are not keys.
     pub fn expand(&self, pattern: &str) -> Vec<String> {
-        let lock = || self.expanded.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(keys) = lock().get(pattern) {
-            return keys.clone();
-        }
-        let keys = self.expand_uncached(pattern);
-        lock().insert(pattern.to_string(), keys.clone());
-        keys
-    }
-
-    /// The file type (`S_IFMT` bits, links followed) of `rel`, a path under /proc/sys;
-    /// `None` when it does not exist. Looked up from the open /proc/sys: a glob's last part
-    /// is checked in every directory it matched (~200 on a busy host), and the root's own
-    /// path need not be walked again each time.
-    fn file_type(&self, rel: &str) -> Option<nix::libc::mode_t> {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::fs::MetadataExt;
-        let mode = match &self.fd {
-            Some(fd) => {
-                let flags = nix::fcntl::AtFlags::empty();
-                nix::sys::stat::fstatat(Some(fd.as_raw_fd()), rel, flags)
-                    .ok()?
-                    .st_mode
-            }
-            None => fs::metadata(self.dir.join(rel)).ok()?.mode(),
-        };
-        Some(mode & nix::libc::S_IFMT)
-    }
-
-    fn expand_uncached(&self, pattern: &str) -> Vec<String> {
-        // component by component, as glob(3) does: a wildcard part over readdir (whose entry
-        // types spare a stat per name), a literal part by one lookup in each directory
+        // (path below /proc/sys, is a directory)
         let mut found: Vec<(String, bool)> = vec![(String::new(), true)];
         for comp in key_to_path(pattern).split('/').filter(|c| !c.is_empty()) {
+            let pat = super::is_glob(comp)
+                .then(|| glob::Pattern::new(comp).ok())
+                .flatten();
             let mut next = Vec::new();
-            let wild = comp.contains(['*', '?', '[']);
-            let pat = if wild {
-                glob::Pattern::new(comp).ok()
-            } else {
-                None
-            };
-            for (dir, is_dir) in &found {
-                if !is_dir {
-                    continue;
-                }
+            for (dir, _) in found.iter().filter(|(_, is_dir)| *is_dir) {
                 let join = |n: &str| {
                     if dir.is_empty() {
                         n.to_string()
                     } else {
-                        crate::concat(&[dir, "/", n])
+                        format!("{dir}/{n}")
                     }
                 };
                 match &pat {
                     None => {
                         let p = join(comp);
-                        if let Some(t) = self.file_type(&p) {
-                            next.push((p, t == nix::libc::S_IFDIR));
+                        if let Ok(m) = fs::metadata(self.dir.join(&p)) {
+                            next.push((p, m.is_dir()));
                         }
                     }
                     Some(pat) => {
-                        let Ok(rd) = fs::read_dir(self.dir.join(dir)) else {
+                        let Ok(entries) = fs::read_dir(self.dir.join(dir)) else {
                             continue;
                         };
-                        for e in rd.flatten() {
-                            let name = e.file_name();
-                            let name = name.to_string_lossy();
+                        for e in entries.flatten() {
+                            let name = e.file_name().to_string_lossy().into_owned();
                             if name.starts_with('.') || !pat.matches(&name) {
                                 continue;
                             }
@@ -264,6 +114,37 @@ impl Live {
             .collect();
         keys.sort();
         keys
+    }
+
+    /// Every key under /proc/sys with its value (`sysctl -a`); keys that cannot be read
+    /// (write-only, permission) are listed with `None`.
+    pub fn all(&self) -> Vec<(String, Option<String>)> {
+        let mut out = Vec::new();
+        let mut dirs = vec![String::new()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = fs::read_dir(self.dir.join(&dir)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let rel = if dir.is_empty() {
+                    name
+                } else {
+                    format!("{dir}/{name}")
+                };
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => dirs.push(rel),
+                    Ok(_) => {
+                        let key = path_to_key(&rel);
+                        let value = self.read(&key).ok().flatten();
+                        out.push((key, value));
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        out.sort();
+        out
     }
 
     /// Write a value the way sysctl(8) does, then read it back. A kernel that refuses
@@ -291,6 +172,15 @@ impl Live {
             None => Err(Error::msg(format!("{key}: {shown} vanished after writing"))),
         }
     }
+}
+
+/// A read error that means "no value here": missing, a directory, write-only.
+fn no_value(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+    ) || e.raw_os_error() == Some(nix::libc::EISDIR)
+        || e.raw_os_error() == Some(nix::libc::EINVAL)
 }
 
 #[cfg(test)]
@@ -326,7 +216,7 @@ mod tests {
     /// A glob's literal parts are looked up in every directory its wildcards matched: a
     /// key is listed only where that name is a file, not where it is missing or a directory.
     #[test]
-    fn issue5_glob_literal_parts_are_checked_in_each_match() {
+    fn glob_literal_parts_are_checked_in_each_match() {
         let d = tempfile::tempdir().unwrap();
         let conf = d.path().join("proc/sys/net/ipv4/conf");
         for (dir, has) in [("all", true), ("eth0", true), ("lo", false), ("odd", true)] {
@@ -351,56 +241,5 @@ mod tests {
             ["net.ipv4.conf.eth0.rp_filter"]
         );
         assert!(live.expand("net.ipv6.conf.*.rp_filter").is_empty());
-    }
-
-    /// Threads sharing `read_shared` read every key exactly once between them, and each
-    /// value is the key's own (issue 5).
-    #[test]
-    fn issue5_shared_reads_cover_every_key_once() {
-        let d = tempfile::tempdir().unwrap();
-        let mut keys = Vec::new();
-        for i in 0..300 {
-            let dir = d.path().join(format!("proc/sys/net/ipv4/conf/if{}", i / 7));
-            fs::create_dir_all(&dir).unwrap();
-            fs::write(dir.join(format!("k{i}")), format!("{i}\n")).unwrap();
-            keys.push(format!("net.ipv4.conf.if{}.k{i}", i / 7));
-        }
-        keys.push("net.ipv4.conf.if0.missing".to_string());
-        let root = Root::new(d.path()).unwrap();
-        let live = Live::open(&root).unwrap();
-        let next = AtomicUsize::new(0);
-        // interleaved directories, as a glob's keys come
-        keys.sort_by_key(|k| k.rsplit('.').next().map(str::to_string));
-        let chunks = Live::chunks(&mut keys);
-        // whole directories, each in one run, at least 32 keys a chunk, every key once
-        let dir = |i: usize| keys[i].rsplit_once('.').unwrap().0;
-        for c in &chunks {
-            assert!(c.len() >= 32 || c.end == keys.len(), "{c:?}");
-            assert!(c.end == keys.len() || dir(c.end - 1) != dir(c.end), "{c:?}");
-        }
-        let mut runs: Vec<&str> = (0..keys.len()).map(dir).collect();
-        runs.dedup();
-        let distinct: std::collections::BTreeSet<&str> = runs.iter().copied().collect();
-        assert_eq!(runs.len(), distinct.len(), "a directory in two runs");
-        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), keys.len());
-        assert_eq!(keys.len(), 301);
-        let mut got: Vec<(usize, Result<Option<String>>)> = std::thread::scope(|s| {
-            let helpers: Vec<_> = (0..3)
-                .map(|_| s.spawn(|| live.read_shared(&keys, &chunks, &next)))
-                .collect();
-            helpers
-                .into_iter()
-                .flat_map(|h| h.join().unwrap())
-                .collect()
-        });
-        got.sort_by_key(|g| g.0);
-        assert_eq!(got.len(), keys.len());
-        for (n, (i, v)) in got.iter().enumerate() {
-            assert_eq!(*i, n);
-            // each key's value is its own number (`k17` holds 17); `missing` has none
-            let name = keys[n].rsplit('.').next().unwrap();
-            let want = name.strip_prefix('k').map(str::to_string);
-            assert_eq!(v.as_ref().unwrap(), &want, "{}", keys[n]);
-        }
     }
 }

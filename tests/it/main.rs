@@ -11,7 +11,6 @@ mod checker_phpfpm;
 mod checker_redis;
 mod core;
 mod golden;
-mod heap;
 mod listeners;
 mod live_services;
 mod oracle;

@@ -1,0 +1,413 @@
+//! A plan: findings, then the changes that move the host toward its desired state (file
+//! edits as diffs, live sysctl writes), then the restarts they need. A plan proposes changes
+//! only toward a desired value (--set, the policy, or a rule's fix); a drift with no desired
+//! value stays a finding. `build` is a pure function of the snapshot and the goals.
+
+pub mod placement;
+pub mod restarts;
+pub mod service_edits;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::edit::{self, Edit};
+use crate::error::Error;
+use crate::limits::{self, SOMAXCONN};
+use crate::policy::Want;
+use crate::rules::{self, Context, Finding, Proposal};
+use crate::services::{Action, Location};
+use crate::snapshot::Snapshot;
+use crate::sysctl::{norm_value, normalize_key, same_value};
+
+use restarts::Restarts;
+pub use restarts::{Cause, Restart};
+
+/// What the user asked for beyond the policy.
+#[derive(Debug, Clone, Default)]
+pub struct Goals {
+    /// `--set KEY=VALUE`: exact values.
+    pub sets: Vec<(String, String)>,
+    /// `--strategy lower-backlog`.
+    pub lower_backlog: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Change {
+    Sysctl {
+        key: String,
+        from: Option<String>,
+        to: String,
+        safe: bool,
+    },
+    File {
+        path: String,
+        diff: String,
+        safe: bool,
+        reason: String,
+        /// Content before (None: the file is created) and after.
+        old: Option<String>,
+        new: String,
+        /// The service's own config checker to run on the result (empty: none).
+        #[serde(default)]
+        checker: Vec<String>,
+    },
+}
+
+impl Change {
+    pub fn safe(&self) -> bool {
+        match self {
+            Change::Sysctl { safe, .. } | Change::File { safe, .. } => *safe,
+        }
+    }
+
+    /// One line for prompts and results.
+    pub fn label(&self) -> String {
+        match self {
+            Change::Sysctl { key, from, to, .. } => format!(
+                "live: {key} {} -> {to}",
+                from.as_deref()
+                    .map(norm_value)
+                    .unwrap_or_else(|| "(missing)".into())
+            ),
+            Change::File {
+                path, old, reason, ..
+            } => {
+                let verb = if old.is_some() { "edit" } else { "create" };
+                format!("file: {verb} {path} ({reason})")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub offline: bool,
+    #[serde(skip)]
+    pub findings: Vec<Finding>,
+    pub changes: Vec<Change>,
+    pub restarts: Vec<Restart>,
+    /// Per-file problems that did not stop the run but make it exit 1 (and block apply).
+    #[serde(skip)]
+    pub errors: Vec<Error>,
+    /// Findings about input that cannot be parsed: these also block apply.
+    #[serde(skip)]
+    pub bad_input: usize,
+}
+
+impl Plan {
+    pub fn commands(&self) -> Vec<String> {
+        self.changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Sysctl { key, to, .. } => {
+                    Some(format!("sysctl -w {key}={}", shell_word(to)))
+                }
+                Change::File { .. } => None,
+            })
+            .collect()
+    }
+}
+
+fn shell_word(v: &str) -> String {
+    if v.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c))
+    {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
+}
+
+/// Edits to one file, collected before rendering the new text.
+pub struct FileEdits {
+    old: Option<String>,
+    edits: Vec<Edit>,
+    safe: bool,
+    reasons: Vec<String>,
+    checker: Vec<String>,
+}
+
+impl FileEdits {
+    fn new(old: Option<String>) -> FileEdits {
+        FileEdits {
+            old,
+            edits: Vec::new(),
+            safe: true,
+            reasons: Vec::new(),
+            checker: Vec::new(),
+        }
+    }
+}
+
+/// Desired values: the policy, then --set (exact) on top, with where each came from.
+pub fn wants(snap: &Snapshot, goals: &Goals) -> BTreeMap<String, (Want, Option<Location>)> {
+    let mut wants = BTreeMap::new();
+    for p in &snap.policy.sysctl {
+        let origin = snap.policy.path.as_ref().map(|path| Location {
+            path: path.clone().into(),
+            line: p.line,
+        });
+        wants.insert(p.key.clone(), (p.want.clone(), origin));
+    }
+    for (k, v) in &goals.sets {
+        let want = Want {
+            exact: Some(v.trim().to_string()),
+            ..Want::default()
+        };
+        wants.insert(normalize_key(k), (want, None));
+    }
+    wants
+}
+
+/// The plan for this snapshot and these goals.
+pub fn build(snap: &Snapshot, goals: &Goals) -> Plan {
+    let _t = crate::trace::phase("plan");
+    let wants = wants(snap, goals);
+    let none = BTreeMap::new();
+    let cx = Context {
+        snap,
+        wants: &wants,
+        lower_backlog: goals.lower_backlog,
+        planned: &none,
+    };
+    let outcome = {
+        let _t = crate::trace::phase("evaluate");
+        rules::evaluate(&snap.rules, &cx)
+    };
+    let bad_input = outcome
+        .findings
+        .iter()
+        .filter(|f| {
+            snap.rules
+                .iter()
+                .any(|r| r.code == f.rule && r.kind.is_bad_input())
+        })
+        .count();
+    let mut errors: Vec<Error> = snap.boot.errors.clone();
+    errors.extend(snap.services.errors.iter().cloned());
+    let (changes, restarts, fix_errors) = fixes(snap, goals, &wants, outcome.proposals);
+    errors.extend(fix_errors);
+    Plan {
+        offline: snap.offline(),
+        findings: outcome.findings,
+        changes,
+        restarts,
+        errors,
+        bad_input,
+    }
+}
+
+/// Desired state per key: the policy and --set, tightened by every rule proposal (--set
+/// stays exact), and whether all of it is safe unattended.
+fn merge_sysctl(
+    wants: &BTreeMap<String, (Want, Option<Location>)>,
+    proposals: &[Proposal],
+) -> BTreeMap<String, (Want, bool)> {
+    let mut merged: BTreeMap<String, (Want, bool)> = wants
+        .iter()
+        .map(|(k, (w, _))| (k.clone(), (w.clone(), true)))
+        .collect();
+    for p in proposals {
+        if let Proposal::Sysctl {
+            key, want, safe, ..
+        } = p
+        {
+            let e = merged
+                .entry(key.clone())
+                .or_insert_with(|| (Want::default(), true));
+            if e.0.exact.is_none() {
+                e.0.merge(want);
+                e.1 &= *safe;
+            }
+        }
+    }
+    merged
+}
+
+/// The value each desired key should hold, judged from its live value (else its boot value).
+fn targets(
+    snap: &Snapshot,
+    merged: &BTreeMap<String, (Want, bool)>,
+    max_somaxconn: i64,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (key, (want, _)) in merged {
+        let mut want = want.clone();
+        if key == SOMAXCONN && want.exact.is_none() {
+            want.max = Some(want.max.map_or(max_somaxconn, |m| m.min(max_somaxconn)));
+        }
+        let live = snap.live.as_ref().and_then(|l| l.value(key));
+        if let Some(t) = want.target(live.or(snap.boot.value(key))) {
+            out.insert(key.clone(), t);
+        }
+    }
+    out
+}
+
+/// The changes and restarts that fix what the rules propose, and the errors met on the way.
+fn fixes<'s>(
+    snap: &'s Snapshot,
+    goals: &Goals,
+    wants: &BTreeMap<String, (Want, Option<Location>)>,
+    mut proposals: Vec<Proposal<'s>>,
+) -> (Vec<Change>, Vec<Restart>, Vec<Error>) {
+    let mut errors = Vec::new();
+    let max_somaxconn = snap
+        .policy
+        .max_somaxconn
+        .value
+        .min(limits::max_somaxconn(snap.kernel()));
+
+    // A fix can cause the next finding (raising somaxconn leaves tcp_max_syn_backlog too
+    // small), so the rules run again on the planned values until the targets stop moving.
+    // Proposals accumulate, so targets only grow toward their bounds: a few rounds at most.
+    let fix = crate::trace::phase("fixpoint");
+    let mut planned: BTreeMap<String, String> = BTreeMap::new();
+    for _ in 0..5 {
+        let next = targets(snap, &merge_sysctl(wants, &proposals), max_somaxconn);
+        if next == planned {
+            break;
+        }
+        planned = next;
+        let cx = Context {
+            snap,
+            wants,
+            lower_backlog: goals.lower_backlog,
+            planned: &planned,
+        };
+        proposals.extend(rules::proposals(&snap.rules, &cx));
+    }
+    let merged = merge_sysctl(wants, &proposals);
+    let backlog = service_edits::merge(snap, &proposals);
+    drop(fix);
+
+    let mut files: BTreeMap<String, FileEdits> = BTreeMap::new();
+    let mut live_changes = Vec::new();
+    // (key, value) placed in files, proven by resolving boot again below
+    let mut persisted: Vec<(&str, &str)> = Vec::new();
+    for (key, target) in &planned {
+        let safe = merged.get(key).is_none_or(|m| m.1);
+        let live = snap.live.as_ref().and_then(|l| l.value(key));
+        let boot = snap.boot.value(key);
+        // a value of another shape than the current one (words, numbers) is a typo the
+        // kernel would reject at boot; say so now rather than persist it
+        let shape = |v: &str| {
+            v.split_whitespace()
+                .map(|w| w.parse::<i64>().is_ok())
+                .collect::<Vec<_>>()
+        };
+        if let Some(cur) = live.or(boot) {
+            if shape(cur) != shape(target) {
+                errors.push(Error::msg(format!(
+                    "{key}: {target:?} does not look like the current value {:?}; refusing to propose it",
+                    norm_value(cur)
+                )));
+                continue;
+            }
+        }
+        if let Some(l) = live {
+            if !same_value(l, target) {
+                live_changes.push(Change::Sysctl {
+                    key: key.clone(),
+                    from: Some(l.to_string()),
+                    to: target.clone(),
+                    safe,
+                });
+            }
+        } else if !snap.offline() && goals.sets.iter().any(|(k, _)| normalize_key(k) == *key) {
+            errors.push(Error::msg(format!(
+                "{key}: no such key under /proc/sys on this host"
+            )));
+            continue;
+        }
+        if boot.is_none_or(|b| !same_value(b, target)) {
+            let reason = format!("{key} = {target}");
+            if let Err(e) = placement::place(snap, key, target, &mut files, safe, &reason) {
+                errors.push(e);
+                continue;
+            }
+            persisted.push((key, target));
+        }
+    }
+    errors.extend(placement::prove(snap, &files, &persisted));
+
+    let mut restarts = Restarts::default();
+    errors.extend(service_edits::edit(
+        snap,
+        &backlog,
+        &mut files,
+        &mut restarts,
+    ));
+
+    // a live somaxconn change reaches a listener only when it calls listen() again
+    for c in &live_changes {
+        let Change::Sysctl { key, from, to, .. } = c else {
+            continue;
+        };
+        if key != SOMAXCONN {
+            continue;
+        }
+        let (Some(old), Some(new)) = (
+            from.as_deref().and_then(crate::sysctl::as_int),
+            crate::sysctl::as_int(to),
+        ) else {
+            continue;
+        };
+        for l in &snap.services.listeners {
+            let Some(r) = l.requested else { continue };
+            // after the run the listener asks for its edited backlog, if this plan edits it
+            let r_after = backlog
+                .iter()
+                .find(|b| std::ptr::eq(b.listener, l))
+                .map_or(r, |b| b.value);
+            let (before, after) = (limits::effective(r, old), limits::effective(r_after, new));
+            if before != after {
+                // a reload re-listens only when the backlog in the config changed
+                restarts.add(
+                    l,
+                    key,
+                    Action::Restart,
+                    format!(
+                        "{}: listen() ran with somaxconn {old} (queue {before}); it gets {after} only after it listens again",
+                        l.address
+                    ),
+                );
+            }
+        }
+    }
+
+    let mut changes: Vec<Change> = files
+        .into_iter()
+        .map(|(path, f)| {
+            let new = edit::apply(f.old.as_deref().unwrap_or(""), &f.edits);
+            Change::File {
+                diff: unified_diff(&path, f.old.as_deref(), &new),
+                path,
+                safe: f.safe,
+                reason: f.reasons.join("; "),
+                old: f.old,
+                new,
+                checker: f.checker,
+            }
+        })
+        .filter(|c| !matches!(c, Change::File { old: Some(o), new, .. } if o == new))
+        .collect();
+    changes.extend(live_changes);
+    (changes, restarts.finish(), errors)
+}
+
+pub fn unified_diff(path: &str, old: Option<&str>, new: &str) -> String {
+    let rel = path.trim_start_matches('/');
+    let old_name = if old.is_some() {
+        format!("a/{rel}")
+    } else {
+        "/dev/null".to_string()
+    };
+    similar::TextDiff::from_lines(old.unwrap_or(""), new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&old_name, &format!("b/{rel}"))
+        .to_string()
+}

@@ -1,0 +1,99 @@
+//! `backlog-exceeds-somaxconn`: a service asks listen() for more than somaxconn, live or at
+//! boot, and the kernel silently cuts its accept queue.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Check, Context, Outcome, Proposal, Rule, label};
+use crate::limits::SOMAXCONN;
+use crate::services::{Location, Source};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {}
+
+impl Check for Params {
+    fn eval<'s>(&self, rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>) {
+        judge(rule, cx, out, false);
+    }
+
+    fn proposes(&self) -> bool {
+        true
+    }
+
+    fn live_keys(&self) -> Vec<String> {
+        vec![SOMAXCONN.into()]
+    }
+}
+
+/// Listeners that ask for more than somaxconn: those that take the cut silently, or (with
+/// `refusing`) those that refuse to start instead (uWSGI).
+pub(super) fn judge<'s>(rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>, refusing: bool) {
+    let sides = cx.sides(SOMAXCONN);
+    let mut need: Option<i64> = None;
+    for l in cx.listeners() {
+        if l.refuses_above_somaxconn != refusing {
+            continue;
+        }
+        let Some(r) = l.requested.filter(|r| *r >= 0) else {
+            continue;
+        };
+        // the sides (live, boot) whose somaxconn cuts this request
+        let capped: Vec<(&str, i64, Option<&Location>)> = sides
+            .iter()
+            .filter_map(|s| {
+                s.value
+                    .filter(|v| r > *v)
+                    .map(|v| (s.side, v, s.at.as_ref()))
+            })
+            .collect();
+        let Some(cap) = capped.iter().map(|c| c.1).min() else {
+            continue;
+        };
+        let mut locs: Vec<Location> = cx.listener_loc(l).into_iter().collect();
+        for (_, _, at) in &capped {
+            if let Some(at) = at
+                && locs.last() != Some(at)
+            {
+                locs.push((*at).clone());
+            }
+        }
+        let values: Vec<String> = capped
+            .iter()
+            .map(|(side, v, _)| format!("{v} ({side})"))
+            .collect();
+        let asks = if refusing {
+            "sets listen ="
+        } else {
+            "asks for backlog"
+        };
+        let consequence = if refusing {
+            ": uWSGI refuses to start (\"Listen queue size is greater than the system max net.core.somaxconn\")".to_string()
+        } else {
+            format!(": the kernel silently cuts the accept queue to {cap}")
+        };
+        out.findings.push(rule.finding(
+            format!(
+                "{} {asks} {r} but {SOMAXCONN} is {}{consequence}",
+                label(l),
+                values.join(", ")
+            ),
+            locs,
+        ));
+        if cx.lower_backlog {
+            if matches!(l.source, Source::At(_)) {
+                out.proposals.push(Proposal::Backlog {
+                    listener: l,
+                    value: cap,
+                    safe: true,
+                    reason: rule.code.clone(),
+                });
+            }
+        } else {
+            need = need.max(Some(r));
+        }
+    }
+    // one proposal for the largest request, not one per listener
+    if let Some(r) = need {
+        out.raise(SOMAXCONN, r, rule);
+    }
+}

@@ -1,0 +1,100 @@
+//! `effective-backlog-below-minimum`: a listener whose accept queue (its own setting cut by
+//! somaxconn) is below the policy's minimum.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Check, Context, Outcome, Proposal, Rule, label};
+use crate::limits::{SOMAXCONN, effective};
+use crate::services::{Location, Source};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {}
+
+impl Check for Params {
+    fn eval<'s>(&self, rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>) {
+        let policy = &cx.snap.policy;
+        let min = policy.min_backlog;
+        let sides = cx.sides(SOMAXCONN);
+        let mut raise_somaxconn = false;
+        for l in cx.listeners() {
+            let Some(r) = l.requested else { continue };
+            for s in &sides {
+                let Some(som) = s.value else { continue };
+                let eff = effective(r, som);
+                if eff >= min.value {
+                    continue;
+                }
+                // either side can be too small, or both (listen.backlog = 128 with somaxconn 128)
+                let ru = r as i32 as u32 as i64;
+                let service_limits = ru < min.value;
+                let kernel_limits = som < min.value;
+                // a backlog somaxconn cuts (r > somaxconn) is already a
+                // backlog-exceeds-somaxconn finding: one finding per socket is enough
+                let already_reported = !service_limits && r >= 0 && r > som;
+                if !already_reported {
+                    let mut locs: Vec<Location> = cx.listener_loc(l).into_iter().collect();
+                    if kernel_limits {
+                        locs.extend(s.at.clone());
+                    }
+                    locs.extend(cx.policy_loc(min.line));
+                    let mut limits = Vec::new();
+                    if service_limits {
+                        limits.push(match &l.source {
+                            Source::At(_) => format!("its own setting {r}"),
+                            Source::Default(why) => format!("the default {r} ({why})"),
+                        });
+                    }
+                    if kernel_limits {
+                        let minus_one = if r < 0 {
+                            " (backlog -1 means \"somaxconn\")"
+                        } else {
+                            ""
+                        };
+                        limits.push(format!("{SOMAXCONN} {som}{minus_one}"));
+                    }
+                    out.findings.push(rule.finding(
+                        format!(
+                            "{} gets an effective backlog of {eff} ({}), below the minimum {}; limited by {}",
+                            label(l),
+                            s.side,
+                            min.value,
+                            limits.join(" and ")
+                        ),
+                        locs,
+                    ));
+                }
+                if service_limits || r < 0 {
+                    // the service's own setting: raise it in its config (needs review: it may
+                    // be an administrator's choice). -1 follows whatever somaxconn is, which
+                    // on a host or container left at 128 is too small: pin it to the
+                    // somaxconn qfix aims for, so the pool keeps that queue wherever it runs.
+                    let value = if r < 0 {
+                        min.value.max(policy.min_somaxconn.value)
+                    } else {
+                        min.value
+                    };
+                    out.proposals.push(Proposal::Backlog {
+                        listener: l,
+                        value,
+                        safe: false,
+                        reason: rule.code.clone(),
+                    });
+                }
+                raise_somaxconn |= kernel_limits && !cx.lower_backlog;
+                break;
+            }
+        }
+        if raise_somaxconn {
+            out.raise(SOMAXCONN, min.value, rule);
+        }
+    }
+
+    fn proposes(&self) -> bool {
+        true
+    }
+
+    fn live_keys(&self) -> Vec<String> {
+        vec![SOMAXCONN.into()]
+    }
+}

@@ -1,0 +1,330 @@
+//! Everything qfix knows about a host, read once: the sysctl files and their boot resolution,
+//! the live sysctl values, the kernel, each service's config files and listeners, the policy
+//! and the rules. All reading happens in `Snapshot::read`; everything after it (rules, fixes,
+//! plans, listings) is a pure function of the snapshot.
+//!
+//! The live part (`LiveState`) can also come from a file recorded on the host with `qfix
+//! snapshot`: `--snapshot host.json` then judges a configuration checkout against it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::host::Host;
+use crate::limits::{self, Version};
+use crate::policy::{self, Policy};
+use crate::root::Root;
+use crate::rules::{self, Rule};
+use crate::services::{self, Scan};
+use crate::sysctl::boot::{Boot, Layout};
+use crate::sysctl::{is_glob, normalize_key};
+
+/// The version of the `qfix snapshot` file format; a file of another version is refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What to read.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub root: PathBuf,
+    /// `--policy FILE` (host path); default: /etc/qfix/policy.toml in the root.
+    pub policy: Option<PathBuf>,
+    pub rules_dir: Option<PathBuf>,
+    /// Keys or globs whose live values are wanted besides the ones the rules judge
+    /// (--set, blame's arguments).
+    pub keys: Vec<String>,
+    /// A recorded live state (`--snapshot`) to judge against instead of the root's /proc.
+    pub recorded: Option<LiveState>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Snapshot {
+    /// Host path of the root.
+    pub root: PathBuf,
+    /// Every file read, by in-root path (`None`: it did not exist).
+    pub files: BTreeMap<String, Option<Arc<str>>>,
+    /// What systemd-sysctl would read at boot.
+    pub sysctl: Layout,
+    /// What it would set.
+    pub boot: Boot,
+    pub services: Scan,
+    pub policy: Policy,
+    #[serde(skip)]
+    pub rules: Vec<Rule>,
+    /// `None`: offline (no /proc/sys under the root, and no recorded state).
+    pub live: Option<LiveState>,
+    /// Live values that could not be read (the rest of the snapshot is still good).
+    pub errors: Vec<Error>,
+}
+
+/// The running system as qfix saw it: live sysctl values and who the host is. Recorded by
+/// `qfix snapshot`, with a format version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LiveState {
+    pub format_version: u32,
+    pub qfix_version: String,
+    /// When it was read, in seconds since the epoch, and as RFC 3339.
+    pub taken_unix: u64,
+    pub taken_at: String,
+    pub hostname: Option<String>,
+    pub machine_id: Option<String>,
+    pub kernel_release: Option<String>,
+    /// Every key under /proc/sys was listed: a key not in `sysctls` does not exist.
+    pub complete: bool,
+    /// Values read, by canonical key; `None`: the key does not exist.
+    pub sysctls: BTreeMap<String, Option<String>>,
+    /// Keys that exist but cannot be read (write-only, permission).
+    #[serde(default)]
+    pub unreadable: BTreeSet<String>,
+}
+
+impl LiveState {
+    fn new(complete: bool) -> LiveState {
+        let now = SystemTime::now();
+        LiveState {
+            format_version: FORMAT_VERSION,
+            qfix_version: env!("CARGO_PKG_VERSION").to_string(),
+            taken_unix: now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            taken_at: humantime::format_rfc3339_seconds(now).to_string(),
+            hostname: None,
+            machine_id: None,
+            kernel_release: None,
+            complete,
+            sysctls: BTreeMap::new(),
+            unreadable: BTreeSet::new(),
+        }
+    }
+
+    /// The value of a concrete key, when it exists and was read.
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.sysctls.get(key)?.as_deref()
+    }
+
+    /// Whether the key exists on the running kernel.
+    pub fn exists(&self, key: &str) -> bool {
+        self.value(key).is_some() || self.unreadable.contains(key)
+    }
+
+    /// The existing keys a glob matches, among those read.
+    pub fn expand(&self, pattern: &str) -> Vec<String> {
+        self.sysctls
+            .iter()
+            .filter(|(k, v)| v.is_some() && crate::sysctl::glob_matches(pattern, k))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    pub fn kernel(&self) -> Option<Version> {
+        limits::parse_version(self.kernel_release.as_deref()?)
+    }
+
+    /// The host as a warning names it: "web01 (6.1.0-18-amd64)".
+    pub fn host_name(&self) -> String {
+        let name = self.hostname.as_deref().unwrap_or("unknown host");
+        match &self.kernel_release {
+            Some(k) => format!("{name} ({k})"),
+            None => name.to_string(),
+        }
+    }
+
+    /// A recorded state from `qfix snapshot`'s JSON; another format version is refused.
+    pub fn parse(path: &str, text: &str) -> Result<LiveState, Error> {
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: Option<u32>,
+        }
+        let at =
+            |e: serde_json::Error| Error::at(path, e.line(), format!("not a qfix snapshot: {e}"));
+        let v: Version = serde_json::from_str(text).map_err(at)?;
+        match v.format_version {
+            Some(FORMAT_VERSION) => serde_json::from_str(text).map_err(at),
+            Some(other) => Err(Error::msg(format!(
+                "{path}: snapshot format version {other}; this qfix ({}) reads version {FORMAT_VERSION}: record it again with this qfix",
+                env!("CARGO_PKG_VERSION")
+            ))),
+            None => Err(Error::msg(format!(
+                "{path}: no format_version: not a qfix snapshot"
+            ))),
+        }
+    }
+
+    /// How old the state is, when its clock is behind ours.
+    pub fn age(&self) -> Option<Duration> {
+        let taken = UNIX_EPOCH + Duration::from_secs(self.taken_unix);
+        SystemTime::now().duration_since(taken).ok()
+    }
+}
+
+impl Snapshot {
+    /// Read the host: policy and rules first (they say which live values matter), then the
+    /// sysctl files, the services, and the live values.
+    pub fn read(req: &Request) -> Result<Snapshot, Vec<Error>> {
+        let root = Root::new(&req.root).map_err(|e| vec![e])?;
+        let host = Host::new(root);
+        let policy = {
+            let _t = crate::trace::phase("policy");
+            read_policy(&host, req.policy.as_deref())
+        };
+        let rules = {
+            let _t = crate::trace::phase("rules");
+            rules::load(&host, req.rules_dir.as_deref())
+        };
+        let (policy, rules) = match (policy, rules) {
+            (Ok(p), Ok(r)) => (p, r),
+            (p, r) => {
+                let mut errs = p.err().unwrap_or_default();
+                errs.extend(r.err().unwrap_or_default());
+                return Err(errs);
+            }
+        };
+        let (sysctl, boot) = {
+            let _t = crate::trace::phase("sysctl");
+            let layout = Layout::read(&host);
+            let boot = Boot::resolve(&layout, &BTreeMap::new());
+            (layout, boot)
+        };
+        let services = {
+            let _t = crate::trace::phase("services");
+            services::scan(&host)
+        };
+        let mut errors = Vec::new();
+        let live = match &req.recorded {
+            Some(state) => Some(state.clone()),
+            None => host.live.as_ref().map(|live| {
+                let _t = crate::trace::phase("live");
+                let mut wanted: Vec<String> = boot.keys().iter().map(|k| k.to_string()).collect();
+                wanted.extend(rules::live_keys(&rules));
+                wanted.extend(policy.sysctl.iter().map(|p| p.key.clone()));
+                wanted.extend(req.keys.iter().map(|k| normalize_key(k)));
+                read_live(&host, live, &wanted, &mut errors)
+            }),
+        };
+        let live = live.map(|mut l| {
+            if l.kernel_release.is_none() && host.root.is_host() {
+                l.kernel_release = nix::sys::utsname::uname()
+                    .ok()
+                    .map(|u| u.release().to_string_lossy().into_owned());
+            }
+            l
+        });
+        Ok(Snapshot {
+            root: host.root.base().to_path_buf(),
+            files: host.take_files(),
+            sysctl,
+            boot,
+            services,
+            policy,
+            rules,
+            live,
+            errors,
+        })
+    }
+
+    pub fn offline(&self) -> bool {
+        self.live.is_none()
+    }
+
+    /// The running kernel's version, when known: the live (or recorded) kernel.osrelease,
+    /// else nothing.
+    pub fn kernel(&self) -> Option<Version> {
+        self.live.as_ref()?.kernel()
+    }
+
+    /// The text of a file read into the snapshot (`None`: missing or never read).
+    pub fn text(&self, path: &str) -> Option<&Arc<str>> {
+        self.files.get(path)?.as_ref()
+    }
+}
+
+/// The live state of a host for `qfix snapshot`: every key under /proc/sys.
+pub fn record(root: &Path) -> Result<LiveState, Error> {
+    let host = Host::new(Root::new(root)?);
+    let Some(live) = &host.live else {
+        return Err(Error::msg(format!(
+            "{}: no /proc/sys under this root: nothing to record",
+            root.display()
+        )));
+    };
+    let mut state = LiveState::new(true);
+    for (key, value) in live.all() {
+        match value {
+            Some(v) => {
+                state.sysctls.insert(key, Some(v));
+            }
+            None => {
+                state.unreadable.insert(key);
+            }
+        }
+    }
+    describe(&host, &mut state);
+    Ok(state)
+}
+
+/// The live values of `wanted` keys and globs (globs expanded over /proc/sys).
+fn read_live(
+    host: &Host,
+    live: &crate::sysctl::live::Live,
+    wanted: &[String],
+    errors: &mut Vec<Error>,
+) -> LiveState {
+    let mut state = LiveState::new(false);
+    let mut keys: BTreeSet<String> = BTreeSet::new();
+    for k in wanted {
+        if is_glob(k) {
+            keys.extend(live.expand(k));
+        } else {
+            keys.insert(k.clone());
+        }
+    }
+    keys.insert("kernel.osrelease".into());
+    keys.insert("kernel.hostname".into());
+    for key in keys {
+        match live.read(&key) {
+            Ok(Some(v)) => {
+                state.sysctls.insert(key, Some(v));
+            }
+            Ok(None) if live.exists(&key) => {
+                state.unreadable.insert(key);
+            }
+            Ok(None) => {
+                state.sysctls.insert(key, None);
+            }
+            Err(e) => {
+                errors.push(e);
+                state.unreadable.insert(key);
+            }
+        }
+    }
+    describe(host, &mut state);
+    state
+}
+
+/// Who the host is: kernel release and host name (from its /proc/sys), machine id.
+fn describe(host: &Host, state: &mut LiveState) {
+    state.kernel_release = state.value("kernel.osrelease").map(str::to_string);
+    state.hostname = state.value("kernel.hostname").map(str::to_string);
+    state.machine_id = host
+        .root
+        .read_opt("/etc/machine-id")
+        .ok()
+        .flatten()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+}
+
+fn read_policy(host: &Host, path: Option<&Path>) -> Result<Policy, Vec<Error>> {
+    match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| vec![Error::io(p.display(), e)])?;
+            Policy::parse(&p.display().to_string(), &text)
+        }
+        None => match host.read(policy::DEFAULT_PATH) {
+            Ok(Some(text)) => Policy::parse(policy::DEFAULT_PATH, &text),
+            Ok(None) => Ok(Policy::default()),
+            Err(e) => Err(vec![e]),
+        },
+    }
+}
