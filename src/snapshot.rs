@@ -110,9 +110,15 @@ impl LiveState {
 
     /// The existing keys a glob matches, among those read.
     pub fn expand(&self, pattern: &str) -> Vec<String> {
+        let Some(glob) = crate::sysctl::Glob::new(pattern) else {
+            return Vec::new();
+        };
+        // only keys that start with the pattern's literal part can match
+        let prefix = &pattern[..pattern.find(['*', '?', '[']).unwrap_or(pattern.len())];
         self.sysctls
-            .iter()
-            .filter(|(k, v)| v.is_some() && crate::sysctl::glob_matches(pattern, k))
+            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(k, v)| v.is_some() && glob.matches(k))
             .map(|(k, _)| k.clone())
             .collect()
     }

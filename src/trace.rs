@@ -4,15 +4,15 @@
 use std::time::Instant;
 
 pub struct Phase {
-    name: &'static str,
+    name: std::borrow::Cow<'static, str>,
     start: Option<Instant>,
 }
 
 /// Start timing a phase; the time is printed when the returned value is dropped.
-pub fn phase(name: &'static str) -> Phase {
+pub fn phase(name: impl Into<std::borrow::Cow<'static, str>>) -> Phase {
     let on = std::env::var_os("QFIX_TRACE").is_some_and(|v| v != "0");
     Phase {
-        name,
+        name: name.into(),
         start: on.then(Instant::now),
     }
 }

@@ -355,6 +355,7 @@ pub fn label(l: &Listener) -> String {
 pub fn evaluate<'s>(rules: &[Rule], cx: &Context<'s, '_>) -> Outcome<'s> {
     let mut out = Outcome::default();
     for rule in rules {
+        let _t = crate::trace::phase(rule.code.to_string());
         rule.kind.check().eval(rule, cx, &mut out);
     }
     out

@@ -82,18 +82,30 @@ pub fn same_value(a: &str, b: &str) -> bool {
     }
 }
 
-/// Whether `key` is matched by the sysctl glob `pattern` (both canonical). Matching is done
-/// on the path form with `*` not crossing `/`, as glob(3) does over /proc/sys.
+/// A sysctl glob, compiled: matching is done on the path form with `*` not crossing `/`, as
+/// glob(3) does over /proc/sys.
+pub struct Glob(glob::Pattern);
+
+impl Glob {
+    /// `None` for a pattern glob(3) would not take either.
+    pub fn new(pattern: &str) -> Option<Glob> {
+        glob::Pattern::new(&key_to_path(pattern)).ok().map(Glob)
+    }
+
+    /// Whether the canonical `key` matches.
+    pub fn matches(&self, key: &str) -> bool {
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
+        self.0.matches_with(&key_to_path(key), opts)
+    }
+}
+
+/// Whether `key` is matched by the sysctl glob `pattern` (both canonical).
 pub fn glob_matches(pattern: &str, key: &str) -> bool {
-    let Ok(p) = glob::Pattern::new(&key_to_path(pattern)) else {
-        return false;
-    };
-    let opts = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: false,
-    };
-    p.matches_with(&key_to_path(key), opts)
+    Glob::new(pattern).is_some_and(|g| g.matches(key))
 }
 
 /// A single integer value, if the value is one.

@@ -101,25 +101,16 @@ fn tree_diff(before: &Path, after: &Path) -> String {
         .join("\n")
 }
 
-fn fixtures() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(fixture(""))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn every_fixture_prints_its_reviewed_outputs() {
-    for name in fixtures() {
+    for name in fixture_names() {
         read_only(&name, &fixture(&name));
     }
 }
 
 #[test]
 fn every_fixture_applies_to_its_reviewed_result() {
-    for name in fixtures() {
+    for name in fixture_names() {
         applied(&name, &fixture(&name));
     }
 }

@@ -16,4 +16,5 @@ mod live_services;
 mod oracle;
 mod prompt;
 mod robustness;
+mod snapshot;
 mod stock_checkers;

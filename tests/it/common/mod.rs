@@ -165,3 +165,13 @@ pub fn require(tool: &str, why: &str) -> bool {
     eprintln!("skipped: {tool} is not installed ({why})");
     false
 }
+
+/// Every fixture tree's name, sorted.
+pub fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(fixture(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
