@@ -58,7 +58,7 @@ mod tests {
 
     /// `lines` finds line ends with memchr; it must split as `split_inclusive('\n')` does.
     #[test]
-    fn issue5_lines_split_like_split_inclusive() {
+    fn lines_split_like_split_inclusive() {
         for text in [
             "",
             "a",

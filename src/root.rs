@@ -757,7 +757,7 @@ mod tests {
     /// Issue 5: once a directory is resolved (and listed), its entries take the fast path;
     /// links, masks, loops and escapes must come out as on the full walk.
     #[test]
-    fn issue5_fast_path_follows_links_like_the_full_walk() {
+    fn fast_path_follows_links_like_the_full_walk() {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().join("etc/nginx/sites-enabled");
         fs::create_dir_all(&dir).unwrap();
@@ -801,7 +801,7 @@ mod tests {
 
     /// The byte scan of `split_clean` against the obvious definition it replaced.
     #[test]
-    fn issue5_split_clean_matches_its_definition() {
+    fn split_clean_matches_its_definition() {
         fn reference(p: &str) -> Option<(&str, &str)> {
             let i = p.rfind('/')?;
             let (dir, last) = (&p[..i], &p[i + 1..]);
@@ -833,7 +833,7 @@ mod tests {
     /// on its listing answers: links are still followed, files and missing names are not
     /// links. The answers must be those of a root that never lists.
     #[test]
-    fn issue5_listed_directory_resolves_like_readlink() {
+    fn listed_directory_resolves_like_readlink() {
         let d = tempfile::tempdir().unwrap();
         let avail = d.path().join("etc/nginx/sites-available");
         let enabled = d.path().join("etc/nginx/sites-enabled");

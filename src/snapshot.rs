@@ -116,7 +116,10 @@ impl LiveState {
         // only keys that start with the pattern's literal part can match
         let prefix = &pattern[..pattern.find(['*', '?', '[']).unwrap_or(pattern.len())];
         self.sysctls
-            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
             .take_while(|(k, _)| k.starts_with(prefix))
             .filter(|(k, v)| v.is_some() && glob.matches(k))
             .map(|(k, _)| k.clone())

@@ -218,7 +218,7 @@ fn play(set: &[(&str, &str)], policy: Option<&str>) -> String {
 }
 
 #[test]
-fn issue4_ansible_three_hosts_check_diff_apply_idempotent() {
+fn ansible_three_hosts_check_diff_apply_idempotent() {
     if on_path("ansible-playbook").is_none() {
         println!("SKIP: ansible-playbook not installed");
         return;
@@ -342,7 +342,7 @@ fn issue4_ansible_three_hosts_check_diff_apply_idempotent() {
 /// planned, check mode and applied results (findings, changes, diff before/after, backups),
 /// idempotence and an error, asserted from inside Ansible.
 #[test]
-fn issue4_ansible_collection_integration_target() {
+fn ansible_collection_integration_target() {
     if on_path("ansible-playbook").is_none() {
         println!("SKIP: ansible-playbook not installed");
         return;

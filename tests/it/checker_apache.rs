@@ -2,7 +2,7 @@
 //! `ListenBacklog 4096`. The tree is bound over /etc/apache2 inside a private mount namespace
 //! only: the host's real /etc is never touched.
 
-use crate::common::have;
+use crate::common::{require, skip};
 
 use std::process::Command;
 
@@ -12,15 +12,14 @@ use qfix::root::Root;
 use qfix::services::{Scan, apache};
 
 #[test]
-fn issue3_apache2ctl_accepts_inserted_listenbacklog() {
-    for bin in ["apache2ctl", "unshare"] {
-        if !have(bin) {
-            eprintln!("SKIPPED: {bin} is not installed");
-            return;
-        }
+#[cfg_attr(missing_apache2ctl, ignore = "apache2ctl is not installed")]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn apache2ctl_accepts_inserted_listenbacklog() {
+    if !require("apache2ctl", "Apache's own checker") {
+        return;
     }
     if !std::path::Path::new("/etc/apache2").is_dir() {
-        eprintln!("SKIPPED: no /etc/apache2 mount point on this host");
+        skip("no /etc/apache2 mount point on this host");
         return;
     }
     let d = tempfile::tempdir().unwrap();
@@ -60,7 +59,7 @@ fn issue3_apache2ctl_accepts_inserted_listenbacklog() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && stderr.contains("unshare failed") {
-        eprintln!("SKIPPED: cannot create a mount namespace here: {stderr}");
+        skip(&format!("cannot create a mount namespace here: {stderr}"));
         return;
     }
     assert!(out.status.success(), "apache2ctl -t failed: {stderr}");

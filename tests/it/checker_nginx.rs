@@ -2,7 +2,7 @@
 //! backlog=4096 set on every listener, checked inside a private mount namespace where the
 //! edited tree is bind-mounted over /etc/nginx (the host's /etc is never touched).
 
-use crate::common::{copy_tree, have, scan_root};
+use crate::common::{copy_tree, require, scan_root, skip};
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -55,24 +55,23 @@ fn set_all(root: &Path, value: &str) -> BTreeMap<String, String> {
 }
 
 fn tools_or_skip() -> bool {
-    for bin in ["nginx", "unshare", "mount"] {
-        if !have(bin) {
-            eprintln!("SKIPPED checker_nginx: `{bin}` is not installed");
-            return false;
-        }
+    if !require("nginx", "nginx -t checks the edits") {
+        return false;
     }
     let probe = Command::new("unshare")
         .args(["-m", "--propagation", "private", "true"])
         .output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED checker_nginx: cannot create a mount namespace (needs root)");
+        skip("cannot create a mount namespace (needs root)");
         return false;
     }
     true
 }
 
 #[test]
-fn issue3_nginx_accepts_backlog_set_on_every_stock_listener() {
+#[cfg_attr(missing_nginx, ignore = "nginx is not installed")]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn nginx_accepts_backlog_set_on_every_stock_listener() {
     if !tools_or_skip() {
         return;
     }
@@ -120,7 +119,9 @@ fn issue3_nginx_accepts_backlog_set_on_every_stock_listener() {
 }
 
 #[test]
-fn issue3_nginx_rejects_what_qfix_reports_as_a_problem() {
+#[cfg_attr(missing_nginx, ignore = "nginx is not installed")]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn nginx_rejects_what_qfix_reports_as_a_problem() {
     if !tools_or_skip() {
         return;
     }

@@ -3,7 +3,7 @@
 //! where php-fpm, not the file layout, decides which pool it belongs to). php-fpm8.2 runs inside a private mount namespace with the
 //! tree's etc/php bound over /etc/php, so the host's real /etc is never touched.
 
-use crate::common::{copy_tree, have, scan_root};
+use crate::common::{copy_tree, require, scan_root, skip};
 
 use std::fs;
 use std::path::Path;
@@ -14,11 +14,8 @@ use qfix::services::phpfpm;
 
 /// Copy `fixture`, set every backlog to 4096 through the setters, run `php-fpm8.2 -tt` on it in a private mount namespace. `None` when skipped.
 fn check(fixture: &str) -> Option<(tempfile::TempDir, String)> {
-    for bin in ["php-fpm8.2", "unshare", "mount"] {
-        if !have(bin) {
-            eprintln!("SKIPPED: {bin} is not installed");
-            return None;
-        }
+    if !require("php-fpm8.2", "php-fpm -tt checks the edits") {
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -58,7 +55,7 @@ fn check(fixture: &str) -> Option<(tempfile::TempDir, String)> {
         String::from_utf8_lossy(&out.stderr)
     );
     if !out.status.success() && text.contains("unshare failed") {
-        eprintln!("SKIPPED: no permission for a mount namespace: {text}");
+        skip(&format!("no permission for a mount namespace: {text}"));
         return None;
     }
     assert!(out.status.success(), "php-fpm8.2 -tt failed:\n{text}");
@@ -67,7 +64,9 @@ fn check(fixture: &str) -> Option<(tempfile::TempDir, String)> {
 }
 
 #[test]
-fn issue3_php_fpm_accepts_the_inserted_listen_backlog() {
+#[cfg_attr(missing_php_fpm8_2, ignore = "php-fpm8.2 is not installed")]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn php_fpm_accepts_the_inserted_listen_backlog() {
     let Some((dir, text)) = check("debian-stock") else {
         return;
     };
@@ -80,7 +79,9 @@ fn issue3_php_fpm_accepts_the_inserted_listen_backlog() {
 }
 
 #[test]
-fn issue3_php_fpm_pool_left_open_by_an_include_gets_the_value_php_fpm_also_sees() {
+#[cfg_attr(missing_php_fpm8_2, ignore = "php-fpm8.2 is not installed")]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn php_fpm_pool_left_open_by_an_include_gets_the_value_php_fpm_also_sees() {
     let Some((dir, text)) = check("phpfpm-leak") else {
         return;
     };

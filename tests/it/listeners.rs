@@ -1,4 +1,4 @@
-//! Issue 3: service listeners cross-checked against somaxconn, fixed with reviewed edits.
+//! Service listeners cross-checked against somaxconn, fixed with reviewed edits.
 
 use crate::common::*;
 
@@ -30,7 +30,7 @@ fn file_changes(v: &Value) -> Vec<(String, bool)> {
 }
 
 #[test]
-fn issue3_listeners_json_on_the_stock_debian_tree() {
+fn listeners_json_on_the_stock_debian_tree() {
     let r = qfix(&fixture("debian-stock"), &["listeners", "--format", "json"]);
     assert_eq!(r.code, 0, "{r}");
     let v = r.json();
@@ -61,7 +61,7 @@ fn issue3_listeners_json_on_the_stock_debian_tree() {
 }
 
 #[test]
-fn issue3_stock_debian_plan_with_somaxconn_128() {
+fn stock_debian_plan_with_somaxconn_128() {
     let r = qfix(&fixture("debian-stock"), &["plan", "--format", "json"]);
     assert_eq!(r.code, 2, "{r}");
     let v = r.json();
@@ -145,7 +145,7 @@ fn issue3_stock_debian_plan_with_somaxconn_128() {
 }
 
 #[test]
-fn issue3_yes_applies_only_safe_fixes_and_unsafe_fixes_the_rest_idempotently() {
+fn yes_applies_only_safe_fixes_and_unsafe_fixes_the_rest_idempotently() {
     let d = copy_fixture("debian-stock");
     let www = read(d.path(), "/etc/php/8.2/fpm/pool.d/www.conf");
     let r = qfix(d.path(), &["apply", "--yes", "--format", "json"]);
@@ -211,7 +211,7 @@ fn issue3_yes_applies_only_safe_fixes_and_unsafe_fixes_the_rest_idempotently() {
 }
 
 #[test]
-fn issue3_container_findings_name_both_sides() {
+fn container_findings_name_both_sides() {
     let r = qfix(
         &fixture("listeners-container"),
         &["plan", "--format", "json"],
@@ -290,7 +290,7 @@ fn issue3_container_findings_name_both_sides() {
 }
 
 #[test]
-fn issue3_lower_backlog_strategy_edits_explicit_values_down_and_leaves_defaults() {
+fn lower_backlog_strategy_edits_explicit_values_down_and_leaves_defaults() {
     let d = copy_fixture("listeners-container");
     let nginx = read(d.path(), "/etc/nginx/conf.d/app.conf");
     let r = qfix(
@@ -328,7 +328,7 @@ fn issue3_lower_backlog_strategy_edits_explicit_values_down_and_leaves_defaults(
 }
 
 #[test]
-fn issue3_conflicting_nginx_backlogs_are_flagged() {
+fn conflicting_nginx_backlogs_are_flagged() {
     let r = qfix(&fixture("nginx-conflict"), &["plan", "--format", "json"]);
     let v = r.json();
     let f = v["findings"]
@@ -341,9 +341,14 @@ fn issue3_conflicting_nginx_backlogs_are_flagged() {
 }
 
 #[test]
-fn issue3_checker_failure_rolls_the_edit_back() {
-    if !have("nginx") || !can_unshare() {
-        eprintln!("SKIP: nginx or private namespaces unavailable");
+#[cfg_attr(missing_nginx, ignore = "nginx is not installed")]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn checker_failure_rolls_the_edit_back() {
+    if !require("nginx", "nginx -t refuses the edit") {
+        return;
+    }
+    if !can_unshare() {
+        skip("cannot create private namespaces here");
         return;
     }
     let d = copy_fixture("listeners-container");

@@ -1,4 +1,4 @@
-//! Issue 4, live: real nginx, Redis and php-fpm (unix socket) started by their Debian init
+//! Real nginx, Redis and php-fpm (unix socket) started by their Debian init
 //! scripts in a private network namespace whose net.core.somaxconn is 128, each asking for
 //! backlog 4096. `qfix plan` must report the cap with the live 128, `qfix apply --yes
 //! --restart` must raise somaxconn in that namespace and restart the services, `ss` must then
@@ -14,7 +14,8 @@
 //! is in /etc/sysctl.d; the script then applies exactly that plan file.
 //!
 //! Needs root and unshare, ss, ip, nginx, redis-server, php-fpm8.2 (Debian packages);
-//! prints "SKIP: ..." otherwise. Run: `cargo test --test live_services -- --nocapture`.
+//! says it was skipped otherwise (and fails under CI=true). Run:
+//! `cargo test --test it live_services -- --nocapture`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -192,9 +193,13 @@ fn left_in(netns: &str) -> Vec<String> {
 }
 
 #[test]
-fn issue4_real_services_get_their_backlog_after_apply() {
+#[cfg_attr(missing_nginx, ignore = "nginx is not installed")]
+#[cfg_attr(missing_redis_server, ignore = "redis-server is not installed")]
+#[cfg_attr(missing_php_fpm8_2, ignore = "php-fpm8.2 is not installed")]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn real_services_get_their_backlog_after_apply() {
     if let Some(why) = skip_reason() {
-        eprintln!("SKIP: {why}");
+        crate::common::skip(&why);
         return;
     }
     let host_before = host_state();

@@ -1,4 +1,4 @@
-//! Issue 2: the approval prompt at a real pseudo-terminal (approve, decline, choose a subset).
+//! The approval prompt at a real pseudo-terminal (approve, decline, choose a subset).
 
 use crate::common::*;
 
@@ -37,7 +37,7 @@ fn finish(mut p: PtySession) -> String {
 }
 
 #[test]
-fn issue2_prompt_approve_all() {
+fn prompt_approve_all() {
     let d = copy_fixture("sysctl-vendor");
     let mut p = spawn(d.path());
     key(&mut p, "\r"); // default: apply all
@@ -55,7 +55,7 @@ fn issue2_prompt_approve_all() {
 }
 
 #[test]
-fn issue2_prompt_decline_changes_nothing() {
+fn prompt_decline_changes_nothing() {
     let d = copy_fixture("sysctl-vendor");
     let mut p = spawn(d.path());
     key(&mut p, "j");
@@ -71,7 +71,7 @@ fn issue2_prompt_decline_changes_nothing() {
 }
 
 #[test]
-fn issue2_prompt_choose_a_subset() {
+fn prompt_choose_a_subset() {
     let d = copy_fixture("sysctl-vendor");
     let mut p = spawn(d.path());
     key(&mut p, "j"); // "Choose which changes to apply"
@@ -95,7 +95,7 @@ fn issue2_prompt_choose_a_subset() {
 }
 
 #[test]
-fn issue3_prompt_offers_needs_review_edits_unselected() {
+fn prompt_offers_needs_review_edits_unselected() {
     let d = copy_fixture("listeners-container");
     let pool = read(d.path(), "/etc/php/8.2/fpm/pool.d/app.conf");
     let cmd = format!("{BIN} --root {} apply", d.path().display());

@@ -70,7 +70,7 @@ const TOKENS: [&str; 48] = [
 ];
 
 #[test]
-fn issue2_random_input_never_panics() {
+fn random_input_never_panics() {
     let mut state: u64 = 0x2545_F491_4F6C_DD1D;
     let mut next = move || {
         state ^= state << 13;

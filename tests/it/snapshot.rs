@@ -41,12 +41,19 @@ fn plan_on_a_checkout_with_a_recorded_snapshot_equals_plan_on_the_live_tree() {
         let snap = host.path().to_str().unwrap();
         let on_live = qfix(&live, &["plan", "--format", "json"]);
         let on_checkout = qfix(co.path(), &["plan", "--format", "json", "--snapshot", snap]);
-        assert_eq!(judged(&on_live), judged(&on_checkout), "{name}:\n{on_checkout}");
+        assert_eq!(
+            judged(&on_live),
+            judged(&on_checkout),
+            "{name}:\n{on_checkout}"
+        );
         assert!(!on_checkout.stderr.contains("offline"), "{on_checkout}");
         // without the snapshot the checkout is judged offline
         let offline = qfix(co.path(), &["plan", "--format", "json"]);
         assert!(offline.stderr.contains("offline"), "{offline}");
-        for cmd in [&["listeners", "--format", "json"][..], &["blame", "--format", "json"]] {
+        for cmd in [
+            &["listeners", "--format", "json"][..],
+            &["blame", "--format", "json"],
+        ] {
             let a = qfix(&live, cmd);
             let mut args = cmd.to_vec();
             args.extend(["--snapshot", snap]);
@@ -107,7 +114,10 @@ fn an_old_snapshot_is_judged_with_a_warning_naming_its_host_and_time() {
     assert!(r.stderr.contains("web01 (6.1.0-13-amd64)"), "{r}");
     assert!(r.stderr.contains("2023-11-14T22:13:20Z"), "{r}");
     // a generous --max-age accepts it silently
-    let r = qfix(co.path(), &["plan", "--snapshot", snap, "--max-age", "100000d"]);
+    let r = qfix(
+        co.path(),
+        &["plan", "--snapshot", snap, "--max-age", "100000d"],
+    );
     assert!(!r.stderr.contains("warning"), "{r}");
 }
 

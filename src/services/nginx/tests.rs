@@ -943,7 +943,7 @@ fn long_include_chain_stops_with_an_error() {
 /// The chunk scanners (SSE2 on x86_64, SWAR elsewhere) find the same first stop byte as a
 /// byte loop, for every byte value at every position (issue 5).
 #[test]
-fn issue5_chunk_scanners_match_the_byte_loop() {
+fn chunk_scanners_match_the_byte_loop() {
     let word = |b: u8| b <= 0x20 || b";{\\$".contains(&b);
     let arg = |b: u8| ARG_STOP[b as usize];
     // a plain chunk, then each byte value planted at each position, with a second stop
@@ -984,7 +984,7 @@ fn nginx_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
 /// Every nginx setter knows its line without the text (`Host::read_once` drops it): the
 /// line of its offset in the file, for every fixture and for words quoted across lines.
 #[test]
-fn issue5_setter_lines_match_their_offsets() {
+fn setter_lines_match_their_offsets() {
     let tmp = nginx_tree(&[(
         "nginx.conf",
         "http {\n server {\n  listen \"unix:/run/a\nb.sock\"\n   default_server;\n }\n \

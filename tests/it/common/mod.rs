@@ -153,16 +153,23 @@ pub fn scan_root(
     s
 }
 
-/// Whether `tool` can be run. A test that needs a missing tool fails under `CI=true` (CI
-/// installs every tool); elsewhere it says it was skipped and why, and returns early.
+/// Say why a test cannot run here. Under `CI=true` (CI installs every tool and runs as
+/// root) that is a failure; elsewhere the test returns early after saying so. Tests that need
+/// a tool are also marked `#[cfg_attr(missing_TOOL, ignore = "...")]` (see build.rs), so the
+/// summary lists them as ignored with the reason.
+pub fn skip(reason: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("cannot run here, and CI must run every test: {reason}");
+    }
+    eprintln!("skipped: {reason}");
+}
+
+/// Whether `tool` can be run; if not, `skip` says so.
 pub fn require(tool: &str, why: &str) -> bool {
     if have(tool) {
         return true;
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{tool} is not installed, and CI must run every test ({why})");
-    }
-    eprintln!("skipped: {tool} is not installed ({why})");
+    skip(&format!("{tool} is not installed ({why})"));
     false
 }
 

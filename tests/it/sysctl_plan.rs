@@ -1,4 +1,4 @@
-//! Issue 2: sysctl blame, plan and apply, end to end, on fixture trees with the real binary.
+//! Sysctl blame, plan and apply, end to end, on fixture trees with the real binary.
 
 use crate::common::*;
 
@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 #[test]
-fn issue2_blame_shows_live_boot_winner_and_overridden() {
+fn blame_shows_live_boot_winner_and_overridden() {
     let r = qfix(
         &fixture("sysctl-debian"),
         &["blame", "--format", "json", "net.core.somaxconn"],
@@ -28,7 +28,7 @@ fn issue2_blame_shows_live_boot_winner_and_overridden() {
 }
 
 #[test]
-fn issue2_blame_glob_expands_against_live_keys_and_explicit_beats_glob() {
+fn blame_glob_expands_against_live_keys_and_explicit_beats_glob() {
     let r = qfix(
         &fixture("sysctl-debian"),
         &["blame", "--format", "json", "net.ipv4.conf.*.rp_filter"],
@@ -62,7 +62,7 @@ fn issue2_blame_glob_expands_against_live_keys_and_explicit_beats_glob() {
 }
 
 #[test]
-fn issue2_offline_root_says_so_once_and_resolves_hiding_and_masks() {
+fn offline_root_says_so_once_and_resolves_hiding_and_masks() {
     let r = qfix(&fixture("sysctl-masking"), &["blame", "--format", "json"]);
     assert_eq!(r.code, 0, "{r}");
     assert_eq!(r.stderr.matches("offline").count(), 1, "{r}");
@@ -90,7 +90,7 @@ fn issue2_offline_root_says_so_once_and_resolves_hiding_and_masks() {
 }
 
 #[test]
-fn issue2_findings_for_drift_override_unknown_key() {
+fn findings_for_drift_override_unknown_key() {
     let r = qfix(&fixture("sysctl-debian"), &["plan", "--format", "json"]);
     let v = r.json();
     let rules: Vec<&str> = v["findings"]
@@ -113,7 +113,7 @@ fn issue2_findings_for_drift_override_unknown_key() {
 }
 
 #[test]
-fn issue2_drift_without_desired_value_is_a_finding_not_a_change() {
+fn drift_without_desired_value_is_a_finding_not_a_change() {
     // somaxconn 1024 live and boot; policy minimum lowered so nothing is desired
     let d = copy_fixture("sysctl-debian");
     write_tree(
@@ -135,7 +135,7 @@ fn issue2_drift_without_desired_value_is_a_finding_not_a_change() {
 }
 
 #[test]
-fn issue2_sysctl_conf_without_link_is_flagged() {
+fn sysctl_conf_without_link_is_flagged() {
     let r = qfix(&fixture("sysctl-unread"), &["plan", "--format", "json"]);
     let v = r.json();
     let f = v["findings"]
@@ -149,7 +149,7 @@ fn issue2_sysctl_conf_without_link_is_flagged() {
 }
 
 #[test]
-fn issue2_removed_key_offline_and_somaxconn_rejected_by_old_kernel() {
+fn removed_key_offline_and_somaxconn_rejected_by_old_kernel() {
     // offline image: the kernel version is unknown, so tw_recycle is not judged by it
     let r = qfix(
         &fixture("sysctl-offline-removed"),
@@ -179,7 +179,7 @@ fn issue2_removed_key_offline_and_somaxconn_rejected_by_old_kernel() {
 }
 
 #[test]
-fn issue2_plan_exit_codes() {
+fn plan_exit_codes() {
     // 2: changes proposed
     let r = qfix(&fixture("sysctl-debian"), &["plan"]);
     assert_eq!(r.code, 2, "{r}");
@@ -202,7 +202,7 @@ fn issue2_plan_exit_codes() {
 }
 
 #[test]
-fn issue2_set_edits_winning_line_through_the_99_sysctl_link() {
+fn set_edits_winning_line_through_the_99_sysctl_link() {
     let d = copy_fixture("sysctl-debian");
     let r = qfix(
         d.path(),
@@ -262,7 +262,7 @@ fn issue2_set_edits_winning_line_through_the_99_sysctl_link() {
 }
 
 #[test]
-fn issue2_dropin_name_sorts_after_every_assigning_file() {
+fn dropin_name_sorts_after_every_assigning_file() {
     let d = copy_fixture("sysctl-vendor");
     let r = qfix(
         d.path(),
@@ -352,7 +352,7 @@ fn issue2_dropin_name_sorts_after_every_assigning_file() {
 }
 
 #[test]
-fn issue2_apply_twice_is_idempotent_with_backups_and_modes_kept() {
+fn apply_twice_is_idempotent_with_backups_and_modes_kept() {
     let d = copy_fixture("sysctl-debian");
     let conf = d.path().join("etc/sysctl.conf");
     fs::set_permissions(&conf, fs::Permissions::from_mode(0o640)).unwrap();
@@ -395,7 +395,7 @@ fn issue2_apply_twice_is_idempotent_with_backups_and_modes_kept() {
 }
 
 #[test]
-fn issue2_apply_without_terminal_refuses_and_changes_nothing() {
+fn apply_without_terminal_refuses_and_changes_nothing() {
     let d = copy_fixture("sysctl-debian");
     let before = read(d.path(), "/etc/sysctl.conf");
     let r = qfix(d.path(), &["apply", "--set", "net.core.somaxconn=4096"]);
@@ -416,7 +416,7 @@ fn save_plan(root: &Path, set: &str) -> (std::path::PathBuf, Run) {
 }
 
 #[test]
-fn issue2_stale_plan_is_refused_naming_what_changed() {
+fn stale_plan_is_refused_naming_what_changed() {
     let d = copy_fixture("sysctl-debian");
     let (planfile, r) = save_plan(d.path(), "net.core.somaxconn=4096");
     assert_eq!(r.code, 2, "{r}");
@@ -468,7 +468,7 @@ fn saved_plan_fingerprints_every_file_nginx_read() {
 }
 
 #[test]
-fn issue2_fresh_plan_file_applies() {
+fn fresh_plan_file_applies() {
     let d = copy_fixture("sysctl-vendor");
     let (planfile, r) = save_plan(d.path(), "net.core.somaxconn=2048");
     assert_eq!(r.code, 2, "{r}");
@@ -492,7 +492,7 @@ fn issue2_fresh_plan_file_applies() {
 }
 
 #[test]
-fn issue2_policy_min_and_bad_policy_errors_point_at_lines() {
+fn policy_min_and_bad_policy_errors_point_at_lines() {
     let d = copy_fixture("sysctl-vendor");
     write_tree(
         d.path(),
@@ -526,7 +526,7 @@ fn issue2_policy_min_and_bad_policy_errors_point_at_lines() {
 }
 
 #[test]
-fn issue2_bad_input_is_an_error_with_location_and_nothing_is_written() {
+fn bad_input_is_an_error_with_location_and_nothing_is_written() {
     // malformed line
     let d = copy_fixture("sysctl-bad");
     let r = qfix(
@@ -579,9 +579,10 @@ fn issue2_bad_input_is_an_error_with_location_and_nothing_is_written() {
 }
 
 #[test]
-fn issue2_live_write_failure_rolls_back_files_unless_persist_only() {
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn live_write_failure_rolls_back_files_unless_persist_only() {
     if !can_unshare() {
-        eprintln!("SKIP: cannot create private namespaces here");
+        skip("cannot create private namespaces here");
         return;
     }
     let d = copy_fixture("sysctl-vendor");
@@ -632,7 +633,7 @@ fn issue2_live_write_failure_rolls_back_files_unless_persist_only() {
 }
 
 #[test]
-fn issue2_second_apply_waits_for_the_lock_then_fails_clearly() {
+fn second_apply_waits_for_the_lock_then_fails_clearly() {
     let d = copy_fixture("sysctl-vendor");
     fs::create_dir_all(d.path().join("run")).unwrap();
     let lock = d.path().join("run/qfix.lock");
@@ -677,7 +678,7 @@ fn issue2_second_apply_waits_for_the_lock_then_fails_clearly() {
 }
 
 #[test]
-fn issue2_rules_and_explain() {
+fn rules_and_explain() {
     let r = qfix(&fixture("sysctl-vendor"), &["rules", "--format", "json"]);
     assert_eq!(r.code, 0, "{r}");
     let codes: Vec<String> = r.json()["rules"]
@@ -705,7 +706,7 @@ fn issue2_rules_and_explain() {
 }
 
 #[test]
-fn issue2_site_rules_load_and_bad_ones_point_at_lines() {
+fn site_rules_load_and_bad_ones_point_at_lines() {
     let d = copy_fixture("sysctl-vendor");
     write_tree(
         d.path(),
@@ -729,7 +730,7 @@ fn issue2_site_rules_load_and_bad_ones_point_at_lines() {
 }
 
 #[test]
-fn issue2_version_and_help() {
+fn version_and_help() {
     let o = std::process::Command::new(BIN)
         .arg("--version")
         .output()
@@ -747,9 +748,10 @@ fn issue2_version_and_help() {
 }
 
 #[test]
-fn issue2_kernel_rejecting_a_value_is_reported_exactly_and_files_roll_back() {
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn kernel_rejecting_a_value_is_reported_exactly_and_files_roll_back() {
     if !can_unshare() {
-        eprintln!("SKIP: cannot create private namespaces here");
+        skip("cannot create private namespaces here");
         return;
     }
     // a root whose /proc is the real one, inside a private network namespace: only that
@@ -797,7 +799,7 @@ fn issue2_kernel_rejecting_a_value_is_reported_exactly_and_files_roll_back() {
 }
 
 #[test]
-fn issue2_rollback_restores_files_and_live_values_and_refuses_changed_files() {
+fn rollback_restores_files_and_live_values_and_refuses_changed_files() {
     let d = copy_fixture("sysctl-debian");
     let before = read(d.path(), "/etc/sysctl.conf");
     let r = qfix(
@@ -869,12 +871,12 @@ fn issue2_rollback_restores_files_and_live_values_and_refuses_changed_files() {
     assert_eq!(read(d.path(), "/etc/sysctl.conf"), "# edited by hand\n");
 }
 
-/// Issue 5: `qfix plan` starts no subprocess (threads, yes; programs, no). strace counts the
+/// `qfix plan` starts no subprocess (threads, yes; programs, no). strace counts the
 /// execve calls of the whole process tree: only qfix's own.
 #[test]
-fn issue5_plan_starts_no_subprocess() {
-    if !have("strace") {
-        eprintln!("SKIP: strace is not installed");
+#[cfg_attr(missing_strace, ignore = "strace is not installed")]
+fn plan_starts_no_subprocess() {
+    if !require("strace", "counts the processes qfix starts") {
         return;
     }
     let d = tempfile::tempdir().unwrap();
@@ -907,7 +909,7 @@ fn issue5_plan_starts_no_subprocess() {
     target_endian = "little"
 ))]
 #[test]
-fn issue5_binary_is_linked_statically() {
+fn binary_is_linked_statically() {
     let elf = fs::read(BIN).unwrap();
     let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
     let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
