@@ -329,4 +329,36 @@ mod tests {
         );
         assert_eq!(p.min_backlog.value, 511);
     }
+
+    #[test]
+    fn contradictory_somaxconn_bounds_are_an_error_at_the_later_line() {
+        let text = "[listeners]\nmin_somaxconn = 8192\nmax_somaxconn = 4096\n";
+        let errs = Policy::parse("p", text).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].to_string().starts_with("p:3: contradictory bounds"),
+            "{errs:?}"
+        );
+        let text = "[sysctl]\n\"net.core.somaxconn\" = { min = 70000 }\n[listeners]\nmax_somaxconn = 65535\n";
+        let errs = Policy::parse("p", text).unwrap_err();
+        assert!(
+            errs[0].to_string().starts_with("p:4: contradictory bounds"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn a_written_maximum_lowers_the_default_minimum() {
+        let p = Policy::parse("p", "[sysctl]\n\"net.core.somaxconn\" = { max = 1024 }\n").unwrap();
+        assert_eq!(p.min_somaxconn.value, 1024);
+        assert_eq!(p.max_somaxconn.value, 1024);
+        let want = &p.want("net.core.somaxconn").unwrap().want;
+        // the maximum wins over a minimum merged in later by a rule
+        let mut merged = want.clone();
+        merged.merge(&Want {
+            min: Some(4096),
+            ..Want::default()
+        });
+        assert_eq!(merged.target(Some("128")).as_deref(), Some("1024"));
+    }
 }

@@ -82,7 +82,8 @@ pub struct LiveState {
 }
 
 impl LiveState {
-    fn new(complete: bool) -> LiveState {
+    /// An empty state taken now; `complete` when every key will be recorded.
+    pub fn new(complete: bool) -> LiveState {
         let now = SystemTime::now();
         LiveState {
             format_version: FORMAT_VERSION,

@@ -411,3 +411,109 @@ pub fn unified_diff(path: &str, old: Option<&str>, new: &str) -> String {
         .header(&old_name, &format!("b/{rel}"))
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+    use crate::services::{Scan, Setter, Source};
+    use crate::snapshot::LiveState;
+    use crate::sysctl::boot::{Boot, Entry, Layout};
+    use std::sync::Arc;
+
+    /// A host built in memory (no root, no /proc): Redis asks for 511 while somaxconn is 128
+    /// live and at boot.
+    fn redis_host() -> Snapshot {
+        let conf = "net.core.somaxconn = 128\n";
+        let layout = Layout {
+            lib_is_usr_lib: true,
+            listings: vec![("/etc/sysctl.d".into(), Ok(vec!["10-web.conf".into()]))],
+            entries: [(
+                "/etc/sysctl.d/10-web.conf".to_string(),
+                Entry::File {
+                    target: "/etc/sysctl.d/10-web.conf".into(),
+                    text: conf.into(),
+                },
+            )]
+            .into(),
+            ..Layout::default()
+        };
+        let boot = Boot::resolve(&layout, &BTreeMap::new());
+        let redis = "bind 127.0.0.1\ntcp-backlog 511\n";
+        let listener = crate::services::Listener {
+            service: "redis".into(),
+            instance: "redis.conf".into(),
+            address: "tcp 127.0.0.1:6379".into(),
+            requested: Some(511),
+            source: Source::At(Location {
+                path: "/etc/redis/redis.conf".into(),
+                line: 2,
+            }),
+            unit: "redis-server".into(),
+            action: Action::Restart,
+            action_reason: "tcp-backlog is read at start".into(),
+            setter: Some(Setter {
+                path: "/etc/redis/redis.conf".into(),
+                range: 27..30,
+                template: "{}".into(),
+                line: Some(2),
+            }),
+            refuses_above_somaxconn: false,
+            checker: Arc::from(Vec::new()),
+        };
+        let mut live = LiveState::new(false);
+        live.kernel_release = Some("6.1.0".into());
+        live.sysctls.insert(SOMAXCONN.into(), Some("128".into()));
+        Snapshot {
+            root: "/nonexistent".into(),
+            files: [("/etc/redis/redis.conf".to_string(), Some(Arc::from(redis)))].into(),
+            sysctl: layout,
+            boot,
+            services: Scan {
+                listeners: vec![listener],
+                ..Scan::default()
+            },
+            policy: Policy::default(),
+            rules: crate::rules::builtin().unwrap(),
+            live: Some(live),
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_built_in_memory_is_judged_without_reading_anything() {
+        let snap = redis_host();
+        let plan = build(&snap, &Goals::default());
+        assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+        let codes: Vec<&str> = plan.findings.iter().map(|f| &*f.rule).collect();
+        assert!(codes.contains(&"QF101"), "{codes:?}");
+        // somaxconn raised live and where boot reads it, Redis restarted to listen again
+        assert!(plan.changes.iter().any(|c| matches!(c,
+            Change::Sysctl { key, to, .. } if key == SOMAXCONN && to == "4096")));
+        assert!(plan.changes.iter().any(|c| matches!(c,
+            Change::File { path, new, .. } if path == "/etc/sysctl.d/10-web.conf"
+                && new == "net.core.somaxconn = 4096\n")));
+        assert_eq!(plan.restarts.len(), 1);
+        assert_eq!(plan.restarts[0].unit, "redis-server");
+    }
+
+    #[test]
+    fn a_plan_never_goes_above_its_policys_maximum() {
+        let mut snap = redis_host();
+        snap.policy = Policy::parse(
+            "/etc/qfix/policy.toml",
+            "[sysctl]\n\"net.core.somaxconn\" = { max = 1024 }\n",
+        )
+        .unwrap();
+        let plan = build(&snap, &Goals::default());
+        let to: Vec<&str> = plan
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Sysctl { key, to, .. } if key == SOMAXCONN => Some(to.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(to, ["1024"]);
+    }
+}

@@ -370,11 +370,30 @@ pub fn proposals<'s>(rules: &[Rule], cx: &Context<'s, '_>) -> Vec<Proposal<'s>> 
     out.proposals
 }
 
+/// The built-in rules (rules/*.toml, compiled in).
+pub fn builtin() -> Result<Vec<Rule>, Vec<Error>> {
+    let mut rules = Vec::new();
+    let mut errs = Vec::new();
+    for (origin, text) in BUILTIN {
+        match parse(origin, text) {
+            Ok(r) => rules.push(r),
+            Err(mut e) => errs.append(&mut e),
+        }
+    }
+    if errs.is_empty() {
+        Ok(rules)
+    } else {
+        Err(errs)
+    }
+}
+
 /// Built-in rules, then site rules from the root's rules.d, then `--rules DIR`. A site rule
 /// with a built-in's code replaces it. Every file's errors are collected.
 pub fn load(host: &Host, extra: Option<&std::path::Path>) -> Result<Vec<Rule>, Vec<Error>> {
-    let mut rules: Vec<Rule> = Vec::new();
-    let mut errs = Vec::new();
+    let (mut rules, mut errs) = match builtin() {
+        Ok(r) => (r, Vec::new()),
+        Err(e) => (Vec::new(), e),
+    };
     let mut add = |origin: &str, text: &str, errs: &mut Vec<Error>| match parse(origin, text) {
         Ok(r) => {
             if let Some(same) = rules.iter_mut().find(|x| x.code == r.code) {
@@ -385,9 +404,6 @@ pub fn load(host: &Host, extra: Option<&std::path::Path>) -> Result<Vec<Rule>, V
         }
         Err(mut e) => errs.append(&mut e),
     };
-    for (origin, text) in BUILTIN {
-        add(origin, text, &mut errs);
-    }
     match host.root.list_dir(SITE_DIR) {
         Ok(names) => {
             for name in names.iter().filter(|n| n.ends_with(".toml")) {
