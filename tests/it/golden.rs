@@ -147,3 +147,24 @@ fn a_small_busy_host_prints_and_applies_its_reviewed_outputs() {
     read_only("busy", &root);
     applied("busy", &root);
 }
+
+/// Every built-in rule fires on some fixture, so its golden outputs show it at work.
+#[test]
+fn every_rule_fires_on_some_fixture() {
+    let listed = qfix(&fixture("sysctl-debian"), &["rules", "--format", "json"]).json();
+    let mut unseen: std::collections::BTreeSet<String> = listed["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap().to_string())
+        .collect();
+    for name in fixture_names() {
+        let plan = qfix(&fixture(&name), &["plan", "--format", "json"]);
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&plan.stdout) {
+            for f in v["findings"].as_array().into_iter().flatten() {
+                unseen.remove(f["rule"].as_str().unwrap());
+            }
+        }
+    }
+    assert!(unseen.is_empty(), "no fixture shows {unseen:?}");
+}
