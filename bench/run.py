@@ -9,6 +9,8 @@ bench/gen.py, and measures, each as a whole process:
   * qfix plan --root TREE        wall time (median/min/max of N runs, the scales' runs
                                  interleaved) and peak RSS (max over 5 runs, measured by GNU
                                  time: see peak_rss_kib);
+  * the floor (bench/floor.rs): a program that reads every file of the same tree once and
+    does nothing else, its runs interleaved with qfix's;
   * crossplane on TREE/etc/nginx/nginx.conf (the same nginx tree; the Python nginx config
     parser from PyPI), whole process and the in-process crossplane.parse() time;
   * sysctl -a on this machine.
@@ -31,7 +33,7 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 
-TARGET_S1_MS = 15.0
+TARGET_OVER_FLOOR = 6.0
 TARGET_S1_RSS_MB = 20.0
 TARGET_SCALE_RATIO = 10.0
 TARGET_VS_CROSSPLANE = 20.0
@@ -98,22 +100,22 @@ def summarize(walls, rss, argv=None):
             "all_ms": [round(x, 3) for x in ms]}
 
 
-def build_qfix():
-    print("building qfix (cargo build --release) ...", flush=True)
-    # cargo names the binary it built (target/<host>/release/qfix: see .cargo/config.toml)
-    r = subprocess.run(["cargo", "build", "--release", "--bin", "qfix",
+def build(kind, name):
+    """Build a release binary (`--bin qfix`, `--example floor`); cargo names its path."""
+    print("building %s (cargo build --release --%s %s) ..." % (name, kind, name), flush=True)
+    r = subprocess.run(["cargo", "build", "--release", "--" + kind, name,
                         "--message-format=json-render-diagnostics"],
                        cwd=REPO, stdout=subprocess.PIPE, text=True)
     if r.returncode != 0:
-        die("cargo build --release failed")
+        die("cargo build --release --%s %s failed" % (kind, name))
     path = None
     for line in r.stdout.splitlines():
         msg = json.loads(line)
         if msg.get("reason") == "compiler-artifact" and msg.get("executable") \
-                and msg["target"]["name"] == "qfix":
+                and msg["target"]["name"] == name:
             path = msg["executable"]
     if not path or not os.path.isfile(path):
-        die("cargo did not report the qfix binary it built")
+        die("cargo did not report the %s binary it built" % name)
     return path
 
 
@@ -150,11 +152,12 @@ def generate(scale, outdir, regen=False):
     return tree, summary, False
 
 
-def bench_qfix(qfix, trees, runs):
-    """Time `qfix plan` on each tree, the scales interleaved run by run: this VM's speed
-    drifts over minutes, and a ratio of two medians taken minutes apart measures the drift as
-    much as qfix. Returns one summary per tree."""
+def bench_qfix(qfix, floor, trees, runs):
+    """Time `qfix plan` and the floor on each tree, all interleaved run by run: this VM's
+    speed drifts over minutes, and a ratio of two medians taken minutes apart measures the
+    drift as much as qfix. Returns one summary per tree, then one per floor."""
     argvs = [[qfix, "plan", "--root", tree] for tree in trees]
+    argvs += [[floor, tree] for tree in trees]
     firsts = []
     for argv in argvs:
         # one untimed run: warms the page cache and records what the plan said
@@ -266,7 +269,8 @@ def main():
     if args.runs < 1 or not scales:
         die("need --runs >= 1 and at least one scale")
 
-    qfix = os.path.abspath(args.qfix) if args.qfix else build_qfix()
+    qfix = os.path.abspath(args.qfix) if args.qfix else build("bin", "qfix")
+    floor = build("example", "floor")
     if not os.access(qfix, os.X_OK):
         die("%s is not an executable" % qfix)
     os.makedirs(args.out, exist_ok=True)
@@ -292,9 +296,10 @@ def main():
               flush=True)
         entries[scale] = {"tree": tree, "tree_summary": summary}
     print("  qfix plan x%d per scale, scales interleaved ..." % args.runs, flush=True)
-    timed = bench_qfix(qfix, [e["tree"] for e in entries.values()], args.runs)
-    for (scale, entry), q in zip(entries.items(), timed):
+    timed = bench_qfix(qfix, floor, [e["tree"] for e in entries.values()], args.runs)
+    for (scale, entry), q, fl in zip(entries.items(), timed, timed[len(entries):]):
         entry["qfix"] = q
+        entry["floor"] = fl
         if have_cp:
             print("  scale %d: crossplane x%d ..." % (scale, args.crossplane_runs), flush=True)
             entry["crossplane"] = bench_crossplane(entry["tree"], args.crossplane_runs)
@@ -306,18 +311,22 @@ def main():
 
     base = results["scales"].get(1, {}).get("qfix", {}).get("median_ms")
     print()
-    hdr = ("scale", "qfix median ms", "(min-max)", "qfix peak RSS MB", "crossplane ms",
-           "crossplane parse ms", "crossplane/qfix", "sysctl -a ms", "qfix vs scale 1")
+    hdr = ("scale", "qfix median ms", "(min-max)", "qfix peak RSS MB", "floor ms", "qfix/floor",
+           "crossplane ms", "crossplane parse ms", "crossplane/qfix", "sysctl -a ms",
+           "qfix vs scale 1")
     rows = []
     for scale, e in results["scales"].items():
         q = e["qfix"]
+        fl = e["floor"]
         cp = e.get("crossplane")
         ratio = cp["median_ms"] / q["median_ms"] if cp else None
         vs1 = q["median_ms"] / base if base else None
         e["crossplane_over_qfix"] = ratio
         e["qfix_over_scale1"] = vs1
+        e["qfix_over_floor"] = q["median_ms"] / fl["median_ms"]
         rows.append((str(scale), "%.2f" % q["median_ms"], "%.2f-%.2f" % (q["min_ms"], q["max_ms"]),
-                     "%.1f" % q["peak_rss_mb"], fmt(cp and cp["median_ms"], "%.0f"),
+                     "%.1f" % q["peak_rss_mb"], "%.2f" % fl["median_ms"],
+                     "%.1fx" % e["qfix_over_floor"], fmt(cp and cp["median_ms"], "%.0f"),
                      fmt(cp and cp["parse_median_ms"], "%.0f"), fmt(ratio, "%.0fx"),
                      fmt(sa, "%.1f"), fmt(vs1, "%.2fx")))
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(hdr)]
@@ -332,8 +341,10 @@ def main():
     checks = []
     s1 = results["scales"].get(1)
     if s1:
-        checks.append(("scale 1: qfix plan median <= %.0f ms" % TARGET_S1_MS,
-                       s1["qfix"]["median_ms"] <= TARGET_S1_MS, "%.2f ms" % s1["qfix"]["median_ms"]))
+        checks.append(("scale 1: qfix plan median <= %.0fx the floor" % TARGET_OVER_FLOOR,
+                       s1["qfix_over_floor"] <= TARGET_OVER_FLOOR,
+                       "%.1fx (%.2f / %.2f ms)" % (s1["qfix_over_floor"], s1["qfix"]["median_ms"],
+                                                   s1["floor"]["median_ms"])))
         checks.append(("scale 1: qfix plan peak RSS <= %.0f MB" % TARGET_S1_RSS_MB,
                        s1["qfix"]["peak_rss_mb"] <= TARGET_S1_RSS_MB,
                        "%.1f MB" % s1["qfix"]["peak_rss_mb"]))

@@ -49,36 +49,34 @@ pub(super) fn judge<'s>(rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>
         let Some(cap) = capped.iter().map(|c| c.1).min() else {
             continue;
         };
-        let mut locs: Vec<Location> = cx.listener_loc(l).into_iter().collect();
-        for (_, _, at) in &capped {
-            if let Some(at) = at
-                && locs.last() != Some(at)
-            {
-                locs.push((*at).clone());
+        out.report(rule, || {
+            let mut locs: Vec<Location> = cx.listener_loc(l).into_iter().collect();
+            for (_, _, at) in &capped {
+                if let Some(at) = at
+                    && locs.last() != Some(at)
+                {
+                    locs.push((*at).clone());
+                }
             }
-        }
-        let values: Vec<String> = capped
-            .iter()
-            .map(|(side, v, _)| format!("{v} ({side})"))
-            .collect();
-        let asks = if refusing {
-            "sets listen ="
-        } else {
-            "asks for backlog"
-        };
-        let consequence = if refusing {
-            ": uWSGI refuses to start (\"Listen queue size is greater than the system max net.core.somaxconn\")".to_string()
-        } else {
-            format!(": the kernel silently cuts the accept queue to {cap}")
-        };
-        out.findings.push(rule.finding(
-            format!(
-                "{} {asks} {r} but {SOMAXCONN} is {}{consequence}",
-                label(l),
-                values.join(", ")
-            ),
-            locs,
-        ));
+            let values: Vec<String> = capped
+                .iter()
+                .map(|(side, v, _)| format!("{v} ({side})"))
+                .collect();
+            let message = if refusing {
+                format!(
+                    "{} sets listen = {r} but {SOMAXCONN} is {}: uWSGI refuses to start (\"Listen queue size is greater than the system max net.core.somaxconn\")",
+                    label(l),
+                    values.join(", ")
+                )
+            } else {
+                format!(
+                    "{} asks for backlog {r} but {SOMAXCONN} is {}: the kernel silently cuts the accept queue to {cap}",
+                    label(l),
+                    values.join(", ")
+                )
+            };
+            (message, locs)
+        });
         if cx.lower_backlog {
             if matches!(l.source, Source::At(_)) {
                 out.proposals.push(Proposal::Backlog {

@@ -33,36 +33,36 @@ impl Check for Params {
                 // backlog-exceeds-somaxconn finding: one finding per socket is enough
                 let already_reported = !service_limits && r >= 0 && r > som;
                 if !already_reported {
-                    let mut locs: Vec<Location> = cx.listener_loc(l).into_iter().collect();
-                    if kernel_limits {
-                        locs.extend(s.at.clone());
-                    }
-                    locs.extend(cx.policy_loc(min.line));
-                    let mut limits = Vec::new();
-                    if service_limits {
-                        limits.push(match &l.source {
-                            Source::At(_) => format!("its own setting {r}"),
-                            Source::Default(why) => format!("the default {r} ({why})"),
-                        });
-                    }
-                    if kernel_limits {
-                        let minus_one = if r < 0 {
-                            " (backlog -1 means \"somaxconn\")"
-                        } else {
-                            ""
-                        };
-                        limits.push(format!("{SOMAXCONN} {som}{minus_one}"));
-                    }
-                    out.findings.push(rule.finding(
-                        format!(
+                    out.report(rule, || {
+                        let mut locs: Vec<Location> = cx.listener_loc(l).into_iter().collect();
+                        if kernel_limits {
+                            locs.extend(s.at.clone());
+                        }
+                        locs.extend(cx.policy_loc(min.line));
+                        let mut limits = Vec::new();
+                        if service_limits {
+                            limits.push(match &l.source {
+                                Source::At(_) => format!("its own setting {r}"),
+                                Source::Default(why) => format!("the default {r} ({why})"),
+                            });
+                        }
+                        if kernel_limits {
+                            let minus_one = if r < 0 {
+                                " (backlog -1 means \"somaxconn\")"
+                            } else {
+                                ""
+                            };
+                            limits.push(format!("{SOMAXCONN} {som}{minus_one}"));
+                        }
+                        let message = format!(
                             "{} gets an effective backlog of {eff} ({}), below the minimum {}; limited by {}",
                             label(l),
                             s.side,
                             min.value,
                             limits.join(" and ")
-                        ),
-                        locs,
-                    ));
+                        );
+                        (message, locs)
+                    });
                 }
                 if service_limits || r < 0 {
                     // the service's own setting: raise it in its config (needs review: it may

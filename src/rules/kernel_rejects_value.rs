@@ -38,10 +38,8 @@ impl Check for Params {
                         below.0, below.1
                     ),
                 };
-                out.findings.push(rule.finding(
-                    format!("{key} = {v}: {why}; boot fails to set it"),
-                    vec![loc(&a.path, a.line)],
-                ));
+                out.report(rule, || (format!("{key} = {v}: {why}; boot fails to set it"),
+                    vec![loc(&a.path, a.line)], ));
             }
         }
     }

@@ -17,14 +17,12 @@ impl Check for Params {
         let mut check = |k: &str| {
             let Some(w) = boot.winner(k) else { return };
             if let Some(now) = live.value(k).filter(|now| !same_value(now, &w.value)) {
-                out.findings.push(rule.finding(
-                    format!(
+                out.report(rule, || (format!(
                         "{k} is {} live but boot sets {}: the live value is lost at the next reboot",
                         norm_value(now),
                         w.value
                     ),
-                    vec![loc(&w.path, w.line)],
-                ));
+                    vec![loc(&w.path, w.line)], ));
             }
         };
         for key in boot.keys() {

@@ -205,9 +205,19 @@ pub enum Proposal<'s> {
 pub struct Outcome<'s> {
     pub findings: Vec<Finding>,
     pub proposals: Vec<Proposal<'s>>,
+    /// Only the proposals are wanted (a plan's fixpoint): findings are not built.
+    proposals_only: bool,
 }
 
 impl<'s> Outcome<'s> {
+    /// Report a finding; its message is built only when findings are wanted.
+    pub fn report(&mut self, rule: &Rule, finding: impl FnOnce() -> (String, Vec<Location>)) {
+        if !self.proposals_only {
+            let (message, locations) = finding();
+            self.findings.push(rule.finding(message, locations));
+        }
+    }
+
     /// Raise somaxconn to at least `min` (live and persisted): raising a kernel limit is
     /// safe unattended.
     pub fn raise(&mut self, key: &str, min: i64, rule: &Rule) {
@@ -363,7 +373,10 @@ pub fn evaluate<'s>(rules: &[Rule], cx: &Context<'s, '_>) -> Outcome<'s> {
 
 /// The proposals of the rules that make any (the fixpoint of a plan runs only these).
 pub fn proposals<'s>(rules: &[Rule], cx: &Context<'s, '_>) -> Vec<Proposal<'s>> {
-    let mut out = Outcome::default();
+    let mut out = Outcome {
+        proposals_only: true,
+        ..Outcome::default()
+    };
     for rule in rules.iter().filter(|r| r.kind.proposes()) {
         rule.kind.check().eval(rule, cx, &mut out);
     }

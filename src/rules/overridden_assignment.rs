@@ -21,13 +21,11 @@ impl Check for Params {
                 if a == w || a.value == w.value {
                     continue;
                 }
-                out.findings.push(rule.finding(
-                    format!(
+                out.report(rule, || (format!(
                         "{} = {} at {}:{} never takes effect: a later assignment {}:{} sets {}",
                         a.key, a.value, a.path, a.line, w.path, w.line, w.value
                     ),
-                    vec![loc(&a.path, a.line), loc(&w.path, w.line)],
-                ));
+                    vec![loc(&a.path, a.line), loc(&w.path, w.line)], ));
             }
         }
     }

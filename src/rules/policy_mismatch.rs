@@ -33,14 +33,12 @@ impl Check for Params {
             if let Some(a) = cx.snap.boot.winner(key) {
                 locs.push(loc(&a.path, a.line));
             }
-            out.findings.push(rule.finding(
-                format!(
+            out.report(rule, || (format!(
                     "{key} should be {} but is {}",
                     want.describe(),
                     bad.join(", ")
                 ),
-                locs,
-            ));
+                locs, ));
         }
     }
 }

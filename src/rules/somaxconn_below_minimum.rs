@@ -19,7 +19,7 @@ impl Check for Params {
                 below = true;
                 let mut locs: Vec<Location> = s.at.into_iter().collect();
                 locs.extend(cx.policy_loc(min.line));
-                out.findings.push(rule.finding(format!("{SOMAXCONN} ({}) is {v}, below the minimum {} (the kernel default since Linux 5.4): every listen() backlog is capped at {v}", s.side, min.value), locs));
+                out.report(rule, || (format!("{SOMAXCONN} ({}) is {v}, below the minimum {} (the kernel default since Linux 5.4): every listen() backlog is capped at {v}", s.side, min.value), locs));
             }
         }
         if below && !cx.lower_backlog {

@@ -23,7 +23,7 @@ impl Check for Params {
             if let (Some(sv), Some(mv)) = (s.value, m.value) {
                 if sv < mv {
                     let locs = s.at.iter().chain(m.at.iter()).cloned().collect();
-                    out.findings.push(rule.finding(format!("{SYN_BACKLOG} ({}) is {sv}, below {SOMAXCONN} {mv}, and tcp_syncookies is 0: SYNs are dropped before the accept queue fills", s.side), locs));
+                    out.report(rule, || (format!("{SYN_BACKLOG} ({}) is {sv}, below {SOMAXCONN} {mv}, and tcp_syncookies is 0: SYNs are dropped before the accept queue fills", s.side), locs));
                 }
             }
         }

@@ -25,10 +25,8 @@ impl Check for Params {
             _ => None,
         });
         if let Some((line, key)) = first {
-            out.findings.push(rule.finding(
-                format!("{PATH} assigns {key} (and maybe more), but no /etc/sysctl.d/99-sysctl.conf link makes systemd-sysctl read it: boot ignores this file"),
-                vec![loc(PATH, line)],
-            ));
+            out.report(rule, || (format!("{PATH} assigns {key} (and maybe more), but no /etc/sysctl.d/99-sysctl.conf link makes systemd-sysctl read it: boot ignores this file"),
+                vec![loc(PATH, line)], ));
         }
     }
 }

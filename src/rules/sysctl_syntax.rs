@@ -11,10 +11,8 @@ pub struct Params {}
 impl Check for Params {
     fn eval<'s>(&self, rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>) {
         for bad in &cx.snap.boot.invalid {
-            out.findings.push(rule.finding(
-                format!("{}; systemd-sysctl skips this line at boot", bad.reason),
-                vec![loc(&bad.path, bad.line)],
-            ));
+            out.report(rule, || (format!("{}; systemd-sysctl skips this line at boot", bad.reason),
+                vec![loc(&bad.path, bad.line)], ));
         }
     }
 

@@ -50,7 +50,7 @@ impl Check for Params {
             } else {
                 continue;
             };
-            out.findings.push(rule.finding(msg, vec![loc(&a.path, a.line)]));
+            out.report(rule, || (msg, vec![loc(&a.path, a.line)]));
         }
     }
 }
