@@ -187,7 +187,7 @@ pub fn build(snap: &Snapshot, goals: &Goals) -> Plan {
         .count();
     let mut errors: Vec<Error> = snap.boot.errors.clone();
     errors.extend(snap.services.errors.iter().cloned());
-    let (changes, restarts, fix_errors) = fixes(snap, goals, &wants, outcome.proposals);
+    let (changes, restarts, fix_errors) = fixes(snap, goals, &wants);
     errors.extend(fix_errors);
     Plan {
         offline: snap.offline(),
@@ -247,11 +247,10 @@ fn targets(
 }
 
 /// The changes and restarts that fix what the rules propose, and the errors met on the way.
-fn fixes<'s>(
-    snap: &'s Snapshot,
+fn fixes(
+    snap: &Snapshot,
     goals: &Goals,
     wants: &BTreeMap<String, (Want, Option<Location>)>,
-    mut proposals: Vec<Proposal<'s>>,
 ) -> (Vec<Change>, Vec<Restart>, Vec<Error>) {
     let mut errors = Vec::new();
     let max_somaxconn = snap
@@ -260,27 +259,37 @@ fn fixes<'s>(
         .value
         .min(limits::max_somaxconn(snap.kernel()));
 
-    // A fix can cause the next finding (raising somaxconn leaves tcp_max_syn_backlog too
-    // small), so the rules run again on the planned values until the targets stop moving.
-    // Proposals accumulate, so targets only grow toward their bounds: a few rounds at most.
+    // The rules judge the state the plan leads to, not the current one: first the values the
+    // user asked for, then again with what the rules asked for, until the targets stop
+    // moving (a fix can cause the next finding: raising somaxconn leaves
+    // tcp_max_syn_backlog too small). Sysctl proposals accumulate, so targets only grow
+    // toward their bounds. Service edits are taken from the last round alone, judged against
+    // the final values: an edit an earlier round wanted may be moot once somaxconn is raised.
     let fix = crate::trace::phase("fixpoint");
-    let mut planned: BTreeMap<String, String> = BTreeMap::new();
-    for _ in 0..5 {
-        let next = targets(snap, &merge_sysctl(wants, &proposals), max_somaxconn);
-        if next == planned {
-            break;
-        }
-        planned = next;
+    let mut sysctl: Vec<Proposal> = Vec::new();
+    let mut planned = targets(snap, &merge_sysctl(wants, &sysctl), max_somaxconn);
+    let mut last: Vec<Proposal> = Vec::new();
+    for _ in 0..8 {
         let cx = Context {
             snap,
             wants,
             lower_backlog: goals.lower_backlog,
             planned: &planned,
         };
-        proposals.extend(rules::proposals(&snap.rules, &cx));
+        last = rules::proposals(&snap.rules, &cx);
+        sysctl.extend(
+            last.iter()
+                .filter(|p| matches!(p, Proposal::Sysctl { .. }))
+                .cloned(),
+        );
+        let next = targets(snap, &merge_sysctl(wants, &sysctl), max_somaxconn);
+        if next == planned {
+            break;
+        }
+        planned = next;
     }
-    let merged = merge_sysctl(wants, &proposals);
-    let backlog = service_edits::merge(snap, &proposals);
+    let merged = merge_sysctl(wants, &sysctl);
+    let backlog = service_edits::merge(snap, &last);
     drop(fix);
 
     let mut files: BTreeMap<String, FileEdits> = BTreeMap::new();

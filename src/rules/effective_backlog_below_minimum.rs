@@ -64,19 +64,13 @@ impl Check for Params {
                         (message, locs)
                     });
                 }
-                if service_limits || r < 0 {
-                    // the service's own setting: raise it in its config (needs review: it may
-                    // be an administrator's choice). -1 follows whatever somaxconn is, which
-                    // on a host or container left at 128 is too small: pin it to the
-                    // somaxconn qfix aims for, so the pool keeps that queue wherever it runs.
-                    let value = if r < 0 {
-                        min.value.max(policy.min_somaxconn.value)
-                    } else {
-                        min.value
-                    };
+                // the service's own setting: raise it in its config (needs review: it may
+                // be an administrator's choice). A backlog of -1 follows somaxconn, so only
+                // somaxconn limits it. --strategy lower-backlog raises nothing.
+                if service_limits && r >= 0 && !cx.lower_backlog {
                     out.proposals.push(Proposal::Backlog {
                         listener: l,
-                        value,
+                        value: min.value,
                         safe: false,
                         reason: rule.code.clone(),
                     });

@@ -37,7 +37,17 @@ fn stock_configs_pass_their_own_checkers_after_apply() {
         return;
     }
     let d = copy_fixture("debian-stock");
-    // a site minimum above every stock default, so every service's file gets an edit
+    // a site minimum above every stock default, so every service's file gets an edit (the
+    // pool asks for 511 itself: -1, the stock value, follows somaxconn and needs none)
+    let www = d.path().join("etc/php/8.2/fpm/pool.d/www.conf");
+    let text = std::fs::read_to_string(&www).unwrap();
+    let listen = "\nlisten = /run/php/php8.2-fpm.sock\n";
+    assert!(text.contains(listen));
+    std::fs::write(
+        &www,
+        text.replacen(listen, &format!("{listen}listen.backlog = 511\n"), 1),
+    )
+    .unwrap();
     let policy = d.path().join("policy.toml");
     std::fs::write(&policy, "[listeners]\nmin_backlog = 1024\n").unwrap();
     let r = qfix(
