@@ -164,6 +164,12 @@ pub fn write_plan<W: std::io::Write + ?Sized>(w: &mut W, p: &Plan) -> std::io::R
         for l in &f.locations {
             writeln!(w, "      --> {}:{}", l.path, l.line)?;
         }
+        if let Some(a) = &f.accepted {
+            match &a.until {
+                Some(u) => writeln!(w, "      accepted until {u}: {}", a.reason)?,
+                None => writeln!(w, "      accepted: {}", a.reason)?,
+            }
+        }
     }
     let files: Vec<&Change> = p
         .changes

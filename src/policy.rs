@@ -89,6 +89,39 @@ pub struct Policy {
     pub min_backlog: Threshold,
     pub min_somaxconn: Threshold,
     pub max_somaxconn: Threshold,
+    /// `[[accept]]`: findings the site has decided to live with.
+    pub accept: Vec<Waiver>,
+}
+
+/// A finding accepted on purpose, like ruff's noqa or cargo-deny's ignore: every field given
+/// must match; `reason` is required.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Waiver {
+    /// Rule code or name.
+    pub rule: String,
+    /// Any location of the finding (or the listener's config file).
+    pub path: Option<String>,
+    /// "service instance", as `qfix listeners` names it.
+    pub listener: Option<String>,
+    pub key: Option<String>,
+    pub reason: String,
+    /// Last day it holds (YYYY-MM-DD); after it the waiver is itself a finding.
+    pub until: Option<String>,
+    pub line: usize,
+}
+
+impl Waiver {
+    /// Days since 1970-01-01 of `until`, for comparing with today.
+    pub fn until_day(&self) -> Option<i64> {
+        self.until.as_deref().and_then(day_number)
+    }
+}
+
+/// Days since 1970-01-01 of a YYYY-MM-DD date.
+pub fn day_number(date: &str) -> Option<i64> {
+    let t = humantime::parse_rfc3339(&format!("{date}T00:00:00Z")).ok()?;
+    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some((secs / 86_400) as i64)
 }
 
 /// A number and the policy line that set it (0 for the built-in default).
@@ -115,6 +148,7 @@ impl Default for Policy {
                 value: 65535,
                 line: 0,
             },
+            accept: Vec::new(),
         }
     }
 }
@@ -133,6 +167,25 @@ struct WantToml {
 enum Scalar {
     Int(i64),
     Str(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaiverToml {
+    rule: String,
+    path: Option<String>,
+    listener: Option<String>,
+    key: Option<String>,
+    reason: Option<String>,
+    until: Option<Until>,
+}
+
+/// `until = 2027-03-01` (a TOML date) or `until = "2027-03-01"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Until {
+    Date(toml_edit::Datetime),
+    Text(String),
 }
 
 #[derive(Deserialize, Default)]
@@ -200,9 +253,30 @@ impl Policy {
                     }
                     Err(e) => errs.push(e),
                 },
+                "accept" => {
+                    let Some(entries) = item.as_array_of_tables() else {
+                        errs.push(file.error(item, "accept must be [[accept]] tables"));
+                        continue;
+                    };
+                    for t in entries.iter() {
+                        let entry = toml_edit::Item::Table(t.clone());
+                        let line = file.line(t.span());
+                        match file.value::<WaiverToml>("[[accept]]", &entry) {
+                            Ok(w) => match waiver(w, line) {
+                                Ok(w) => policy.accept.push(w),
+                                Err(m) => {
+                                    errs.push(Error::at(path, line, format!("[[accept]]: {m}")))
+                                }
+                            },
+                            Err(e) => errs.push(e),
+                        }
+                    }
+                }
                 other => errs.push(file.error(
                     item,
-                    format!("unknown section [{other}] (expected [sysctl] or [listeners])"),
+                    format!(
+                        "unknown section [{other}] (expected [sysctl], [listeners] or [[accept]])"
+                    ),
                 )),
             }
         }
@@ -275,6 +349,37 @@ impl Policy {
     pub fn want(&self, key: &str) -> Option<&PolicyKey> {
         self.sysctl.iter().rev().find(|p| p.key == key)
     }
+}
+
+fn waiver(w: WaiverToml, line: usize) -> Result<Waiver, String> {
+    let reason = w
+        .reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .ok_or("a waiver needs a reason (reason = \"...\")")?;
+    let until = match w.until {
+        None => None,
+        Some(Until::Date(d)) => Some(
+            d.date
+                .map(|d| d.to_string())
+                .ok_or("until must be a date such as 2027-03-01")?,
+        ),
+        Some(Until::Text(t)) => Some(t),
+    };
+    if let Some(u) = &until {
+        if day_number(u).is_none() {
+            return Err(format!("until {u:?} is not a date such as 2027-03-01"));
+        }
+    }
+    Ok(Waiver {
+        rule: w.rule,
+        path: w.path,
+        listener: w.listener,
+        key: w.key.map(|k| normalize_key(&k)),
+        reason,
+        until,
+        line,
+    })
 }
 
 fn want(w: WantToml) -> Result<Want, String> {

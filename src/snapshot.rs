@@ -58,6 +58,8 @@ pub struct Snapshot {
     pub live: Option<LiveState>,
     /// Live values that could not be read (the rest of the snapshot is still good).
     pub errors: Vec<Error>,
+    /// The day it was read (days since 1970-01-01), for waivers that expire.
+    pub today: i64,
 }
 
 /// The running system as qfix saw it: live sysctl values and who the host is. Recorded by
@@ -230,6 +232,10 @@ impl Snapshot {
             rules,
             live,
             errors,
+            today: (SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                / 86_400) as i64,
         })
     }
 

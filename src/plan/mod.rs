@@ -6,6 +6,7 @@
 pub mod placement;
 pub mod restarts;
 pub mod service_edits;
+pub mod waivers;
 
 use std::collections::BTreeMap;
 
@@ -172,10 +173,11 @@ pub fn build(snap: &Snapshot, goals: &Goals) -> Plan {
         lower_backlog: goals.lower_backlog,
         planned: &none,
     };
-    let outcome = {
+    let mut outcome = {
         let _t = crate::trace::phase("evaluate");
         rules::evaluate(&snap.rules, &cx)
     };
+    waivers::accept(&cx, &mut outcome.findings);
     let bad_input = outcome
         .findings
         .iter()
@@ -343,9 +345,21 @@ fn fixes(
     errors.extend(placement::prove(snap, &files, &persisted));
 
     let mut restarts = Restarts::default();
+    let live_somaxconn = snap
+        .live
+        .as_ref()
+        .and_then(|l| l.value(SOMAXCONN))
+        .and_then(crate::sysctl::as_int);
+    let somaxconn = live_somaxconn.map(|before| {
+        let after = planned
+            .get(SOMAXCONN)
+            .and_then(|v| crate::sysctl::as_int(v));
+        (before, after.unwrap_or(before))
+    });
     errors.extend(service_edits::edit(
         snap,
         &backlog,
+        somaxconn,
         &mut files,
         &mut restarts,
     ));
@@ -487,6 +501,7 @@ mod tests {
             rules: crate::rules::builtin().unwrap(),
             live: Some(live),
             errors: Vec::new(),
+            today: 20_000,
         }
     }
 

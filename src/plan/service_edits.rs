@@ -7,8 +7,9 @@ use super::FileEdits;
 use super::restarts::Restarts;
 use crate::edit::Edit;
 use crate::error::Error;
+use crate::limits::effective;
 use crate::rules::Proposal;
-use crate::services::Listener;
+use crate::services::{Action, Listener};
 use crate::snapshot::Snapshot;
 
 /// A listener's new backlog: the value and whether it is safe unattended.
@@ -59,10 +60,12 @@ pub fn merge<'s>(snap: &'s Snapshot, proposals: &[Proposal<'s>]) -> Vec<BacklogE
 }
 
 /// The file edits for `edits`, with the restarts they call for; errors for listeners qfix
-/// cannot edit.
+/// cannot edit. `somaxconn` is the live value before and after the plan (`None` offline):
+/// an edit that leaves the running queue as it is needs no restart.
 pub fn edit(
     snap: &Snapshot,
     edits: &[BacklogEdit],
+    somaxconn: Option<(i64, i64)>,
     files: &mut BTreeMap<String, FileEdits>,
     restarts: &mut Restarts,
 ) -> Vec<Error> {
@@ -92,15 +95,35 @@ pub fn edit(
                 .push(format!("{} {} backlog {}", l.service, l.instance, b.value));
         }
         f.safe &= b.safe;
-        restarts.add(
-            l,
-            &setter.path,
-            l.action,
-            format!(
-                "backlog changed in {} to {}: {}",
-                setter.path, b.value, l.action_reason
-            ),
-        );
+        let old = l.requested.unwrap_or(b.value);
+        let refused =
+            somaxconn.is_some_and(|(before, _)| l.refuses_above_somaxconn && old > before);
+        if refused {
+            // it refused to start with the old value: it is not running
+            restarts.add(
+                l,
+                &setter.path,
+                Action::Restart,
+                format!(
+                    "backlog changed in {} to {}: {} refused to start with {old} above somaxconn; start it",
+                    setter.path, b.value, l.service
+                ),
+            );
+            continue;
+        }
+        let unchanged = somaxconn
+            .is_some_and(|(before, after)| effective(old, before) == effective(b.value, after));
+        if !unchanged {
+            restarts.add(
+                l,
+                &setter.path,
+                l.action,
+                format!(
+                    "backlog changed in {} to {}: {}",
+                    setter.path, b.value, l.action_reason
+                ),
+            );
+        }
     }
     errors
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Outcome, Proposal, Rule, label};
+use super::{Check, Context, LOWER_BACKLOG, Outcome, Proposal, Rule, Subject, label};
 use crate::limits::SOMAXCONN;
 use crate::services::{Location, Source};
 
@@ -49,7 +49,7 @@ pub(super) fn judge<'s>(rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>
         let Some(cap) = capped.iter().map(|c| c.1).min() else {
             continue;
         };
-        out.report(rule, || {
+        let finding = || {
             let mut locs: Vec<Location> = cx.listener_loc(l).into_iter().collect();
             for (_, _, at) in &capped {
                 if let Some(at) = at
@@ -76,9 +76,19 @@ pub(super) fn judge<'s>(rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>
                 )
             };
             (message, locs)
-        });
+        };
+        // lowering a default the listener does not write changes nothing it runs with
+        let lowerable = matches!(l.source, Source::At(_));
+        if cx.lower_backlog && !lowerable {
+            out.report_accepted(rule, Subject::Listener(l), LOWER_BACKLOG, finding);
+        } else {
+            out.report(rule, Subject::Listener(l), finding);
+        }
+        if cx.waived(rule, Subject::Listener(l)) {
+            continue;
+        }
         if cx.lower_backlog {
-            if matches!(l.source, Source::At(_)) {
+            if lowerable {
                 out.proposals.push(Proposal::Backlog {
                     listener: l,
                     value: cap,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Outcome, Rule};
+use super::{Check, Context, Outcome, Rule, Subject};
 use crate::services::Listener;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ impl Check for Params {
             if values.len() > 1 {
                 let locs = ls.iter().filter_map(|l| cx.listener_loc(l)).collect();
                 let shown: Vec<String> = values.iter().map(i64::to_string).collect();
-                out.report(rule, || (format!("{service}: {} sockets on {addr} ask for different backlogs ({}); only one listen() happens, so only one of them counts", ls.len(), shown.join(", ")), locs));
+                out.report(rule, Subject::Listener(ls[0]), || (format!("{service}: {} sockets on {addr} ask for different backlogs ({}); only one listen() happens, so only one of them counts", ls.len(), shown.join(", ")), locs));
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Outcome, Proposal, Rule, label};
+use super::{Check, Context, LOWER_BACKLOG, Outcome, Proposal, Rule, Subject, label};
 use crate::limits::{SOMAXCONN, effective};
 use crate::services::{Location, Source};
 
@@ -33,7 +33,7 @@ impl Check for Params {
                 // backlog-exceeds-somaxconn finding: one finding per socket is enough
                 let already_reported = !service_limits && r >= 0 && r > som;
                 if !already_reported {
-                    out.report(rule, || {
+                    let finding = || {
                         let mut locs: Vec<Location> = cx.listener_loc(l).into_iter().collect();
                         if kernel_limits {
                             locs.extend(s.at.clone());
@@ -62,7 +62,15 @@ impl Check for Params {
                             limits.join(" and ")
                         );
                         (message, locs)
-                    });
+                    };
+                    if cx.lower_backlog {
+                        out.report_accepted(rule, Subject::Listener(l), LOWER_BACKLOG, finding);
+                    } else {
+                        out.report(rule, Subject::Listener(l), finding);
+                    }
+                }
+                if cx.waived(rule, Subject::Listener(l)) {
+                    break;
                 }
                 // the service's own setting: raise it in its config (needs review: it may
                 // be an administrator's choice). A backlog of -1 follows somaxconn, so only

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Outcome, Rule, de, loc};
+use super::{Check, Context, Outcome, Rule, de, loc, Subject};
 use crate::limits::Version;
 use crate::sysctl::as_int;
 
@@ -38,7 +38,7 @@ impl Check for Params {
                         below.0, below.1
                     ),
                 };
-                out.report(rule, || (format!("{key} = {v}: {why}; boot fails to set it"),
+                out.report(rule, Subject::Key(key), || (format!("{key} = {v}: {why}; boot fails to set it"),
                     vec![loc(&a.path, a.line)], ));
             }
         }

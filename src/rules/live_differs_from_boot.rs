@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Outcome, Rule, loc};
+use super::{Check, Context, Outcome, Rule, loc, Subject};
 use crate::sysctl::{is_glob, norm_value, same_value};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -17,7 +17,7 @@ impl Check for Params {
         let mut check = |k: &str| {
             let Some(w) = boot.winner(k) else { return };
             if let Some(now) = live.value(k).filter(|now| !same_value(now, &w.value)) {
-                out.report(rule, || (format!(
+                out.report(rule, Subject::Key(k), || (format!(
                         "{k} is {} live but boot sets {}: the live value is lost at the next reboot",
                         norm_value(now),
                         w.value

@@ -16,7 +16,7 @@ use toml_edit::Item;
 use crate::error::Error;
 use crate::host::Host;
 use crate::limits::{self, SOMAXCONN, Version};
-use crate::policy::Want;
+use crate::policy::{Waiver, Want};
 use crate::services::{Listener, Location, Source};
 use crate::snapshot::Snapshot;
 use crate::tomlfile::TomlFile;
@@ -81,6 +81,7 @@ kinds! {
     ConflictingBacklog: conflicting_backlog,
     SomaxconnBelowMinimum: somaxconn_below_minimum,
     ServiceConfigProblem: service_config_problem,
+    StaleWaiver: stale_waiver,
 }
 
 fn kebab(module: &str) -> String {
@@ -168,16 +169,48 @@ pub struct Finding {
     pub severity: Severity,
     pub message: String,
     pub locations: Vec<Location>,
+    /// The listener it is about ("php-fpm www"), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listener: Option<String>,
+    /// The sysctl key it is about, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Accepted by a waiver in the policy, or by the chosen strategy: shown, not acted on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Accepted>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Accepted {
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+/// What a finding is about, for waivers to match and tools to group by.
+#[derive(Clone, Copy)]
+pub enum Subject<'a> {
+    Host,
+    Key(&'a str),
+    Listener(&'a Listener),
 }
 
 impl Rule {
-    pub fn finding(&self, message: String, locations: Vec<Location>) -> Finding {
+    pub fn finding(&self, about: Subject, message: String, locations: Vec<Location>) -> Finding {
+        let (listener, key) = match about {
+            Subject::Host => (None, None),
+            Subject::Key(k) => (None, Some(k.to_string())),
+            Subject::Listener(l) => (Some(format!("{} {}", l.service, l.instance)), None),
+        };
         Finding {
             rule: self.code.clone(),
             name: self.name.clone(),
             severity: self.severity,
             message,
             locations,
+            listener,
+            key,
+            accepted: None,
         }
     }
 }
@@ -211,10 +244,34 @@ pub struct Outcome<'s> {
 
 impl<'s> Outcome<'s> {
     /// Report a finding; its message is built only when findings are wanted.
-    pub fn report(&mut self, rule: &Rule, finding: impl FnOnce() -> (String, Vec<Location>)) {
+    pub fn report(
+        &mut self,
+        rule: &Rule,
+        about: Subject,
+        finding: impl FnOnce() -> (String, Vec<Location>),
+    ) {
         if !self.proposals_only {
             let (message, locations) = finding();
-            self.findings.push(rule.finding(message, locations));
+            self.findings.push(rule.finding(about, message, locations));
+        }
+    }
+
+    /// Report a finding the chosen strategy accepts (`reason` says why nothing is proposed).
+    pub fn report_accepted(
+        &mut self,
+        rule: &Rule,
+        about: Subject,
+        reason: &str,
+        finding: impl FnOnce() -> (String, Vec<Location>),
+    ) {
+        if !self.proposals_only {
+            let (message, locations) = finding();
+            let mut f = rule.finding(about, message, locations);
+            f.accepted = Some(Accepted {
+                reason: reason.to_string(),
+                until: None,
+            });
+            self.findings.push(f);
         }
     }
 
@@ -340,6 +397,62 @@ impl<'s> Context<'s, '_> {
         })
     }
 
+    /// The waiver that accepts a finding of `rule` about `about` (at `locations`), if any:
+    /// every field the waiver gives must match, and it must not have expired.
+    pub fn waiver(
+        &self,
+        rule: &Rule,
+        about: Subject,
+        locations: &[Location],
+    ) -> Option<&'s Waiver> {
+        let (label, key) = match about {
+            Subject::Listener(l) => (Some(format!("{} {}", l.service, l.instance)), None),
+            Subject::Key(k) => (None, Some(k)),
+            Subject::Host => (None, None),
+        };
+        self.snap.policy.accept.iter().find(|w| {
+            let rule_ok = w.rule.eq_ignore_ascii_case(&rule.code) || w.rule == *rule.name;
+            let live = w.until_day().is_none_or(|d| d >= self.snap.today);
+            let listener_ok = w.listener.is_none() || w.listener == label;
+            let key_ok = w.key.is_none() || w.key.as_deref() == key;
+            let path_ok = w.path.as_deref().is_none_or(|p| {
+                locations.iter().any(|l| &*l.path == p) || self.subject_paths(about).any(|s| s == p)
+            });
+            rule_ok && live && listener_ok && key_ok && path_ok
+        })
+    }
+
+    /// The files a subject is configured in: a listener's config, a key's sysctl files.
+    fn subject_paths(&self, about: Subject) -> Box<dyn Iterator<Item = String> + 's> {
+        match about {
+            Subject::Listener(l) => {
+                let mut paths: Vec<String> = Vec::new();
+                if let Source::At(at) = &l.source {
+                    paths.push(at.path.to_string());
+                }
+                if let Some(s) = &l.setter {
+                    paths.push(s.path.to_string());
+                }
+                Box::new(paths.into_iter())
+            }
+            Subject::Key(k) => {
+                let paths: Vec<String> = self
+                    .snap
+                    .boot
+                    .assignments_for(k)
+                    .map(|a| a.path.to_string())
+                    .collect();
+                Box::new(paths.into_iter())
+            }
+            Subject::Host => Box::new(std::iter::empty()),
+        }
+    }
+
+    /// Whether a waiver accepts this rule's finding about `about`: its fix is not proposed.
+    pub fn waived(&self, rule: &Rule, about: Subject) -> bool {
+        self.waiver(rule, about, &[]).is_some()
+    }
+
     /// The policy's line for a setting (none for a built-in default, line 0).
     pub fn policy_loc(&self, line: usize) -> Option<Location> {
         match (&self.snap.policy.path, line) {
@@ -355,6 +468,10 @@ pub fn loc(path: &str, line: usize) -> Location {
         line,
     }
 }
+
+/// Why `--strategy lower-backlog` leaves a finding as it is.
+pub const LOWER_BACKLOG: &str =
+    "--strategy lower-backlog: somaxconn stays as it is and no backlog is raised";
 
 /// A listener as its findings name it: `service instance (address)`.
 pub fn label(l: &Listener) -> String {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Outcome, Rule, loc};
+use super::{Check, Context, Outcome, Rule, loc, Subject};
 use crate::sysctl::is_glob;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -21,7 +21,7 @@ impl Check for Params {
                 if a == w || a.value == w.value {
                     continue;
                 }
-                out.report(rule, || (format!(
+                out.report(rule, Subject::Key(key), || (format!(
                         "{} = {} at {}:{} never takes effect: a later assignment {}:{} sets {}",
                         a.key, a.value, a.path, a.line, w.path, w.line, w.value
                     ),

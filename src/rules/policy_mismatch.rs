@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Outcome, Rule, loc};
+use super::{Check, Context, Outcome, Rule, loc, Subject};
 use crate::services::Location;
 use crate::sysctl::{norm_value, same_value};
 
@@ -33,7 +33,7 @@ impl Check for Params {
             if let Some(a) = cx.snap.boot.winner(key) {
                 locs.push(loc(&a.path, a.line));
             }
-            out.report(rule, || (format!(
+            out.report(rule, Subject::Key(key), || (format!(
                     "{key} should be {} but is {}",
                     want.describe(),
                     bad.join(", ")

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Outcome, Rule};
+use super::{Check, Context, Outcome, Rule, Subject};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -12,8 +12,9 @@ pub struct Params {}
 impl Check for Params {
     fn eval<'s>(&self, rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>) {
         for p in &cx.snap.services.problems {
-            out.findings
-                .push(rule.finding(p.message.clone(), vec![p.location.clone()]));
+            out.report(rule, Subject::Host, || {
+                (p.message.clone(), vec![p.location.clone()])
+            });
         }
     }
 

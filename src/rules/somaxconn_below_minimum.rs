@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Outcome, Rule};
+use super::{Check, Context, LOWER_BACKLOG, Outcome, Rule, Subject};
 use crate::limits::SOMAXCONN;
 use crate::services::Location;
 
@@ -19,10 +19,15 @@ impl Check for Params {
                 below = true;
                 let mut locs: Vec<Location> = s.at.into_iter().collect();
                 locs.extend(cx.policy_loc(min.line));
-                out.report(rule, || (format!("{SOMAXCONN} ({}) is {v}, below the minimum {} (the kernel default since Linux 5.4): every listen() backlog is capped at {v}", s.side, min.value), locs));
+                let finding = || (format!("{SOMAXCONN} ({}) is {v}, below the minimum {} (the kernel default since Linux 5.4): every listen() backlog is capped at {v}", s.side, min.value), locs);
+                if cx.lower_backlog {
+                    out.report_accepted(rule, Subject::Key(SOMAXCONN), LOWER_BACKLOG, finding);
+                } else {
+                    out.report(rule, Subject::Key(SOMAXCONN), finding);
+                }
             }
         }
-        if below && !cx.lower_backlog {
+        if below && !cx.lower_backlog && !cx.waived(rule, Subject::Key(SOMAXCONN)) {
             out.raise(SOMAXCONN, min.value, rule);
         }
     }

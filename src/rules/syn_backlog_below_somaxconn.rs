@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Outcome, Rule};
+use super::{Check, Context, Outcome, Rule, Subject};
 use crate::limits::{SOMAXCONN, SYN_BACKLOG, SYNCOOKIES};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -23,11 +23,11 @@ impl Check for Params {
             if let (Some(sv), Some(mv)) = (s.value, m.value) {
                 if sv < mv {
                     let locs = s.at.iter().chain(m.at.iter()).cloned().collect();
-                    out.report(rule, || (format!("{SYN_BACKLOG} ({}) is {sv}, below {SOMAXCONN} {mv}, and tcp_syncookies is 0: SYNs are dropped before the accept queue fills", s.side), locs));
+                    out.report(rule, Subject::Key(SYN_BACKLOG), || (format!("{SYN_BACKLOG} ({}) is {sv}, below {SOMAXCONN} {mv}, and tcp_syncookies is 0: SYNs are dropped before the accept queue fills", s.side), locs));
                 }
             }
         }
-        if let Some(t) = target {
+        if let Some(t) = target.filter(|_| !cx.waived(rule, Subject::Key(SYN_BACKLOG))) {
             if syn.iter().any(|s| s.value.is_some_and(|v| v < t)) {
                 out.raise(SYN_BACKLOG, t, rule);
             }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Outcome, Rule, loc};
+use super::{Check, Context, Outcome, Rule, loc, Subject};
 use crate::sysctl::file::{self, LineKind};
 
 const PATH: &str = "/etc/sysctl.conf";
@@ -25,7 +25,7 @@ impl Check for Params {
             _ => None,
         });
         if let Some((line, key)) = first {
-            out.report(rule, || (format!("{PATH} assigns {key} (and maybe more), but no /etc/sysctl.d/99-sysctl.conf link makes systemd-sysctl read it: boot ignores this file"),
+            out.report(rule, Subject::Host, || (format!("{PATH} assigns {key} (and maybe more), but no /etc/sysctl.d/99-sysctl.conf link makes systemd-sysctl read it: boot ignores this file"),
                 vec![loc(PATH, line)], ));
         }
     }

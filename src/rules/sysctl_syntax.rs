@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Outcome, Rule, loc};
+use super::{Check, Context, Outcome, Rule, loc, Subject};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -11,7 +11,7 @@ pub struct Params {}
 impl Check for Params {
     fn eval<'s>(&self, rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>) {
         for bad in &cx.snap.boot.invalid {
-            out.report(rule, || (format!("{}; systemd-sysctl skips this line at boot", bad.reason),
+            out.report(rule, Subject::Host, || (format!("{}; systemd-sysctl skips this line at boot", bad.reason),
                 vec![loc(&bad.path, bad.line)], ));
         }
     }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Context, Outcome, Rule, de, loc};
+use super::{Check, Context, Outcome, Rule, de, loc, Subject};
 use crate::limits::Version;
 use crate::sysctl::is_glob;
 
@@ -50,7 +50,7 @@ impl Check for Params {
             } else {
                 continue;
             };
-            out.report(rule, || (msg, vec![loc(&a.path, a.line)]));
+            out.report(rule, Subject::Key(key), || (msg, vec![loc(&a.path, a.line)]));
         }
     }
 }

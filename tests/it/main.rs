@@ -18,3 +18,4 @@ mod robustness;
 mod snapshot;
 mod stock_checkers;
 mod sysctl_plan;
+mod waivers;

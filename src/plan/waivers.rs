@@ -1,0 +1,67 @@
+//! Waivers (`[[accept]]` in the policy): findings the site has decided to live with are shown
+//! as accepted, with the reason; their fixes are not proposed (the rules skip them). A waiver
+//! that has expired, or that matches no finding, is itself a finding (rule kind
+//! `stale-waiver`), so waivers do not outlive their reason unnoticed.
+
+use crate::rules::{Accepted, Context, Finding, Subject, loc};
+
+/// Mark the findings a waiver accepts, then report the waivers that are stale.
+pub fn accept(cx: &Context, findings: &mut Vec<Finding>) {
+    let policy = &cx.snap.policy;
+    let mut used = vec![false; policy.accept.len()];
+    for f in findings.iter_mut().filter(|f| f.accepted.is_none()) {
+        let Some(rule) = cx.snap.rules.iter().find(|r| r.code == f.rule) else {
+            continue;
+        };
+        let listener = f.listener.as_deref().and_then(|label| {
+            cx.listeners()
+                .iter()
+                .find(|l| format!("{} {}", l.service, l.instance) == label)
+        });
+        let about = match (listener, f.key.as_deref()) {
+            (Some(l), _) => Subject::Listener(l),
+            (None, Some(k)) => Subject::Key(k),
+            (None, None) => Subject::Host,
+        };
+        if let Some(w) = cx.waiver(rule, about, &f.locations) {
+            if let Some(i) = policy.accept.iter().position(|x| std::ptr::eq(x, w)) {
+                used[i] = true;
+            }
+            f.accepted = Some(Accepted {
+                reason: w.reason.clone(),
+                until: w.until.clone(),
+            });
+        }
+    }
+    let Some(stale) = cx
+        .snap
+        .rules
+        .iter()
+        .find(|r| matches!(r.kind, crate::rules::Kind::StaleWaiver(_)))
+    else {
+        return;
+    };
+    let path = policy
+        .path
+        .as_deref()
+        .unwrap_or(crate::policy::DEFAULT_PATH);
+    for (w, used) in policy.accept.iter().zip(used) {
+        let expired = w.until_day().is_some_and(|d| d < cx.snap.today);
+        let message = if expired {
+            format!(
+                "the waiver of {} ({}) expired on {}: its findings count again",
+                w.rule,
+                w.reason,
+                w.until.as_deref().unwrap_or("?")
+            )
+        } else if !used {
+            format!(
+                "the waiver of {} ({}) matches no finding: remove it, or fix what it names",
+                w.rule, w.reason
+            )
+        } else {
+            continue;
+        };
+        findings.push(stale.finding(Subject::Host, message, vec![loc(path, w.line)]));
+    }
+}
