@@ -58,6 +58,10 @@ pub enum Command {
         recorded: Recorded,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// List every finding and every diff (by default: per rule and service, a count and
+        /// the three worst)
+        #[arg(long)]
+        all: bool,
         /// Save the plan, with fingerprints of everything it read, for `qfix apply PLANFILE`
         #[arg(long, value_name = "PLANFILE")]
         out: Option<PathBuf>,
@@ -247,10 +251,12 @@ pub fn run(cli: Cli) -> Outcome {
             inputs,
             recorded,
             format,
+            all,
             out,
         } => done(recorded.load().and_then(|r| {
             let request = req(inputs.keys(), r, inputs.policy.clone());
-            cmd_plan(&request, &inputs.goals(), format, out.as_deref())
+            let view = output::View::for_terminal(all, false);
+            cmd_plan(&request, &inputs.goals(), format, view, out.as_deref())
         })),
         Command::Apply {
             planfile,
@@ -405,13 +411,14 @@ fn cmd_plan(
     req: &Request,
     goals: &Goals,
     format: Format,
+    view: output::View,
     out: Option<&Path>,
 ) -> Result<Outcome, Vec<Error>> {
     let snap = read(req)?;
     let p = plan::build(&snap, goals);
     {
         let _t = crate::trace::phase("output");
-        output::plan(&p, format);
+        output::plan(&p, format, view);
     }
     if let Some(path) = out {
         PlanFile::new(&snap, &p).save(path).map_err(|e| vec![e])?;
@@ -473,7 +480,7 @@ fn run_apply(
             let snap = read(req)?;
             let p = plan::build(&snap, goals);
             if !p.errors.is_empty() || p.bad_input > 0 {
-                output::plan(&p, Format::Text);
+                output::plan(&p, Format::Text, output::View::for_terminal(false, false));
                 let mut errs = p.errors.clone();
                 errs.push(Error::msg(
                     "the input has errors (above); nothing was written",
@@ -601,7 +608,11 @@ fn choose(p: &Plan, o: &ApplyOpts) -> Result<Vec<usize>, Vec<Error>> {
             "no terminal to ask for approval; nothing was changed (run `qfix plan` to review, then `qfix apply --yes`)",
         )]);
     }
-    let _ = output::write_plan(&mut std::io::stderr().lock(), p);
+    let _ = output::write_plan(
+        &mut std::io::stderr().lock(),
+        p,
+        output::View::for_terminal(false, true),
+    );
     let safe: Vec<usize> = all
         .iter()
         .copied()

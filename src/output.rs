@@ -3,6 +3,9 @@
 
 use std::io::Write;
 
+mod plan_text;
+pub use plan_text::{View, write as write_plan};
+
 use serde_json::{Value, json};
 
 use crate::apply::Report;
@@ -133,7 +136,7 @@ struct PlanJson<'a> {
     errors: Vec<String>,
 }
 
-pub fn plan(p: &Plan, format: Format) {
+pub fn plan(p: &Plan, format: Format, view: View) {
     if format == Format::Json {
         return json(&PlanJson {
             offline: p.offline,
@@ -146,62 +149,7 @@ pub fn plan(p: &Plan, format: Format) {
     }
     let mut o = stdout();
     // a closed pipe (qfix plan | head) is not an error worth reporting
-    let _ = write_plan(&mut o, p).and_then(|()| o.flush());
-}
-
-/// The plan for people.
-pub fn write_plan<W: std::io::Write + ?Sized>(w: &mut W, p: &Plan) -> std::io::Result<()> {
-    writeln!(w, "findings ({}):", p.findings.len())?;
-    for f in &p.findings {
-        writeln!(
-            w,
-            "  {}[{} {}] {}",
-            f.severity.as_str(),
-            f.rule,
-            f.name,
-            f.message
-        )?;
-        for l in &f.locations {
-            writeln!(w, "      --> {}:{}", l.path, l.line)?;
-        }
-        if let Some(a) = &f.accepted {
-            match &a.until {
-                Some(u) => writeln!(w, "      accepted until {u}: {}", a.reason)?,
-                None => writeln!(w, "      accepted: {}", a.reason)?,
-            }
-        }
-    }
-    let files: Vec<&Change> = p
-        .changes
-        .iter()
-        .filter(|c| matches!(c, Change::File { .. }))
-        .collect();
-    writeln!(w, "\nfile changes ({}):", files.len())?;
-    for c in files {
-        if let Change::File {
-            diff, safe, reason, ..
-        } = c
-        {
-            let class = if *safe { "safe" } else { "needs review" };
-            write!(w, "# {reason} [{class}]\n{diff}")?;
-            if !diff.ends_with('\n') {
-                writeln!(w)?;
-            }
-        }
-    }
-    let cmds = p.commands();
-    writeln!(w, "\nlive commands ({}):", cmds.len())?;
-    for c in cmds {
-        writeln!(w, "  {c}")?;
-    }
-    writeln!(w, "\nrestarts ({}):", p.restarts.len())?;
-    for r in &p.restarts {
-        writeln!(w, "  {} {} ({}): {}", r.verb(), r.unit, r.service, r.reason)?;
-    }
-    if p.changes.is_empty() {
-        writeln!(w, "\nnothing to change")?;
-    }
-    Ok(())
+    let _ = plan_text::write(&mut o, p, view).and_then(|()| o.flush());
 }
 
 pub fn apply(r: &Report, format: Format) {

@@ -75,7 +75,7 @@ pub(super) fn judge<'s>(rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>
                     values.join(", ")
                 )
             };
-            (message, locs)
+            (message, locs, (r - cap) as u64)
         };
         // lowering a default the listener does not write changes nothing it runs with
         let lowerable = matches!(l.source, Source::At(_));

@@ -61,7 +61,7 @@ impl Check for Params {
                             min.value,
                             limits.join(" and ")
                         );
-                        (message, locs)
+                        (message, locs, (min.value - eff) as u64)
                     };
                     if cx.lower_backlog {
                         out.report_accepted(rule, Subject::Listener(l), LOWER_BACKLOG, finding);

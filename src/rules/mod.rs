@@ -178,6 +178,37 @@ pub struct Finding {
     /// Accepted by a waiver in the policy, or by the chosen strategy: shown, not acted on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accepted: Option<Accepted>,
+    /// How bad it is among its rule's findings (queue slots lost...): the summary shows the
+    /// worst first.
+    #[serde(skip)]
+    pub weight: u64,
+}
+
+/// A finding as a rule builds it: message, locations and, optionally, its weight.
+pub struct Report {
+    pub message: String,
+    pub locations: Vec<Location>,
+    pub weight: u64,
+}
+
+impl From<(String, Vec<Location>)> for Report {
+    fn from((message, locations): (String, Vec<Location>)) -> Report {
+        Report {
+            message,
+            locations,
+            weight: 0,
+        }
+    }
+}
+
+impl From<(String, Vec<Location>, u64)> for Report {
+    fn from((message, locations, weight): (String, Vec<Location>, u64)) -> Report {
+        Report {
+            message,
+            locations,
+            weight,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -211,6 +242,7 @@ impl Rule {
             listener,
             key,
             accepted: None,
+            weight: 0,
         }
     }
 }
@@ -243,34 +275,43 @@ pub struct Outcome<'s> {
 }
 
 impl<'s> Outcome<'s> {
-    /// Report a finding; its message is built only when findings are wanted.
-    pub fn report(
+    /// Report a finding; it is built only when findings are wanted.
+    pub fn report<R: Into<Report>>(
         &mut self,
         rule: &Rule,
         about: Subject,
-        finding: impl FnOnce() -> (String, Vec<Location>),
+        finding: impl FnOnce() -> R,
     ) {
-        if !self.proposals_only {
-            let (message, locations) = finding();
-            self.findings.push(rule.finding(about, message, locations));
-        }
+        self.push(rule, about, None, finding);
     }
 
     /// Report a finding the chosen strategy accepts (`reason` says why nothing is proposed).
-    pub fn report_accepted(
+    pub fn report_accepted<R: Into<Report>>(
         &mut self,
         rule: &Rule,
         about: Subject,
         reason: &str,
-        finding: impl FnOnce() -> (String, Vec<Location>),
+        finding: impl FnOnce() -> R,
+    ) {
+        let accepted = Accepted {
+            reason: reason.to_string(),
+            until: None,
+        };
+        self.push(rule, about, Some(accepted), finding);
+    }
+
+    fn push<R: Into<Report>>(
+        &mut self,
+        rule: &Rule,
+        about: Subject,
+        accepted: Option<Accepted>,
+        finding: impl FnOnce() -> R,
     ) {
         if !self.proposals_only {
-            let (message, locations) = finding();
-            let mut f = rule.finding(about, message, locations);
-            f.accepted = Some(Accepted {
-                reason: reason.to_string(),
-                until: None,
-            });
+            let r: Report = finding().into();
+            let mut f = rule.finding(about, r.message, r.locations);
+            f.weight = r.weight;
+            f.accepted = accepted;
             self.findings.push(f);
         }
     }

@@ -13,6 +13,7 @@ mod golden;
 mod listeners;
 mod live_services;
 mod oracle;
+mod output;
 mod prompt;
 mod robustness;
 mod snapshot;

@@ -118,3 +118,18 @@ fn prompt_offers_needs_review_edits_unselected() {
         "8192"
     );
 }
+
+/// On a terminal, severities are coloured; NO_COLOR turns colour off.
+#[test]
+fn plan_colours_severities_on_a_terminal_unless_no_color() {
+    let root = fixture("debian-stock");
+    let cmd = format!("{BIN} --root {} plan", root.display());
+    let mut p = rexpect::spawn(&cmd, Some(10_000)).unwrap();
+    let out = p.exp_eof().unwrap();
+    assert!(out.contains("\x1b[33mwarning\x1b[0m["), "{out:?}");
+    let cmd = format!("env NO_COLOR=1 {BIN} --root {} plan", root.display());
+    let mut p = rexpect::spawn(&cmd, Some(10_000)).unwrap();
+    let out = p.exp_eof().unwrap();
+    assert!(!out.contains('\x1b'), "{out:?}");
+    assert!(out.contains("  warning[QF101"), "{out:?}");
+}

@@ -1,0 +1,63 @@
+//! The plan for people: a screen on a busy host, wrapped at the terminal's width (80 when
+//! not a terminal), locations and diffs never broken, colour only on a terminal.
+
+use crate::common::*;
+
+use std::process::Command;
+
+#[test]
+fn a_plan_wraps_at_80_columns_when_not_a_terminal_and_keeps_locations_whole() {
+    for name in fixture_names() {
+        let r = qfix(&fixture(&name), &["plan", "--all"]);
+        for line in r.stdout.lines() {
+            let kept = line.trim_start().starts_with("-->")
+                || line.starts_with(['+', '-', ' ', '@']) && !line.starts_with("  ")
+                || line.starts_with("  sysctl -w");
+            assert!(
+                line.chars().count() <= 80 || kept,
+                "{name}: {} columns: {line}",
+                line.chars().count()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_busy_hosts_plan_fits_a_screen_and_all_lists_everything() {
+    if !require("python3", "generates the busy host (bench/gen.py)") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("busy");
+    let st = Command::new("python3")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/gen.py"))
+        .args(["1"])
+        .arg(&root)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let short = qfix(&root, &["plan"]);
+    let all = qfix(&root, &["plan", "--all"]);
+    let json = qfix(&root, &["plan", "--format", "json"]).json();
+    let findings = json["findings"].as_array().unwrap().len();
+    assert!(findings > 3000, "{findings}");
+    let lines = short.stdout.lines().count();
+    assert!(lines <= 120, "{lines} lines:\n{}", short.stdout);
+    assert!(
+        short.stdout.contains("3023 findings on nginx; the worst 3"),
+        "{}",
+        short.stdout
+    );
+    // --all has every finding (each starts a line with its severity)
+    let listed = all
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  warning[") || l.starts_with("  error["))
+        .count();
+    assert_eq!(listed, findings);
+    eprintln!(
+        "busy host: {lines} lines by default, {} with --all",
+        all.stdout.lines().count()
+    );
+}
