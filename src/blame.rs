@@ -7,7 +7,7 @@ use crate::services::Location;
 use crate::snapshot::Snapshot;
 use crate::sysctl::{glob_matches, is_glob, normalize_key};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Entry {
     pub key: String,
     pub live: Option<String>,
@@ -16,7 +16,7 @@ pub struct Entry {
     pub overridden: Vec<Overridden>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Overridden {
     pub path: String,
     pub line: usize,

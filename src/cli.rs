@@ -129,6 +129,16 @@ pub enum Command {
     /// Print the man page (roff)
     #[command(hide = true)]
     Man,
+    /// Print the JSON Schema of a JSON output (plan, listeners, blame, rules, snapshot,
+    /// errors), or write them all to a directory
+    #[command(hide = true)]
+    Schema {
+        /// The output whose schema to print
+        output: Option<String>,
+        /// Write every schema to DIR/qfix-NAME.schema.json
+        #[arg(long, value_name = "DIR", conflicts_with = "output")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -201,17 +211,13 @@ pub fn main() -> i32 {
     exit_code(run(cli))
 }
 
-/// Errors print on stderr; the command failed.
-fn fail(errs: &[Error]) -> Outcome {
-    for e in errs {
-        output::error(&e.to_string());
-    }
-    Outcome::Failed
-}
-
-/// The outcome of a command that returns its own, or failed with errors.
-fn done(r: Result<Outcome, Vec<Error>>) -> Outcome {
-    r.unwrap_or_else(|e| fail(&e))
+/// The outcome of a command that returns its own, or failed with errors (on stderr, and as
+/// JSON on stdout under `--format json`).
+fn done(format: Format, r: Result<Outcome, Vec<Error>>) -> Outcome {
+    r.unwrap_or_else(|errs| {
+        output::errors(&errs, format);
+        Outcome::Failed
+    })
 }
 
 pub fn run(cli: Cli) -> Outcome {
@@ -229,20 +235,26 @@ pub fn run(cli: Cli) -> Outcome {
             clap_complete::generate(shell, &mut Cli::command(), "qfix", &mut std::io::stdout());
             Outcome::Clean
         }
-        Command::Man => done(cmd_man()),
-        Command::Rules { format } => done(cmd_rules(&root, rules_dir.as_deref(), format)),
-        Command::Explain { rule } => done(cmd_explain(&root, rules_dir.as_deref(), &rule)),
-        Command::Snapshot => done(cmd_snapshot(&root)),
+        Command::Man => done(Format::Text, cmd_man()),
+        Command::Rules { format } => done(format, cmd_rules(&root, rules_dir.as_deref(), format)),
+        Command::Explain { rule } => done(
+            Format::Text,
+            cmd_explain(&root, rules_dir.as_deref(), &rule),
+        ),
+        Command::Snapshot => done(Format::Json, cmd_snapshot(&root)),
+        Command::Schema { output, dir } => done(Format::Text, cmd_schema(output, dir)),
         Command::Blame {
             keys,
             recorded,
             format,
         } => done(
+            format,
             recorded
                 .load()
                 .and_then(|r| cmd_blame(&req(keys.clone(), r, None), &keys, format)),
         ),
         Command::Listeners { recorded, format } => done(
+            format,
             recorded
                 .load()
                 .and_then(|r| cmd_listeners(&req(Vec::new(), r, None), format)),
@@ -253,11 +265,14 @@ pub fn run(cli: Cli) -> Outcome {
             format,
             all,
             out,
-        } => done(recorded.load().and_then(|r| {
-            let request = req(inputs.keys(), r, inputs.policy.clone());
-            let view = output::View::for_terminal(all, false);
-            cmd_plan(&request, &inputs.goals(), format, view, out.as_deref())
-        })),
+        } => done(
+            format,
+            recorded.load().and_then(|r| {
+                let request = req(inputs.keys(), r, inputs.policy.clone());
+                let view = output::View::for_terminal(all, false);
+                cmd_plan(&request, &inputs.goals(), format, view, out.as_deref())
+            }),
+        ),
         Command::Apply {
             planfile,
             inputs,
@@ -277,25 +292,26 @@ pub fn run(cli: Cli) -> Outcome {
                 format,
             };
             let request = req(inputs.keys(), None, inputs.policy.clone());
-            done(run_apply(
-                &request,
-                &inputs.goals(),
-                planfile.as_deref(),
-                &opts,
-            ))
+            done(
+                format,
+                run_apply(&request, &inputs.goals(), planfile.as_deref(), &opts),
+            )
         }
         Command::Rollback {
             backup,
             yes,
             lock_timeout,
             format,
-        } => done(run_rollback(
-            &root,
-            backup.as_deref(),
-            yes,
-            Duration::from_secs(lock_timeout),
+        } => done(
             format,
-        )),
+            run_rollback(
+                &root,
+                backup.as_deref(),
+                yes,
+                Duration::from_secs(lock_timeout),
+                format,
+            ),
+        ),
     }
 }
 
@@ -344,6 +360,32 @@ fn read(req: &Request) -> Result<Snapshot, Vec<Error>> {
     Ok(snap)
 }
 
+fn cmd_schema(which: Option<String>, dir: Option<PathBuf>) -> Result<Outcome, Vec<Error>> {
+    let schemas = output::json::schemas();
+    let text = |s: &schemars::Schema| {
+        serde_json::to_string_pretty(s)
+            .map(|t| t + "\n")
+            .map_err(|e| vec![Error::msg(e.to_string())])
+    };
+    if let Some(dir) = dir {
+        for (name, schema) in &schemas {
+            let path = dir.join(format!("qfix-{name}.schema.json"));
+            std::fs::write(&path, text(schema)?).map_err(|e| vec![Error::io(path.display(), e)])?;
+        }
+        return Ok(Outcome::Clean);
+    }
+    let names: Vec<&str> = schemas.iter().map(|(n, _)| *n).collect();
+    let which = which.unwrap_or_else(|| "plan".into());
+    let (_, schema) = schemas.iter().find(|(n, _)| *n == which).ok_or_else(|| {
+        vec![Error::msg(format!(
+            "no JSON output {which:?}; one of {}",
+            names.join(", ")
+        ))]
+    })?;
+    print!("{}", text(schema)?);
+    Ok(Outcome::Clean)
+}
+
 fn cmd_man() -> Result<Outcome, Vec<Error>> {
     clap_mangen::Man::new(Cli::command())
         .render(&mut std::io::stdout())
@@ -383,11 +425,14 @@ fn cmd_blame(req: &Request, keys: &[String], format: Format) -> Result<Outcome, 
     let snap = read(req)?;
     let selected = blame::select(&snap, keys);
     output::blame(&blame::blame(&snap, &selected), format);
-    if snap.boot.errors.is_empty() {
-        Ok(Outcome::Clean)
-    } else {
-        Err(snap.boot.errors.clone())
+    for e in &snap.boot.errors {
+        output::error(&e.to_string());
     }
+    Ok(if snap.boot.errors.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Failed
+    })
 }
 
 fn cmd_listeners(req: &Request, format: Format) -> Result<Outcome, Vec<Error>> {
@@ -400,11 +445,14 @@ fn cmd_listeners(req: &Request, format: Format) -> Result<Outcome, Vec<Error>> {
             p.location.path, p.location.line, p.message
         ));
     }
-    if scan.errors.is_empty() && scan.problems.is_empty() {
-        Ok(Outcome::Clean)
-    } else {
-        Err(scan.errors.clone())
+    for e in &scan.errors {
+        output::error(&e.to_string());
     }
+    Ok(if scan.errors.is_empty() && scan.problems.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Failed
+    })
 }
 
 fn cmd_plan(
@@ -430,13 +478,7 @@ fn plan_outcome(p: &Plan) -> Outcome {
     for e in &p.errors {
         output::error(&e.to_string());
     }
-    if p.bad_input > 0 {
-        output::error(&format!(
-            "{} finding(s) above name input qfix cannot parse; fix them first (apply writes nothing until then)",
-            p.bad_input
-        ));
-    }
-    if !p.errors.is_empty() || p.bad_input > 0 {
+    if !p.errors.is_empty() {
         Outcome::Failed
     } else if p.changes.is_empty() {
         Outcome::Clean

@@ -64,7 +64,7 @@ pub struct Snapshot {
 
 /// The running system as qfix saw it: live sysctl values and who the host is. Recorded by
 /// `qfix snapshot`, with a format version.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct LiveState {
     pub format_version: u32,
     pub qfix_version: String,

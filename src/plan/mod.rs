@@ -191,6 +191,11 @@ pub fn build(snap: &Snapshot, goals: &Goals) -> Plan {
     errors.extend(snap.services.errors.iter().cloned());
     let (changes, restarts, fix_errors) = fixes(snap, goals, &wants);
     errors.extend(fix_errors);
+    if bad_input > 0 {
+        errors.push(Error::msg(format!(
+            "{bad_input} finding(s) above name input qfix cannot parse; fix them first (apply writes nothing until then)"
+        )));
+    }
     Plan {
         offline: snap.offline(),
         findings: outcome.findings,

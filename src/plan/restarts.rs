@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::services::{Action, Listener};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Restart {
     pub service: String,
     pub unit: String,
@@ -20,7 +20,7 @@ pub struct Restart {
     pub causes: Vec<Cause>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Cause {
     pub change: String,
     pub action: Action,

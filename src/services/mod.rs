@@ -24,7 +24,7 @@ pub mod systemd_socket;
 pub(crate) mod testutil;
 pub mod uwsgi;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Location {
     /// Shared: thousands of findings and listeners point into the same few hundred files.
     pub path: Arc<str>,
@@ -39,7 +39,9 @@ pub enum Source {
     Default(Cow<'static, str>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Restart,

@@ -10,6 +10,7 @@ mod checker_nginx;
 mod checker_phpfpm;
 mod checker_redis;
 mod golden;
+mod json_contract;
 mod listeners;
 mod live_services;
 mod oracle;

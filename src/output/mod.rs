@@ -3,16 +3,17 @@
 
 use std::io::Write;
 
+pub mod json;
 mod plan_text;
 pub use plan_text::{View, write as write_plan};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::apply::Report;
 use crate::blame::Entry;
 use crate::listing::Listing;
-use crate::plan::{Change, Plan};
-use crate::rules::{Finding, Rule};
+use crate::plan::Plan;
+use crate::rules::Rule;
 use crate::services::{Location, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,6 +40,17 @@ pub fn json<T: serde::Serialize + ?Sized>(v: &T) {
         .and_then(|()| o.flush());
 }
 
+/// Errors of a failed command: on stderr, and under `--format json` also as JSON on stdout,
+/// so a tool never reads an empty output.
+pub fn errors(errs: &[crate::error::Error], format: Format) {
+    for e in errs {
+        error(&e.to_string());
+    }
+    if format == Format::Json {
+        json(&json::Errors::of(errs));
+    }
+}
+
 pub fn error(msg: &str) {
     eprintln!("qfix: error: {msg}");
 }
@@ -57,7 +69,7 @@ fn loc(l: &Location) -> String {
 
 pub fn blame(entries: &[Entry], format: Format) {
     if format == Format::Json {
-        return json(&json!({ "keys": entries }));
+        return json(&json::BlameOut::of(entries));
     }
     let mut s = String::new();
     for e in entries {
@@ -77,75 +89,9 @@ pub fn blame(entries: &[Entry], format: Format) {
     out(&s);
 }
 
-/// A change as `plan --format json` shows it (contents stay in saved plans only).
-#[derive(serde::Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-enum ChangeJson<'a> {
-    Sysctl {
-        key: &'a str,
-        from: Option<String>,
-        to: &'a str,
-        safe: bool,
-    },
-    File {
-        path: &'a str,
-        diff: &'a str,
-        safe: bool,
-        reason: &'a str,
-        created: bool,
-    },
-}
-
-fn change_json(c: &Change) -> ChangeJson<'_> {
-    match c {
-        Change::Sysctl {
-            key,
-            from,
-            to,
-            safe,
-        } => ChangeJson::Sysctl {
-            key,
-            from: from.as_deref().map(crate::sysctl::norm_value),
-            to,
-            safe: *safe,
-        },
-        Change::File {
-            path,
-            diff,
-            safe,
-            reason,
-            old,
-            ..
-        } => ChangeJson::File {
-            path,
-            diff,
-            safe: *safe,
-            reason,
-            created: old.is_none(),
-        },
-    }
-}
-
-#[derive(serde::Serialize)]
-struct PlanJson<'a> {
-    offline: bool,
-    findings: &'a [Finding],
-    changes: Vec<ChangeJson<'a>>,
-    commands: Vec<String>,
-    restarts: &'a [crate::plan::Restart],
-    errors: Vec<String>,
-}
-
 pub fn plan(p: &Plan, format: Format, view: View) {
     if format == Format::Json {
-        return json(&PlanJson {
-            offline: p.offline,
-            findings: &p.findings,
-            changes: p.changes.iter().map(change_json).collect(),
-            commands: p.commands(),
-            restarts: &p.restarts,
-            errors: p.errors.iter().map(|e| e.to_string()).collect(),
-        });
+        return json(&json::PlanOut::of(p));
     }
     let mut o = stdout();
     // a closed pipe (qfix plan | head) is not an error worth reporting
@@ -190,33 +136,44 @@ pub fn apply(r: &Report, format: Format) {
 }
 
 pub fn listeners(listing: &Listing, format: Format) {
-    let source = |s: &Source| match s {
-        Source::At(l) => json!({ "path": l.path, "line": l.line }),
-        Source::Default(_) => json!("default"),
-    };
     if format == Format::Json {
-        let som: Vec<Value> = listing
-            .somaxconn
-            .iter()
-            .map(|s| json!({ "side": s.side, "value": s.value, "source": s.at }))
-            .collect();
-        let ls: Vec<Value> = listing
+        let listeners = listing
             .rows
             .iter()
             .map(|r| {
                 let l = r.listener;
-                let mut v = json!({
-                    "service": l.service, "instance": l.instance, "address": l.address,
-                    "requested": l.requested, "requested_source": source(&l.source),
-                    "effective_live": r.effective_live, "effective_boot": r.effective_boot,
-                });
-                if let Source::Default(why) = &l.source {
-                    v["default_reason"] = json!(why);
+                json::ListenerOut {
+                    service: l.service.to_string(),
+                    instance: l.instance.clone(),
+                    address: l.address.clone(),
+                    requested: l.requested,
+                    requested_source: match &l.source {
+                        Source::At(at) => json::RequestedSource::At(at.clone()),
+                        Source::Default(_) => json::RequestedSource::Default("default"),
+                    },
+                    default_reason: match &l.source {
+                        Source::Default(why) => Some(why.to_string()),
+                        Source::At(_) => None,
+                    },
+                    effective_live: r.effective_live,
+                    effective_boot: r.effective_boot,
                 }
-                v
             })
             .collect();
-        return json(&json!({ "somaxconn": som, "listeners": ls }));
+        let somaxconn = listing
+            .somaxconn
+            .iter()
+            .map(|s| json::SomaxconnOut {
+                side: s.side,
+                value: s.value,
+                source: s.at.clone(),
+            })
+            .collect();
+        return json(&json::ListenersOut {
+            format_version: json::FORMAT_VERSION,
+            somaxconn,
+            listeners,
+        });
     }
     let mut s = String::new();
     for side in &listing.somaxconn {
@@ -258,11 +215,7 @@ pub fn listeners(listing: &Listing, format: Format) {
 
 pub fn rules(rules: &[Rule], format: Format) {
     if format == Format::Json {
-        let v: Vec<Value> = rules
-            .iter()
-            .map(|r| json!({ "code": r.code, "name": r.name, "severity": r.severity, "safe": r.safe, "summary": r.summary, "origin": r.origin }))
-            .collect();
-        return json(&json!({ "rules": v }));
+        return json(&json::RulesOut::of(rules));
     }
     let mut s = String::new();
     for r in rules {

@@ -1,0 +1,246 @@
+//! Every JSON output qfix prints, as types: one contract, with a format version, documented
+//! by the JSON Schema generated from these types (`qfix schema`, shipped in schema/).
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::blame::Entry;
+use crate::error::Error;
+use crate::plan::{Change, Plan, Restart};
+use crate::rules::{Finding, Rule, Severity};
+use crate::services::Location;
+use crate::sysctl::norm_value;
+
+/// The version of qfix's JSON outputs: a field renamed or removed raises it.
+pub const FORMAT_VERSION: u32 = 1;
+
+fn version() -> u32 {
+    FORMAT_VERSION
+}
+
+/// An error: the file and line it is about (when there is one) and what is wrong.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorOut {
+    pub path: Option<String>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl From<&Error> for ErrorOut {
+    fn from(e: &Error) -> ErrorOut {
+        let (path, line, message) = e.parts();
+        ErrorOut {
+            path: path.map(str::to_string),
+            line,
+            message,
+        }
+    }
+}
+
+/// What a command that failed prints under `--format json` (exit code 1).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Errors {
+    pub format_version: u32,
+    pub errors: Vec<ErrorOut>,
+}
+
+impl Errors {
+    pub fn of(errs: &[Error]) -> Errors {
+        Errors {
+            format_version: version(),
+            errors: errs.iter().map(ErrorOut::from).collect(),
+        }
+    }
+}
+
+/// `qfix plan --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PlanOut<'a> {
+    pub format_version: u32,
+    /// No /proc/sys was read: boot values only.
+    pub offline: bool,
+    pub findings: &'a [Finding],
+    pub changes: Vec<ChangeOut<'a>>,
+    /// The `sysctl -w` commands of the live changes.
+    pub commands: Vec<String>,
+    pub restarts: &'a [Restart],
+    /// Input qfix could not read or a change it refuses to propose: exit code 1.
+    pub errors: Vec<ErrorOut>,
+}
+
+/// A change as a plan shows it (the full contents stay in saved plans only).
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ChangeOut<'a> {
+    /// A live value written to /proc/sys.
+    Sysctl {
+        key: &'a str,
+        from: Option<String>,
+        to: &'a str,
+        /// Applied by `apply --yes` without `--unsafe-fixes`.
+        safe: bool,
+    },
+    /// A file edited (or created) as the unified diff shows.
+    File {
+        path: &'a str,
+        diff: &'a str,
+        safe: bool,
+        reason: &'a str,
+        created: bool,
+    },
+}
+
+impl<'a> PlanOut<'a> {
+    pub fn of(p: &'a Plan) -> PlanOut<'a> {
+        PlanOut {
+            format_version: version(),
+            offline: p.offline,
+            findings: &p.findings,
+            changes: p.changes.iter().map(change).collect(),
+            commands: p.commands(),
+            restarts: &p.restarts,
+            errors: p.errors.iter().map(ErrorOut::from).collect(),
+        }
+    }
+}
+
+fn change(c: &Change) -> ChangeOut<'_> {
+    match c {
+        Change::Sysctl {
+            key,
+            from,
+            to,
+            safe,
+        } => ChangeOut::Sysctl {
+            key,
+            from: from.as_deref().map(norm_value),
+            to,
+            safe: *safe,
+        },
+        Change::File {
+            path,
+            diff,
+            safe,
+            reason,
+            old,
+            ..
+        } => ChangeOut::File {
+            path,
+            diff,
+            safe: *safe,
+            reason,
+            created: old.is_none(),
+        },
+    }
+}
+
+/// `qfix blame --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BlameOut<'a> {
+    pub format_version: u32,
+    pub keys: &'a [Entry],
+}
+
+impl<'a> BlameOut<'a> {
+    pub fn of(keys: &'a [Entry]) -> BlameOut<'a> {
+        BlameOut {
+            format_version: version(),
+            keys,
+        }
+    }
+}
+
+/// `qfix listeners --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListenersOut {
+    pub format_version: u32,
+    /// somaxconn live and at boot, with where each is set (`null`: the kernel default).
+    pub somaxconn: Vec<SomaxconnOut>,
+    pub listeners: Vec<ListenerOut>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SomaxconnOut {
+    /// "live" or "boot".
+    pub side: &'static str,
+    pub value: Option<i64>,
+    pub source: Option<Location>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListenerOut {
+    pub service: String,
+    pub instance: String,
+    /// "tcp HOST:PORT" or "unix /path".
+    pub address: String,
+    /// The backlog the service passes to listen() (-1: somaxconn), when the config tells.
+    pub requested: Option<i64>,
+    pub requested_source: RequestedSource,
+    /// Why the default applies, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_reason: Option<String>,
+    /// min(requested, somaxconn) live and at boot: computed, not observed.
+    pub effective_live: Option<i64>,
+    pub effective_boot: Option<i64>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RequestedSource {
+    At(Location),
+    /// Always "default".
+    Default(&'static str),
+}
+
+/// `qfix rules --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RulesOut {
+    pub format_version: u32,
+    pub rules: Vec<RuleOut>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RuleOut {
+    pub code: String,
+    pub name: String,
+    pub severity: Severity,
+    /// Its fix is applied by `apply --yes` without `--unsafe-fixes`.
+    pub safe: bool,
+    pub summary: String,
+    /// Where it was defined.
+    pub origin: String,
+}
+
+impl RulesOut {
+    pub fn of(rules: &[Rule]) -> RulesOut {
+        RulesOut {
+            format_version: version(),
+            rules: rules
+                .iter()
+                .map(|r| RuleOut {
+                    code: r.code.to_string(),
+                    name: r.name.to_string(),
+                    severity: r.severity,
+                    safe: r.safe,
+                    summary: r.summary.clone(),
+                    origin: r.origin.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The JSON Schema of every output, by command.
+pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
+    vec![
+        ("plan", schemars::schema_for!(PlanOut<'static>)),
+        ("listeners", schemars::schema_for!(ListenersOut)),
+        ("blame", schemars::schema_for!(BlameOut<'static>)),
+        ("rules", schemars::schema_for!(RulesOut)),
+        (
+            "snapshot",
+            schemars::schema_for!(crate::snapshot::LiveState),
+        ),
+        ("errors", schemars::schema_for!(Errors)),
+    ]
+}
