@@ -383,15 +383,11 @@ fn fixes(
         ) else {
             continue;
         };
-        let edited: std::collections::HashMap<*const crate::services::Listener, i64> = backlog
-            .iter()
-            .map(|b| (b.listener as *const _, b.value))
-            .collect();
         for l in &snap.services.listeners {
             let Some(r) = l.requested else { continue };
-            // after the run the listener asks for its edited backlog, if this plan edits it
-            let r_after = edited.get(&(l as *const _)).copied().unwrap_or(r);
-            let (before, after) = (limits::effective(r, old), limits::effective(r_after, new));
+            // the somaxconn change alone: an edit of the listener's own backlog is a cause of
+            // its own (service_edits), so a restart lists only what was applied
+            let (before, after) = (limits::effective(r, old), limits::effective(r, new));
             if before != after {
                 // a reload re-listens only when the backlog in the config changed
                 restarts.add(
