@@ -38,6 +38,13 @@ const KEEP_EVENTS: usize = 64;
 /// walked recursively).
 const MAX_DEPTH: usize = 64;
 
+// The lexer and parser that replace the tokenizer and parser below; until the walk uses
+// them, only the tests do.
+#[cfg_attr(not(test), allow(dead_code))]
+mod lexer;
+#[cfg_attr(not(test), allow(dead_code))]
+mod parser;
+
 pub fn scan(host: &Host, scan: &mut Scan) {
     let Some(main) = MAIN_CONFIGS
         .iter()
@@ -61,30 +68,6 @@ pub fn scan(host: &Host, scan: &mut Scan) {
 
 // ---------------------------------------------------------------------------------------------
 // Tokenizer: a port of ngx_conf_read_token's rules, keeping every byte.
-
-#[cfg(test)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Spaces, tabs, CR, LF.
-    Space,
-    /// `#` to the end of the line (without the LF).
-    Comment,
-    Word,
-    Semi,
-    Open,
-    Close,
-    /// An unterminated quoted string: the rest of the file.
-    Bad,
-}
-
-#[cfg(test)]
-#[derive(Debug, Clone)]
-struct Token {
-    kind: Kind,
-    span: Range<usize>,
-    /// 1-based line of the token's first byte.
-    line: usize,
-}
 
 /// A problem the tokenizer or parser found: byte offset's line and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,64 +306,6 @@ fn unterminated(line: usize) -> SyntaxError {
         line,
         message: "unterminated quoted string (nginx -t: unexpected end of file)".into(),
     }
-}
-
-/// Every token of `text`, spaces and comments too, and the tokenizer's errors.
-#[cfg(test)]
-fn tokenize(text: &str) -> (Vec<Token>, Vec<SyntaxError>) {
-    let b = text.as_bytes();
-    let mut toks = Vec::new();
-    let mut errs = Vec::new();
-    let mut i = 0;
-    let mut line = 1;
-    // after a closing quote nginx wants a separator: `"a"b` is an error
-    let mut need_space = false;
-    while i < b.len() {
-        let (start, start_line, c) = (i, line, b[i]);
-        if need_space && !is_space(c) && !matches!(c, b';' | b'{' | b')') {
-            errs.push(quote_error(text, i, line));
-        }
-        need_space = false;
-        let kind = match c {
-            b' ' | b'\t' | b'\r' | b'\n' => {
-                i = scan_space(b, i, &mut line);
-                Kind::Space
-            }
-            b';' | b'{' | b'}' => {
-                i += 1;
-                match c {
-                    b';' => Kind::Semi,
-                    b'{' => Kind::Open,
-                    _ => Kind::Close,
-                }
-            }
-            b'#' => {
-                i = scan_comment(text, i);
-                Kind::Comment
-            }
-            b'"' | b'\'' => {
-                let (end, closed, _) = scan_quoted(b, i, &mut line);
-                i = end;
-                if closed {
-                    need_space = true;
-                    Kind::Word
-                } else {
-                    errs.push(unterminated(start_line));
-                    Kind::Bad
-                }
-            }
-            _ => {
-                i = scan_word(b, i, &mut line).0;
-                Kind::Word
-            }
-        };
-        toks.push(Token {
-            kind,
-            span: start..i,
-            line: start_line,
-        });
-    }
-    (toks, errs)
 }
 
 fn char_at(text: &str, i: usize) -> char {
@@ -705,62 +630,6 @@ impl<'t> Parser<'t> {
         errs.extend(self.errs);
         errs
     }
-}
-
-/// A word and its value, for tests of the parser.
-#[cfg(test)]
-#[derive(Debug, Clone)]
-struct TestWord<'t> {
-    span: Range<usize>,
-    value: Cow<'t, str>,
-    line: usize,
-}
-
-/// A whole directive tree, for tests of the parser.
-#[cfg(test)]
-#[derive(Debug, Clone)]
-struct Directive<'t> {
-    name: TestWord<'t>,
-    args: Vec<TestWord<'t>>,
-    /// `Some` for `name args { ... }`.
-    block: Option<Vec<Directive<'t>>>,
-}
-
-#[cfg(test)]
-fn parse(text: &str) -> (Vec<Directive<'_>>, Vec<SyntaxError>) {
-    let mut p = Parser::new(text);
-    // each frame: the block's opening directive (none for the file) and its children so far
-    let mut stack: Vec<(Option<Directive>, Vec<Directive>)> = vec![(None, Vec::new())];
-    while let Some(step) = p.next() {
-        if step == Step::Close {
-            let (Some((Some(mut d), children)), Some(parent)) = (stack.pop(), stack.last_mut())
-            else {
-                panic!("unbalanced Step::Close");
-            };
-            d.block = Some(children);
-            parent.1.push(d);
-            continue;
-        }
-        let mut ws = p.words.iter().map(|w| TestWord {
-            span: w.span.clone(),
-            value: w.value(text),
-            line: w.line,
-        });
-        let name = ws.next().expect("a directive has a name");
-        let d = Directive {
-            name,
-            args: ws.collect(),
-            block: None,
-        };
-        if step == Step::Open {
-            stack.push((Some(d), Vec::new()));
-        } else if let Some(top) = stack.last_mut() {
-            top.1.push(d);
-        }
-    }
-    assert_eq!(stack.len(), 1, "every block is closed");
-    let top = stack.pop().map(|f| f.1).unwrap_or_default();
-    (top, p.finish())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::lexer::{Kind, Lexer, SyntaxError, Token, unescape};
+use super::parser::{Parsed, parse};
 use super::*;
 use crate::edit::{self, Edit};
 use crate::root::Root;
@@ -117,6 +119,13 @@ fn set_and_rescan(name: &str, i: usize, expect: &str) -> Scan {
 
 // ------------------------------------------------------------------------------ tokenizer
 
+/// Every token of `text`, spaces and comments too, and the lexer's errors.
+fn tokenize(text: &str) -> (Vec<Token>, Vec<SyntaxError>) {
+    let mut lexer = Lexer::new(text);
+    let tokens = lexer.by_ref().collect();
+    (tokens, lexer.into_errors())
+}
+
 fn round_trip(text: &str) {
     let (toks, _) = tokenize(text);
     let mut pos = 0;
@@ -174,40 +183,119 @@ fn tokens_reproduce_every_nginx_file_byte_for_byte() {
     }
 }
 
+fn nginx_fixture_files() -> Vec<PathBuf> {
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut files = Vec::new();
+    for e in fs::read_dir(&fx).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("nginx-") || name == "debian-stock" {
+            all_files(&p, &mut files);
+        }
+    }
+    files
+}
+
+/// A parse as a tree of values, to compare.
+#[derive(Debug, PartialEq, Eq)]
+struct Node {
+    name: String,
+    args: Vec<String>,
+    block: Option<Vec<Node>>,
+}
+
+fn tree(p: &Parsed, text: &str) -> Vec<Node> {
+    fn nodes(p: &Parsed, text: &str, range: std::ops::Range<usize>) -> Vec<Node> {
+        let mut out = Vec::new();
+        let mut i = range.start;
+        while i < range.end {
+            let d = &p.directives[i];
+            out.push(Node {
+                name: p.name(d).value(text).into_owned(),
+                args: (p.args(d).iter())
+                    .map(|a| a.value(text).into_owned())
+                    .collect(),
+                block: d.block_end.map(|end| nodes(p, text, i + 1..end)),
+            });
+            i = d.block_end.unwrap_or(i + 1);
+        }
+        out
+    }
+    nodes(p, text, 0..p.directives.len())
+}
+
+/// Every word of a well-formed file is a directive's name or argument, in order.
+#[test]
+fn parser_keeps_every_word_the_lexer_reads() {
+    let mut checked = 0;
+    for f in nginx_fixture_files() {
+        let Ok(text) = fs::read_to_string(&f) else {
+            continue;
+        };
+        let (p, errs) = parse(&text);
+        if !errs.is_empty() {
+            continue;
+        }
+        let got: Vec<_> = (p.directives.iter())
+            .flat_map(|d| std::iter::once(p.name(d)).chain(p.args(d)))
+            .map(|w| w.span.clone())
+            .collect();
+        let want: Vec<_> = (tokenize(&text).0.into_iter())
+            .filter(|t| t.kind == Kind::Word)
+            .map(|t| t.span)
+            .collect();
+        assert_eq!(got, want, "{}", f.display());
+        checked += 1;
+    }
+    assert!(checked > 30, "{checked} files");
+}
+
 /// The events of a parse tree, as `events` should give them (it may skip the arguments of
 /// directives it does not look at).
-fn tree_events(dirs: &[Directive], out: &mut Vec<String>) {
-    for d in dirs {
-        let name = &*d.name.value;
-        match &d.block {
-            Some(b) => {
-                let start = out.len();
-                out.push(format!("open {name} {}", d.name.line));
-                tree_events(b, out);
-                let known = matches!(name, "http" | "stream" | "server");
-                if !known && out.len() == start + 1 {
-                    out.pop();
-                } else {
-                    out.push("close".into());
-                }
+fn tree_events(p: &Parsed, text: &str, out: &mut Vec<String>) {
+    let mut open: Vec<(usize, usize, bool)> = Vec::new();
+    let close = |out: &mut Vec<String>, start: usize, known: bool| {
+        if !known && out.len() == start + 1 {
+            out.pop();
+        } else {
+            out.push("close".into());
+        }
+    };
+    for (i, d) in p.directives.iter().enumerate() {
+        while let Some(&(end, start, known)) = open.last()
+            && i >= end
+        {
+            close(out, start, known);
+            open.pop();
+        }
+        let name = &*p.name(d).value(text);
+        let line = p.name(d).line;
+        let args = p.args(d);
+        match d.block_end {
+            Some(end) => {
+                open.push((end, out.len(), matches!(name, "http" | "stream" | "server")));
+                out.push(format!("open {name} {line}"));
             }
             None if matches!(name, "include" | "listen" | "server_name") => {
-                let n = if name == "listen" { d.args.len() } else { 1 };
-                let args: Vec<String> = d.args[..n.min(d.args.len())]
+                let n = if name == "listen" { args.len() } else { 1 };
+                let args: Vec<String> = args[..n.min(args.len())]
                     .iter()
-                    .map(|a| format!("{:?}@{:?}:{}", a.value, a.span, a.line))
+                    .map(|a| format!("{:?}@{:?}:{}", a.value(text), a.span, a.line))
                     .collect();
-                out.push(format!("{name} {} {}", d.name.line, args.join(" ")));
+                out.push(format!("{name} {line} {}", args.join(" ")));
             }
             None => {}
         }
     }
+    while let Some((_, start, known)) = open.pop() {
+        close(out, start, known);
+    }
 }
 
 fn check_events(text: &str) {
-    let (dirs, errs) = parse(text);
+    let (parsed, errs) = parse(text);
     let mut want = Vec::new();
-    tree_events(&dirs, &mut want);
+    tree_events(&parsed, text, &mut want);
     let (evs, args, values, errs2) = events(text);
     let got: Vec<String> = evs
         .iter()
@@ -251,6 +339,8 @@ fn check_events(text: &str) {
         })
         .collect();
     assert_eq!(got, want, "{text}");
+    let errs: Vec<_> = errs.into_iter().map(|e| (e.line, e.message)).collect();
+    let errs2: Vec<_> = errs2.into_iter().map(|e| (e.line, e.message)).collect();
     assert_eq!(errs, errs2, "{text}");
 }
 
@@ -334,11 +424,13 @@ fn tokenizer_follows_nginx_word_rules() {
 #[test]
 fn parser_words_keep_their_span_line_and_value() {
     let text = "a \"b\\\"c\"\n  'd e' f\\\ng;\n";
-    let (dirs, errs) = parse(text);
+    let (p, errs) = parse(text);
     assert!(errs.is_empty(), "{errs:?}");
-    let got: Vec<(&str, &str, usize)> = std::iter::once(&dirs[0].name)
-        .chain(&dirs[0].args)
-        .map(|w| (&text[w.span.clone()], &*w.value, w.line))
+    let d = &p.directives[0];
+    let words: Vec<_> = std::iter::once(p.name(d)).chain(p.args(d)).collect();
+    let values: Vec<Cow<str>> = words.iter().map(|w| w.value(text)).collect();
+    let got: Vec<(&str, &str, usize)> = (words.iter().zip(&values))
+        .map(|(w, v)| (&text[w.span.clone()], &**v, w.line))
         .collect();
     assert_eq!(
         got,
@@ -349,18 +441,20 @@ fn parser_words_keep_their_span_line_and_value() {
             ("f\\\ng", "f\\\ng", 2),
         ]
     );
-    assert!(matches!(dirs[0].args[1].value, Cow::Borrowed(_)));
+    assert!(matches!(p.args(d)[1].value(text), Cow::Borrowed(_)));
 }
 
 #[test]
 fn parser_builds_blocks_and_reports_broken_structure() {
-    let (dirs, errs) = parse("http { server { listen 80; } }\n");
+    let text = "http { server { listen 80; } }\n";
+    let (p, errs) = parse(text);
     assert!(errs.is_empty());
+    let dirs = tree(&p, text);
     assert_eq!(dirs.len(), 1);
     let http = dirs[0].block.as_ref().unwrap();
     let server = http[0].block.as_ref().unwrap();
-    assert_eq!(server[0].name.value, "listen");
-    assert_eq!(server[0].args[0].value, "80");
+    assert_eq!(server[0].name, "listen");
+    assert_eq!(server[0].args, ["80"]);
 
     let (_, errs) = parse("a }\n}\nb {\n c");
     let msgs: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
@@ -375,7 +469,8 @@ fn parser_builds_blocks_and_reports_broken_structure() {
     );
     // deep nesting must not overflow the stack
     let deep = "a {".repeat(200_000);
-    let (dirs, errs) = parse(&deep);
+    let (p, errs) = parse(&deep);
+    let dirs = tree(&p, &deep);
     let msgs: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(
         msgs,
@@ -385,6 +480,26 @@ fn parser_builds_blocks_and_reports_broken_structure() {
         ]
     );
     assert_eq!(dirs.len(), 1);
+}
+
+#[test]
+fn parser_drops_the_content_of_a_block_without_a_name() {
+    let text = "{ a; } b;\nx ${c} { { y { z; } } w; }\n";
+    let (p, errs) = parse(text);
+    let msgs: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
+    assert_eq!(msgs, [(1, "unexpected \"{\""), (2, "unexpected \"{\"")]);
+    let node = |name: &str, args: &[&str], block: Option<Vec<Node>>| Node {
+        name: name.into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        block,
+    };
+    assert_eq!(
+        tree(&p, text),
+        [
+            node("b", &[], None),
+            node("x", &["${c}"], Some(vec![node("w", &[], None)])),
+        ]
+    );
 }
 
 #[test]
