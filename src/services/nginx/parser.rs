@@ -43,6 +43,20 @@ impl Word {
             Cow::Borrowed(&raw[unquoted(raw)])
         }
     }
+
+    /// Where the value starts in the file when the file's bytes are the value itself (no
+    /// escapes; quotes allowed around the whole word): only then may an edit replace part
+    /// of the value by its offsets.
+    pub fn plain_at(&self, text: &str) -> Option<usize> {
+        let raw = self.raw(text);
+        let inner = unquoted(raw);
+        (raw[inner.clone()] == *self.value(text)).then_some(self.span.start + inner.start)
+    }
+
+    /// Line of its last byte (a quoted word may span lines).
+    pub fn end_line(&self, text: &str) -> usize {
+        self.line + self.raw(text).bytes().filter(|&b| b == b'\n').count()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

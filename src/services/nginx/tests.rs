@@ -1,11 +1,16 @@
+use std::borrow::Cow;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::lexer::{Kind, Lexer, SyntaxError, Token, unescape};
+use super::listeners::{
+    Addr, DEFAULT_REASON, NO_LISTEN_REASON, RELOAD_REASON, parse_addr, parse_backlog,
+};
 use super::parser::{Parsed, parse};
-use super::*;
 use crate::edit::{self, Edit};
-use crate::root::Root;
+use crate::host::Host;
+use crate::root::{self, Root};
+use crate::services::{Action, Listener, Location, Scan, Source};
 
 fn fixture_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -250,137 +255,6 @@ fn parser_keeps_every_word_the_lexer_reads() {
     assert!(checked > 30, "{checked} files");
 }
 
-/// The events of a parse tree, as `events` should give them (it may skip the arguments of
-/// directives it does not look at).
-fn tree_events(p: &Parsed, text: &str, out: &mut Vec<String>) {
-    let mut open: Vec<(usize, usize, bool)> = Vec::new();
-    let close = |out: &mut Vec<String>, start: usize, known: bool| {
-        if !known && out.len() == start + 1 {
-            out.pop();
-        } else {
-            out.push("close".into());
-        }
-    };
-    for (i, d) in p.directives.iter().enumerate() {
-        while let Some(&(end, start, known)) = open.last()
-            && i >= end
-        {
-            close(out, start, known);
-            open.pop();
-        }
-        let name = &*p.name(d).value(text);
-        let line = p.name(d).line;
-        let args = p.args(d);
-        match d.block_end {
-            Some(end) => {
-                open.push((end, out.len(), matches!(name, "http" | "stream" | "server")));
-                out.push(format!("open {name} {line}"));
-            }
-            None if matches!(name, "include" | "listen" | "server_name") => {
-                let n = if name == "listen" { args.len() } else { 1 };
-                let args: Vec<String> = args[..n.min(args.len())]
-                    .iter()
-                    .map(|a| format!("{:?}@{:?}:{}", a.value(text), a.span, a.line))
-                    .collect();
-                out.push(format!("{name} {line} {}", args.join(" ")));
-            }
-            None => {}
-        }
-    }
-    while let Some((_, start, known)) = open.pop() {
-        close(out, start, known);
-    }
-}
-
-fn check_events(text: &str) {
-    let (parsed, errs) = parse(text);
-    let mut want = Vec::new();
-    tree_events(&parsed, text, &mut want);
-    let (evs, args, values, errs2) = events(text);
-    let got: Vec<String> = evs
-        .iter()
-        .map(|e| match e {
-            Event::Open(b, line) => {
-                let name = match b {
-                    BlockName::Http => "http",
-                    BlockName::Stream => "stream",
-                    BlockName::Server => "server",
-                    BlockName::Other => "other",
-                };
-                format!("open {name} {line}")
-            }
-            Event::Close => "close".into(),
-            Event::Directive(n, line, r) => {
-                let name = match n {
-                    DirName::Include => "include",
-                    DirName::Listen => "listen",
-                    DirName::ServerName => "server_name",
-                };
-                let args: Vec<String> = args[r.clone()]
-                    .iter()
-                    .map(|a| format!("{:?}@{:?}:{}", a.value(&values), a.span, a.line))
-                    .collect();
-                format!("{name} {line} {}", args.join(" "))
-            }
-        })
-        .collect();
-    // other blocks are named "other" in events
-    let want: Vec<String> = want
-        .into_iter()
-        .map(|w| match w.strip_prefix("open ") {
-            Some(rest)
-                if !rest.starts_with("http ")
-                    && !rest.starts_with("stream ")
-                    && !rest.starts_with("server ") =>
-            {
-                format!("open other {}", rest.rsplit(' ').next().unwrap_or(""))
-            }
-            _ => w,
-        })
-        .collect();
-    assert_eq!(got, want, "{text}");
-    let errs: Vec<_> = errs.into_iter().map(|e| (e.line, e.message)).collect();
-    let errs2: Vec<_> = errs2.into_iter().map(|e| (e.line, e.message)).collect();
-    assert_eq!(errs, errs2, "{text}");
-}
-
-#[test]
-fn events_skip_only_arguments_nobody_reads() {
-    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut files = Vec::new();
-    for e in fs::read_dir(&fx).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("nginx-") || name == "debian-stock" {
-            all_files(&p, &mut files);
-        }
-    }
-    for f in &files {
-        if let Ok(text) = fs::read_to_string(f) {
-            check_events(&text);
-        }
-    }
-    for t in [
-        "http { server { listen 80 backlog=5; } }",
-        "a b ${c} { listen 1; } x${ { d; }",
-        "a b$ { server { } }",
-        "root /x}y; server_name a;",
-        "add_header X \"a b\" always; listen 81;",
-        "a b # c { d\n e; listen 82;",
-        "a b\\; c; include x;",
-        "a b\\\n c; include y;",
-        "a b\n c { listen 83; }",
-        "location ~ \\.php$ { include fastcgi_params; }",
-        "a 'b' c; listen 'x:1' \"backlog=2\";",
-        "a b; }",
-        "a {",
-        "a b",
-        "server {\tlisten 84 ; server_name  x y ;}",
-    ] {
-        check_events(t);
-    }
-}
-
 #[test]
 fn tokenizer_follows_nginx_word_rules() {
     let text = "a ${b}} \"c{;}#\" 'd\\'e' f#g # h;\n;";
@@ -482,6 +356,61 @@ fn parser_builds_blocks_and_reports_broken_structure() {
     assert_eq!(dirs.len(), 1);
 }
 
+/// A tree in one line: `name(arg,arg){...}`, directives apart by spaces.
+fn show(nodes: &[Node]) -> String {
+    let one = |n: &Node| {
+        let block = n.block.as_ref().map(|b| format!("{{{}}}", show(b)));
+        format!(
+            "{}({}){}",
+            n.name,
+            n.args.join(","),
+            block.unwrap_or_default()
+        )
+    };
+    nodes.iter().map(one).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn parser_splits_words_and_blocks_as_nginx_does() {
+    for (text, want) in [
+        (
+            "http { server { listen 80 backlog=5; } }",
+            "http(){server(){listen(80,backlog=5)}}",
+        ),
+        // `${` stays in the word, `$` alone does not hold the brace
+        (
+            "a b ${c} { listen 1; } x${ { d; }",
+            "a(b,${c}){listen(1)} x${(){d()}",
+        ),
+        ("a b$ { server { } }", "a(b$){server(){}}"),
+        ("root /x}y; server_name a;", "root(/x}y) server_name(a)"),
+        (
+            "add_header X \"a b\" always; listen 81;",
+            "add_header(X,a b,always) listen(81)",
+        ),
+        ("a b # c { d\n e; listen 82;", "a(b,e) listen(82)"),
+        ("a b\\; c; include x;", "a(b\\;,c) include(x)"),
+        ("a b\\\n c; include y;", "a(b\\\n,c) include(y)"),
+        ("a b\n c { listen 83; }", "a(b,c){listen(83)}"),
+        (
+            "location ~ \\.php$ { include fastcgi_params; }",
+            "location(~,\\.php$){include(fastcgi_params)}",
+        ),
+        (
+            "a 'b' c; listen 'x:1' \"backlog=2\";",
+            "a(b,c) listen(x:1,backlog=2)",
+        ),
+        (
+            "server {\tlisten 84 ; server_name  x y ;}",
+            "server(){listen(84) server_name(x,y)}",
+        ),
+    ] {
+        let (p, errs) = parse(text);
+        assert!(errs.is_empty(), "{text}: {errs:?}");
+        assert_eq!(show(&tree(&p, text)), want, "{text}");
+    }
+}
+
 #[test]
 fn parser_drops_the_content_of_a_block_without_a_name() {
     let text = "{ a; } b;\nx ${c} { { y { z; } } w; }\n";
@@ -502,10 +431,18 @@ fn parser_drops_the_content_of_a_block_without_a_name() {
     );
 }
 
+/// The socket an address names, as nginx compares them.
+fn key(a: &Addr) -> String {
+    match a {
+        Addr::Tcp { port, .. } => format!("{}:{port}", a.key()),
+        Addr::Unix(p) => format!("unix:{p}"),
+    }
+}
+
 #[test]
 fn listen_addresses() {
     let ok = |v: &str| parse_addr(v, false).unwrap();
-    let show = |v: &str| (ok(v).display(), ok(v).key());
+    let show = |v: &str| (ok(v).display(), key(&ok(v)));
     assert_eq!(show("80"), ("tcp *:80".into(), "*:80".into()));
     assert_eq!(show("*:80"), ("tcp *:80".into(), "*:80".into()));
     assert_eq!(show("0.0.0.0:80"), ("tcp 0.0.0.0:80".into(), "*:80".into()));
@@ -1055,36 +992,6 @@ fn long_include_chain_stops_with_an_error() {
     assert_eq!(s.listeners.len(), 1);
 }
 
-/// The chunk scanners (SSE2 on x86_64, SWAR elsewhere) find the same first stop byte as a
-/// byte loop, for every byte value at every position (issue 5).
-#[test]
-fn issue5_chunk_scanners_match_the_byte_loop() {
-    let word = |b: u8| b <= 0x20 || b";{\\$".contains(&b);
-    let arg = |b: u8| ARG_STOP[b as usize];
-    // a plain chunk, then each byte value planted at each position, with a second stop
-    // byte after it in some chunks so only the first may count
-    let mut chunks: Vec<Vec<u8>> = vec![b"abcdefghijklmnopqrstuvwxyz".to_vec()];
-    for v in 0..=255u8 {
-        for pos in 0..lanes::WIDTH {
-            let mut c = vec![b'a'; lanes::WIDTH];
-            c[pos] = v;
-            if pos + 2 < lanes::WIDTH {
-                c[pos + 2] = if v % 2 == 0 { b';' } else { 0xc3 };
-            }
-            chunks.push(c);
-        }
-    }
-    for c in &chunks {
-        let c = &c[..lanes::WIDTH];
-        assert_eq!(
-            lanes::word_stop(c),
-            c.iter().position(|&b| word(b)),
-            "{c:?}"
-        );
-        assert_eq!(lanes::arg_stop(c), c.iter().position(|&b| arg(b)), "{c:?}");
-    }
-}
-
 /// A root holding these files under /etc/nginx.
 fn nginx_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
@@ -1096,8 +1003,8 @@ fn nginx_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     tmp
 }
 
-/// Every nginx setter knows its line without the text (`Host::read_once` drops it): the
-/// line of its offset in the file, for every fixture and for words quoted across lines.
+/// Every nginx setter knows its line at scan time: the line of its offset in the file, for
+/// every fixture and for words quoted across lines.
 #[test]
 fn issue5_setter_lines_match_their_offsets() {
     let tmp = nginx_tree(&[(
@@ -1122,7 +1029,7 @@ fn issue5_setter_lines_match_their_offsets() {
         }
     }
     assert!(checked > 40, "{checked} setters");
-    // and the values read from `Parsed::values` are those of the text
+    // and the values are those of the text
     let s = scan_dir(tmp.path());
     let got: Vec<_> = (s.listeners.iter())
         .map(|l| {
@@ -1144,10 +1051,10 @@ fn issue5_setter_lines_match_their_offsets() {
     );
 }
 
-/// A site's file is not kept after its walk (`KEEP_EVENTS`): included again, it is read and
-/// parsed again, to the same servers as a small file kept parsed.
+/// A file included twice is walked twice, to the same servers, whatever its size; it is
+/// parsed once, so its syntax errors are reported once.
 #[test]
-fn issue5_a_large_file_included_twice_is_parsed_again() {
+fn a_file_included_twice_is_walked_twice() {
     let servers = |n: usize, port: usize| -> String {
         (0..n)
             .map(|i| format!("server {{ listen {}; server_name s{i}; }}\n", port + i))
@@ -1156,14 +1063,22 @@ fn issue5_a_large_file_included_twice_is_parsed_again() {
     let tmp = nginx_tree(&[
         ("big.conf", &servers(40, 8000)),
         ("small.conf", &servers(2, 9000)),
+        ("bad.conf", "server_name x y;;\n"),
         (
             "nginx.conf",
-            "http {\n include big.conf;\n include small.conf;\n include big.conf;\n include small.conf;\n}\n",
+            "http {\n include big.conf;\n include small.conf;\n include big.conf;\n include small.conf;\n include bad.conf;\n include bad.conf;\n}\n",
         ),
     ]);
-    let conf = tmp.path().join("etc/nginx");
     let s = scan_dir(tmp.path());
     assert!(s.errors.is_empty(), "{:?}", s.errors);
+    assert_eq!(
+        problems(&s),
+        [(
+            "/etc/nginx/bad.conf".into(),
+            1,
+            "nginx: unexpected \";\" (nginx -t fails)".into()
+        )]
+    );
     let big = (s.listeners.iter())
         .filter(|l| l.address == "tcp *:8039")
         .count();
@@ -1171,20 +1086,4 @@ fn issue5_a_large_file_included_twice_is_parsed_again() {
         .filter(|l| l.address == "tcp *:9001")
         .count();
     assert_eq!((s.listeners.len(), big, small), (84, 2, 2));
-
-    // the second read is checked against the first
-    let host = host_at(tmp.path());
-    let mut scan = Scan::default();
-    let mut w = Walker::new(&host, "/etc/nginx".into(), &mut scan);
-    w.file("/etc/nginx/big.conf", None, Ctx::Http);
-    fs::write(conf.join("big.conf"), servers(40, 7000)).unwrap();
-    w.file("/etc/nginx/big.conf", None, Ctx::Http);
-    assert_eq!(w.servers.len(), 40);
-    drop(w);
-    let e = scan
-        .errors
-        .first()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    assert!(e.contains("changed while qfix was reading"), "{e}");
 }
