@@ -153,6 +153,7 @@ impl Iterator for Lexer<'_> {
     fn next(&mut self) -> Option<Token> {
         let (start, line) = (self.pos, self.line);
         let c = *self.bytes().get(start)?;
+        // `)` may follow a quote, as in `if ($a = 'b')`
         if std::mem::take(&mut self.need_space)
             && !matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b')')
         {
