@@ -1,9 +1,16 @@
+use std::borrow::Cow;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::*;
+use super::lexer::{Kind, Lexer, SyntaxError, Token, unescape};
+use super::listeners::{
+    Addr, DEFAULT_REASON, NO_LISTEN_REASON, RELOAD_REASON, parse_addr, parse_backlog,
+};
+use super::parser::{Parsed, parse};
 use crate::edit::{self, Edit};
-use crate::root::Root;
+use crate::host::Host;
+use crate::root::{self, Root};
+use crate::services::{Action, Listener, Location, Scan, Source};
 
 fn fixture_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -117,6 +124,13 @@ fn set_and_rescan(name: &str, i: usize, expect: &str) -> Scan {
 
 // ------------------------------------------------------------------------------ tokenizer
 
+/// Every token of `text`, spaces and comments too, and the lexer's errors.
+fn tokenize(text: &str) -> (Vec<Token>, Vec<SyntaxError>) {
+    let mut lexer = Lexer::new(text);
+    let tokens = lexer.by_ref().collect();
+    (tokens, lexer.into_errors())
+}
+
 fn round_trip(text: &str) {
     let (toks, _) = tokenize(text);
     let mut pos = 0;
@@ -174,88 +188,7 @@ fn tokens_reproduce_every_nginx_file_byte_for_byte() {
     }
 }
 
-/// The events of a parse tree, as `events` should give them (it may skip the arguments of
-/// directives it does not look at).
-fn tree_events(dirs: &[Directive], out: &mut Vec<String>) {
-    for d in dirs {
-        let name = &*d.name.value;
-        match &d.block {
-            Some(b) => {
-                let start = out.len();
-                out.push(format!("open {name} {}", d.name.line));
-                tree_events(b, out);
-                let known = matches!(name, "http" | "stream" | "server");
-                if !known && out.len() == start + 1 {
-                    out.pop();
-                } else {
-                    out.push("close".into());
-                }
-            }
-            None if matches!(name, "include" | "listen" | "server_name") => {
-                let n = if name == "listen" { d.args.len() } else { 1 };
-                let args: Vec<String> = d.args[..n.min(d.args.len())]
-                    .iter()
-                    .map(|a| format!("{:?}@{:?}:{}", a.value, a.span, a.line))
-                    .collect();
-                out.push(format!("{name} {} {}", d.name.line, args.join(" ")));
-            }
-            None => {}
-        }
-    }
-}
-
-fn check_events(text: &str) {
-    let (dirs, errs) = parse(text);
-    let mut want = Vec::new();
-    tree_events(&dirs, &mut want);
-    let (evs, args, values, errs2) = events(text);
-    let got: Vec<String> = evs
-        .iter()
-        .map(|e| match e {
-            Event::Open(b, line) => {
-                let name = match b {
-                    BlockName::Http => "http",
-                    BlockName::Stream => "stream",
-                    BlockName::Server => "server",
-                    BlockName::Other => "other",
-                };
-                format!("open {name} {line}")
-            }
-            Event::Close => "close".into(),
-            Event::Directive(n, line, r) => {
-                let name = match n {
-                    DirName::Include => "include",
-                    DirName::Listen => "listen",
-                    DirName::ServerName => "server_name",
-                };
-                let args: Vec<String> = args[r.clone()]
-                    .iter()
-                    .map(|a| format!("{:?}@{:?}:{}", a.value(&values), a.span, a.line))
-                    .collect();
-                format!("{name} {line} {}", args.join(" "))
-            }
-        })
-        .collect();
-    // other blocks are named "other" in events
-    let want: Vec<String> = want
-        .into_iter()
-        .map(|w| match w.strip_prefix("open ") {
-            Some(rest)
-                if !rest.starts_with("http ")
-                    && !rest.starts_with("stream ")
-                    && !rest.starts_with("server ") =>
-            {
-                format!("open other {}", rest.rsplit(' ').next().unwrap_or(""))
-            }
-            _ => w,
-        })
-        .collect();
-    assert_eq!(got, want, "{text}");
-    assert_eq!(errs, errs2, "{text}");
-}
-
-#[test]
-fn events_skip_only_arguments_nobody_reads() {
+fn nginx_fixture_files() -> Vec<PathBuf> {
     let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut files = Vec::new();
     for e in fs::read_dir(&fx).unwrap() {
@@ -265,30 +198,61 @@ fn events_skip_only_arguments_nobody_reads() {
             all_files(&p, &mut files);
         }
     }
-    for f in &files {
-        if let Ok(text) = fs::read_to_string(f) {
-            check_events(&text);
+    files
+}
+
+/// A parse as a tree of values, to compare.
+#[derive(Debug, PartialEq, Eq)]
+struct Node {
+    name: String,
+    args: Vec<String>,
+    block: Option<Vec<Node>>,
+}
+
+fn tree(p: &Parsed, text: &str) -> Vec<Node> {
+    fn nodes(p: &Parsed, text: &str, range: std::ops::Range<usize>) -> Vec<Node> {
+        let mut out = Vec::new();
+        let mut i = range.start;
+        while i < range.end {
+            let d = &p.directives[i];
+            out.push(Node {
+                name: p.name(d).value(text).into_owned(),
+                args: (p.args(d).iter())
+                    .map(|a| a.value(text).into_owned())
+                    .collect(),
+                block: d.block_end.map(|end| nodes(p, text, i + 1..end)),
+            });
+            i = d.block_end.unwrap_or(i + 1);
         }
+        out
     }
-    for t in [
-        "http { server { listen 80 backlog=5; } }",
-        "a b ${c} { listen 1; } x${ { d; }",
-        "a b$ { server { } }",
-        "root /x}y; server_name a;",
-        "add_header X \"a b\" always; listen 81;",
-        "a b # c { d\n e; listen 82;",
-        "a b\\; c; include x;",
-        "a b\\\n c; include y;",
-        "a b\n c { listen 83; }",
-        "location ~ \\.php$ { include fastcgi_params; }",
-        "a 'b' c; listen 'x:1' \"backlog=2\";",
-        "a b; }",
-        "a {",
-        "a b",
-        "server {\tlisten 84 ; server_name  x y ;}",
-    ] {
-        check_events(t);
+    nodes(p, text, 0..p.directives.len())
+}
+
+/// Every word of a well-formed file is a directive's name or argument, in order.
+#[test]
+fn parser_keeps_every_word_the_lexer_reads() {
+    let mut checked = 0;
+    for f in nginx_fixture_files() {
+        let Ok(text) = fs::read_to_string(&f) else {
+            continue;
+        };
+        let (p, errs) = parse(&text);
+        if !errs.is_empty() {
+            continue;
+        }
+        let got: Vec<_> = (p.directives.iter())
+            .flat_map(|d| std::iter::once(p.name(d)).chain(p.args(d)))
+            .map(|w| w.span.clone())
+            .collect();
+        let want: Vec<_> = (tokenize(&text).0.into_iter())
+            .filter(|t| t.kind == Kind::Word)
+            .map(|t| t.span)
+            .collect();
+        assert_eq!(got, want, "{}", f.display());
+        checked += 1;
     }
+    assert!(checked > 30, "{checked} files");
 }
 
 #[test]
@@ -334,11 +298,13 @@ fn tokenizer_follows_nginx_word_rules() {
 #[test]
 fn parser_words_keep_their_span_line_and_value() {
     let text = "a \"b\\\"c\"\n  'd e' f\\\ng;\n";
-    let (dirs, errs) = parse(text);
+    let (p, errs) = parse(text);
     assert!(errs.is_empty(), "{errs:?}");
-    let got: Vec<(&str, &str, usize)> = std::iter::once(&dirs[0].name)
-        .chain(&dirs[0].args)
-        .map(|w| (&text[w.span.clone()], &*w.value, w.line))
+    let d = &p.directives[0];
+    let words: Vec<_> = std::iter::once(p.name(d)).chain(p.args(d)).collect();
+    let values: Vec<Cow<str>> = words.iter().map(|w| w.value(text)).collect();
+    let got: Vec<(&str, &str, usize)> = (words.iter().zip(&values))
+        .map(|(w, v)| (&text[w.span.clone()], &**v, w.line))
         .collect();
     assert_eq!(
         got,
@@ -349,18 +315,20 @@ fn parser_words_keep_their_span_line_and_value() {
             ("f\\\ng", "f\\\ng", 2),
         ]
     );
-    assert!(matches!(dirs[0].args[1].value, Cow::Borrowed(_)));
+    assert!(matches!(p.args(d)[1].value(text), Cow::Borrowed(_)));
 }
 
 #[test]
 fn parser_builds_blocks_and_reports_broken_structure() {
-    let (dirs, errs) = parse("http { server { listen 80; } }\n");
+    let text = "http { server { listen 80; } }\n";
+    let (p, errs) = parse(text);
     assert!(errs.is_empty());
+    let dirs = tree(&p, text);
     assert_eq!(dirs.len(), 1);
     let http = dirs[0].block.as_ref().unwrap();
     let server = http[0].block.as_ref().unwrap();
-    assert_eq!(server[0].name.value, "listen");
-    assert_eq!(server[0].args[0].value, "80");
+    assert_eq!(server[0].name, "listen");
+    assert_eq!(server[0].args, ["80"]);
 
     let (_, errs) = parse("a }\n}\nb {\n c");
     let msgs: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
@@ -375,7 +343,8 @@ fn parser_builds_blocks_and_reports_broken_structure() {
     );
     // deep nesting must not overflow the stack
     let deep = "a {".repeat(200_000);
-    let (dirs, errs) = parse(&deep);
+    let (p, errs) = parse(&deep);
+    let dirs = tree(&p, &deep);
     let msgs: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(
         msgs,
@@ -387,10 +356,93 @@ fn parser_builds_blocks_and_reports_broken_structure() {
     assert_eq!(dirs.len(), 1);
 }
 
+/// A tree in one line: `name(arg,arg){...}`, directives apart by spaces.
+fn show(nodes: &[Node]) -> String {
+    let one = |n: &Node| {
+        let block = n.block.as_ref().map(|b| format!("{{{}}}", show(b)));
+        format!(
+            "{}({}){}",
+            n.name,
+            n.args.join(","),
+            block.unwrap_or_default()
+        )
+    };
+    nodes.iter().map(one).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn parser_splits_words_and_blocks_as_nginx_does() {
+    for (text, want) in [
+        (
+            "http { server { listen 80 backlog=5; } }",
+            "http(){server(){listen(80,backlog=5)}}",
+        ),
+        // `${` stays in the word, `$` alone does not hold the brace
+        (
+            "a b ${c} { listen 1; } x${ { d; }",
+            "a(b,${c}){listen(1)} x${(){d()}",
+        ),
+        ("a b$ { server { } }", "a(b$){server(){}}"),
+        ("root /x}y; server_name a;", "root(/x}y) server_name(a)"),
+        (
+            "add_header X \"a b\" always; listen 81;",
+            "add_header(X,a b,always) listen(81)",
+        ),
+        ("a b # c { d\n e; listen 82;", "a(b,e) listen(82)"),
+        ("a b\\; c; include x;", "a(b\\;,c) include(x)"),
+        ("a b\\\n c; include y;", "a(b\\\n,c) include(y)"),
+        ("a b\n c { listen 83; }", "a(b,c){listen(83)}"),
+        (
+            "location ~ \\.php$ { include fastcgi_params; }",
+            "location(~,\\.php$){include(fastcgi_params)}",
+        ),
+        (
+            "a 'b' c; listen 'x:1' \"backlog=2\";",
+            "a(b,c) listen(x:1,backlog=2)",
+        ),
+        (
+            "server {\tlisten 84 ; server_name  x y ;}",
+            "server(){listen(84) server_name(x,y)}",
+        ),
+    ] {
+        let (p, errs) = parse(text);
+        assert!(errs.is_empty(), "{text}: {errs:?}");
+        assert_eq!(show(&tree(&p, text)), want, "{text}");
+    }
+}
+
+#[test]
+fn parser_drops_the_content_of_a_block_without_a_name() {
+    let text = "{ a; } b;\nx ${c} { { y { z; } } w; }\n";
+    let (p, errs) = parse(text);
+    let msgs: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
+    assert_eq!(msgs, [(1, "unexpected \"{\""), (2, "unexpected \"{\"")]);
+    let node = |name: &str, args: &[&str], block: Option<Vec<Node>>| Node {
+        name: name.into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        block,
+    };
+    assert_eq!(
+        tree(&p, text),
+        [
+            node("b", &[], None),
+            node("x", &["${c}"], Some(vec![node("w", &[], None)])),
+        ]
+    );
+}
+
+/// The socket an address names, as nginx compares them.
+fn key(a: &Addr) -> String {
+    match a {
+        Addr::Tcp { port, .. } => format!("{}:{port}", a.key()),
+        Addr::Unix(p) => format!("unix:{p}"),
+    }
+}
+
 #[test]
 fn listen_addresses() {
     let ok = |v: &str| parse_addr(v, false).unwrap();
-    let show = |v: &str| (ok(v).display(), ok(v).key());
+    let show = |v: &str| (ok(v).display(), key(&ok(v)));
     assert_eq!(show("80"), ("tcp *:80".into(), "*:80".into()));
     assert_eq!(show("*:80"), ("tcp *:80".into(), "*:80".into()));
     assert_eq!(show("0.0.0.0:80"), ("tcp 0.0.0.0:80".into(), "*:80".into()));
@@ -940,36 +992,6 @@ fn long_include_chain_stops_with_an_error() {
     assert_eq!(s.listeners.len(), 1);
 }
 
-/// The chunk scanners (SSE2 on x86_64, SWAR elsewhere) find the same first stop byte as a
-/// byte loop, for every byte value at every position (issue 5).
-#[test]
-fn chunk_scanners_match_the_byte_loop() {
-    let word = |b: u8| b <= 0x20 || b";{\\$".contains(&b);
-    let arg = |b: u8| ARG_STOP[b as usize];
-    // a plain chunk, then each byte value planted at each position, with a second stop
-    // byte after it in some chunks so only the first may count
-    let mut chunks: Vec<Vec<u8>> = vec![b"abcdefghijklmnopqrstuvwxyz".to_vec()];
-    for v in 0..=255u8 {
-        for pos in 0..lanes::WIDTH {
-            let mut c = vec![b'a'; lanes::WIDTH];
-            c[pos] = v;
-            if pos + 2 < lanes::WIDTH {
-                c[pos + 2] = if v % 2 == 0 { b';' } else { 0xc3 };
-            }
-            chunks.push(c);
-        }
-    }
-    for c in &chunks {
-        let c = &c[..lanes::WIDTH];
-        assert_eq!(
-            lanes::word_stop(c),
-            c.iter().position(|&b| word(b)),
-            "{c:?}"
-        );
-        assert_eq!(lanes::arg_stop(c), c.iter().position(|&b| arg(b)), "{c:?}");
-    }
-}
-
 /// A root holding these files under /etc/nginx.
 fn nginx_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
@@ -981,8 +1003,8 @@ fn nginx_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     tmp
 }
 
-/// Every nginx setter knows its line without the text (`Host::read_once` drops it): the
-/// line of its offset in the file, for every fixture and for words quoted across lines.
+/// Every nginx setter knows its line at scan time: the line of its offset in the file, for
+/// every fixture and for words quoted across lines.
 #[test]
 fn setter_lines_match_their_offsets() {
     let tmp = nginx_tree(&[(
@@ -1007,7 +1029,7 @@ fn setter_lines_match_their_offsets() {
         }
     }
     assert!(checked > 40, "{checked} setters");
-    // and the values read from `Parsed::values` are those of the text
+    // and the values are those of the text
     let s = scan_dir(tmp.path());
     let got: Vec<_> = (s.listeners.iter())
         .map(|l| {
@@ -1027,4 +1049,41 @@ fn setter_lines_match_their_offsets() {
             ("tcp *:8083", Some(9), Some(1)),
         ]
     );
+}
+
+/// A file included twice is walked twice, to the same servers, whatever its size; it is
+/// parsed once, so its syntax errors are reported once.
+#[test]
+fn a_file_included_twice_is_walked_twice() {
+    let servers = |n: usize, port: usize| -> String {
+        (0..n)
+            .map(|i| format!("server {{ listen {}; server_name s{i}; }}\n", port + i))
+            .collect()
+    };
+    let tmp = nginx_tree(&[
+        ("big.conf", &servers(40, 8000)),
+        ("small.conf", &servers(2, 9000)),
+        ("bad.conf", "server_name x y;;\n"),
+        (
+            "nginx.conf",
+            "http {\n include big.conf;\n include small.conf;\n include big.conf;\n include small.conf;\n include bad.conf;\n include bad.conf;\n}\n",
+        ),
+    ]);
+    let s = scan_dir(tmp.path());
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    assert_eq!(
+        problems(&s),
+        [(
+            "/etc/nginx/bad.conf".into(),
+            1,
+            "nginx: unexpected \";\" (nginx -t fails)".into()
+        )]
+    );
+    let big = (s.listeners.iter())
+        .filter(|l| l.address == "tcp *:8039")
+        .count();
+    let small = (s.listeners.iter())
+        .filter(|l| l.address == "tcp *:9001")
+        .count();
+    assert_eq!((s.listeners.len(), big, small), (84, 2, 2));
 }
