@@ -3,21 +3,32 @@
 //! that has expired, or that matches no finding, is itself a finding (rule kind
 //! `stale-waiver`), so waivers do not outlive their reason unnoticed.
 
+use std::collections::HashMap;
+
 use crate::rules::{Accepted, Context, Finding, Subject, loc};
+use crate::services::Listener;
 
 /// Mark the findings a waiver accepts, then report the waivers that are stale.
 pub fn accept(cx: &Context, findings: &mut Vec<Finding>) {
     let policy = &cx.snap.policy;
+    if policy.accept.is_empty() {
+        return;
+    }
     let mut used = vec![false; policy.accept.len()];
+    let by_label: HashMap<String, &Listener> = cx
+        .listeners()
+        .iter()
+        .rev()
+        .map(|l| (format!("{} {}", l.service, l.instance), l))
+        .collect();
     for f in findings.iter_mut().filter(|f| f.accepted.is_none()) {
         let Some(rule) = cx.snap.rules.iter().find(|r| r.code == f.rule) else {
             continue;
         };
-        let listener = f.listener.as_deref().and_then(|label| {
-            cx.listeners()
-                .iter()
-                .find(|l| format!("{} {}", l.service, l.instance) == label)
-        });
+        let listener = f
+            .listener
+            .as_deref()
+            .and_then(|label| by_label.get(label).copied());
         let about = match (listener, f.key.as_deref()) {
             (Some(l), _) => Subject::Listener(l),
             (None, Some(k)) => Subject::Key(k),

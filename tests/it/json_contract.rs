@@ -33,7 +33,9 @@ fn the_shipped_schemas_are_the_ones_the_types_generate() {
     for e in fs::read_dir(d.path()).unwrap() {
         let e = e.unwrap();
         let name = e.file_name();
-        let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema").join(&name);
+        let ours = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("schema")
+            .join(&name);
         assert_eq!(
             fs::read_to_string(e.path()).unwrap(),
             fs::read_to_string(&ours).unwrap_or_default(),
@@ -55,10 +57,16 @@ fn every_json_output_of_every_fixture_follows_its_schema() {
             ("rules", &["rules", "--format", "json"]),
         ] {
             let r = qfix(&root, args);
-            assert!(!r.stdout.trim().is_empty(), "{name} {args:?}: empty stdout\n{r}");
+            assert!(
+                !r.stdout.trim().is_empty(),
+                "{name} {args:?}: empty stdout\n{r}"
+            );
             let doc = r.json();
             // a failed command prints its errors instead
-            let schema = if r.code == 1 && doc.get("errors").is_some() && doc.as_object().unwrap().len() == 2 {
+            let schema = if r.code == 1
+                && doc.get("errors").is_some()
+                && doc.as_object().unwrap().len() == 2
+            {
                 "errors"
             } else {
                 schema
@@ -105,9 +113,15 @@ fn a_bad_sysctl_line_under_format_json_names_why_it_exits_1() {
 
 #[test]
 fn a_missing_root_under_format_json_is_a_json_error() {
-    let r = qfix(Path::new("/nonexistent/qfix-root"), &["plan", "--format", "json"]);
+    let r = qfix(
+        Path::new("/nonexistent/qfix-root"),
+        &["plan", "--format", "json"],
+    );
     assert_eq!(r.code, 1, "{r}");
     let v = r.json();
     validate("errors", "missing root", &v);
-    assert!(v["errors"][0]["path"].as_str().unwrap().contains("--root"), "{v}");
+    assert!(
+        v["errors"][0]["path"].as_str().unwrap().contains("--root"),
+        "{v}"
+    );
 }
