@@ -249,6 +249,15 @@ impl Snapshot {
         self.live.as_ref()?.kernel()
     }
 
+    /// The value the kernel gives a key nothing sets at boot, where it is known (somaxconn,
+    /// by kernel version).
+    pub fn kernel_default(&self, key: &str) -> Option<i64> {
+        match key {
+            limits::SOMAXCONN => self.kernel().map(limits::default_somaxconn),
+            _ => None,
+        }
+    }
+
     /// The text of a file read into the snapshot (`None`: missing or never read).
     pub fn text(&self, path: &str) -> Option<&Arc<str>> {
         self.files.get(path)?.as_ref()

@@ -15,7 +15,7 @@ use toml_edit::Item;
 
 use crate::error::Error;
 use crate::host::Host;
-use crate::limits::{self, SOMAXCONN, Version};
+use crate::limits::Version;
 use crate::policy::{Waiver, Want};
 use crate::services::{Listener, Location, Source};
 use crate::snapshot::Snapshot;
@@ -395,7 +395,7 @@ impl<'s> Context<'s, '_> {
         let winner = self.snap.boot.winner(key);
         let boot = match winner {
             Some(a) => crate::sysctl::as_int(&a.value),
-            None => self.kernel_default(key).or(live),
+            None => self.snap.kernel_default(key).or(live),
         };
         let boot_at = winner.map(|a| loc(&a.path, a.line));
         let mut out = Vec::new();
@@ -418,13 +418,6 @@ impl<'s> Context<'s, '_> {
             at: boot_at,
         });
         out
-    }
-
-    fn kernel_default(&self, key: &str) -> Option<i64> {
-        match key {
-            SOMAXCONN => self.kernel().map(limits::default_somaxconn),
-            _ => None,
-        }
     }
 
     /// Where a listener is declared: its backlog line, or else the line its setter would

@@ -15,6 +15,7 @@ mod listeners;
 mod live_services;
 mod oracle;
 mod output;
+mod plan_properties;
 mod prompt;
 mod robustness;
 mod snapshot;
