@@ -379,8 +379,9 @@ fn real_services_get_their_backlog_after_apply() {
         applied.contains(&"net.core.somaxconn = 4096 (live)"),
         "{applied:?}"
     );
+    // this kernel's default (4096 since Linux 5.4) is what boot gives: nothing to persist
     assert!(
-        applied.contains(&"wrote /etc/sysctl.d/99-qfix.conf"),
+        !applied.iter().any(|a| a.starts_with("wrote /etc/sysctl.d/")),
         "{applied:?}"
     );
     for u in UNITS {
@@ -395,7 +396,7 @@ fn real_services_get_their_backlog_after_apply() {
             apply["restarts"]
         );
     }
-    assert!(read(w.join("tree/sysctl.d/99-qfix.conf")).contains("\nnet.core.somaxconn = 4096\n"));
+    assert!(!w.join("tree/sysctl.d/99-qfix.conf").exists());
 
     // after: the new listen() got the full 4096
     assert_eq!(read(out.join("somaxconn-after.txt")).trim(), "4096");
