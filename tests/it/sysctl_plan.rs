@@ -898,31 +898,3 @@ fn plan_starts_no_subprocess() {
     assert_eq!(execs.len(), 1, "{trace}");
     assert!(execs[0].contains(BIN), "{trace}");
 }
-
-/// Issue 5: the binary is linked statically on glibc (.cargo/config.toml), which saves a
-/// plan ~0.4 ms of loading shared libraries: no program header asks for an interpreter
-/// (PT_INTERP, the dynamic loader).
-#[cfg(all(
-    target_os = "linux",
-    target_env = "gnu",
-    target_pointer_width = "64",
-    target_endian = "little"
-))]
-#[test]
-fn binary_is_linked_statically() {
-    let elf = fs::read(BIN).unwrap();
-    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
-    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
-    assert_eq!(&elf[..5], b"\x7fELF\x02", "a 64-bit ELF file");
-    // e_phoff, e_phentsize, e_phnum of the ELF64 header; p_type is each header's first word
-    let (phoff, size, count) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
-    const PT_INTERP: u32 = 3;
-    let interp = (0..count).any(|i| {
-        let at = phoff + i * size;
-        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == PT_INTERP
-    });
-    assert!(
-        !interp,
-        "{BIN} is linked dynamically: is .cargo/config.toml in effect?"
-    );
-}
