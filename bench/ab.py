@@ -3,7 +3,7 @@
 
     python3 bench/ab.py [--runs N] BIN_A BIN_B [...] -- ARGS...
 
-e.g. python3 bench/ab.py --runs 80 /tmp/qfix-old target/x86_64-unknown-linux-gnu/release/qfix \
+e.g. python3 bench/ab.py --runs 80 /tmp/qfix-old target/release/qfix \
         -- plan --root bench/out/scale1
 
 On a noisy VM two benchmark runs minutes apart can differ by more than a change's effect;

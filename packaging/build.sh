@@ -1,22 +1,38 @@
 #!/usr/bin/env bash
-# Build the release binary, generate the man page and shell completions from the clap
-# definitions (`qfix man`, `qfix completions SHELL`), then the .deb and/or .rpm.
-# usage: packaging/build.sh [deb|rpm|all]   (default: all)
+# Build the release binary and the .deb and/or .rpm, the way any Rust project is packaged:
+# `cargo build --release`, then `cargo deb` / `cargo generate-rpm` on its output (both read
+# `target/release/` in Cargo.toml under CARGO_TARGET_DIR when it is set).
+# The man pages and shell completions they ship are generated from the CLI definitions and
+# kept in packaging/assets; `build.sh assets` regenerates them (a test fails when they are
+# out of date).
+# usage: packaging/build.sh [deb|rpm|all|assets]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
-cargo build --release --locked
-# .cargo/config.toml builds for the host as an explicit target (for the static link): the
-# binary is in target/<host>/release, where both packagers look when given the target
-host=$(rustc --print host-tuple)
-qfix=target/$host/release/qfix
-mkdir -p target/assets
-$qfix man | gzip -9n > target/assets/qfix.1.gz
-$qfix completions bash > target/assets/qfix.bash
-$qfix completions zsh > target/assets/_qfix
-$qfix completions fish > target/assets/qfix.fish
 case $what in
-  deb|all) cargo deb --no-build --locked --target "$host" ;;&
-  rpm|all) cargo generate-rpm --target "$host" ;;
+  deb|rpm|all|assets) ;;
+  *) echo "usage: $0 [deb|rpm|all|assets]" >&2; exit 2 ;;
 esac
-ls -1 "target/$host"/debian/*.deb "target/$host"/generate-rpm/*.rpm 2>/dev/null || true
+target_dir=${CARGO_TARGET_DIR:-target}
+cargo build --release --locked
+qfix=$target_dir/release/qfix
+
+if [ "$what" = assets ]; then
+  # the pages' date: the last commit's, so regenerating an unchanged tree changes nothing
+  SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+  export SOURCE_DATE_EPOCH
+  rm -rf packaging/assets/man packaging/assets/completions
+  mkdir -p packaging/assets/completions
+  "$qfix" man --dir packaging/assets/man >/dev/null
+  "$qfix" completions bash > packaging/assets/completions/qfix.bash
+  "$qfix" completions zsh > packaging/assets/completions/_qfix
+  "$qfix" completions fish > packaging/assets/completions/qfix.fish
+  ls -1 packaging/assets/man packaging/assets/completions
+  exit 0
+fi
+
+case $what in
+  deb|all) cargo deb --no-build --locked ;;&
+  rpm|all) cargo generate-rpm ;;
+esac
+ls -1 "$target_dir"/debian/*.deb "$target_dir"/generate-rpm/*.rpm 2>/dev/null || true

@@ -18,16 +18,29 @@ use crate::root::Root;
 use crate::snapshot::{self, LiveState, Request, Snapshot};
 use crate::{apply, blame, rules};
 
-const EXIT_HELP: &str = "\
-Exit codes:
-  0  nothing to change (plan), or the apply succeeded
-  1  error: bad input (unparsable line, unreadable file, include loop, bad policy or rule),
-     a stale plan file, a refused approval, or a live write the kernel rejected
-  2  plan: changes proposed";
+/// What each exit status means (`exit_code` decides them): printed by --help and in the man
+/// pages' EXIT STATUS.
+pub const EXIT_STATUS: &[(i32, &str)] = &[
+    (0, "nothing to change (plan), or the command succeeded"),
+    (
+        1,
+        "error: bad input (unparsable line, unreadable file, include loop, bad policy or \
+         rule), a stale plan file, a refused approval, or a live write the kernel rejected",
+    ),
+    (2, "plan: changes proposed"),
+];
+
+fn exit_help() -> String {
+    let mut s = String::from("Exit codes:");
+    for (code, meaning) in EXIT_STATUS {
+        s += &format!("\n  {code}  {meaning}");
+    }
+    s
+}
 
 #[derive(Parser, Debug)]
 #[command(name = "qfix", version, about = "Find and fix the kernel and service settings behind listen() backlog overflows",
-    long_about = None, after_help = EXIT_HELP)]
+    long_about = None, after_help = exit_help())]
 pub struct Cli {
     /// Work on the host tree under DIR (configs, includes and /proc are read inside it)
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
@@ -47,6 +60,7 @@ pub enum Command {
         keys: Vec<String>,
         #[command(flatten)]
         recorded: Recorded,
+        /// Output format: text for people, json for tools (shapes in the README)
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -56,6 +70,7 @@ pub enum Command {
         inputs: PlanArgs,
         #[command(flatten)]
         recorded: Recorded,
+        /// Output format: text for people, json for tools (shapes in the README)
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// List every finding and every diff (by default: per rule and service, a count and
@@ -87,6 +102,7 @@ pub enum Command {
         /// Seconds to wait for another apply to release the lock
         #[arg(long, value_name = "SECS", default_value_t = 10)]
         lock_timeout: u64,
+        /// Output format: text for people, json for tools (shapes in the README)
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -100,6 +116,7 @@ pub enum Command {
         /// Seconds to wait for another apply to release the lock
         #[arg(long, value_name = "SECS", default_value_t = 10)]
         lock_timeout: u64,
+        /// Output format: text for people, json for tools (shapes in the README)
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -107,6 +124,7 @@ pub enum Command {
     Listeners {
         #[command(flatten)]
         recorded: Recorded,
+        /// Output format: text for people, json for tools (shapes in the README)
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -115,20 +133,29 @@ pub enum Command {
     Snapshot,
     /// List the rules (built-in, site and --rules)
     Rules {
+        /// Output format: text for people, json for tools (shapes in the README)
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Print a rule's documentation: what it flags, why, an example, and its fix
     Explain {
-        /// Rule code (QF003) or name (overridden-assignment)
+        /// Rule code (QF003) or name (overridden-assignment); shells complete the built-in ones
+        #[arg(value_parser = RuleParser, hide_possible_values = true)]
         rule: String,
     },
     /// Print shell completions
     #[command(hide = true)]
-    Completions { shell: clap_complete::Shell },
-    /// Print the man page (roff)
+    Completions {
+        /// The shell to print completions for
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page qfix(1) (roff), or write every page with --dir
     #[command(hide = true)]
-    Man,
+    Man {
+        /// Write qfix.1 and one page per command (qfix-plan.1, ...) into DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print the JSON Schema of a JSON output (plan, listeners, blame, rules, snapshot,
     /// errors), or write them all to a directory
     #[command(hide = true)]
@@ -141,6 +168,53 @@ pub enum Command {
     },
 }
 
+/// `qfix explain`'s argument: any string (site rules are only known at run time), with the
+/// built-in rules' codes and names as possible values, so the shell completions that
+/// clap_complete generates offer them.
+#[derive(Clone, Debug)]
+struct RuleParser;
+
+impl clap::builder::TypedValueParser for RuleParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        let rules = rules::builtin().unwrap_or_default();
+        let values = rules.into_iter().flat_map(|r| {
+            [r.code.to_string(), r.name.to_string()]
+                .map(|v| clap::builder::PossibleValue::new(v).help(r.summary.clone()))
+        });
+        Some(Box::new(values.collect::<Vec<_>>().into_iter()))
+    }
+}
+
+/// clap_complete's fish script completes options only: the rule codes and names that
+/// `qfix explain` takes, as fish `complete` lines.
+fn fish_rule_completions() -> String {
+    use clap::builder::TypedValueParser;
+    let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+    let mut out = String::new();
+    for v in RuleParser.possible_values().into_iter().flatten() {
+        let help = v.get_help().map(|h| h.to_string()).unwrap_or_default();
+        out += &format!(
+            "complete -c qfix -n \"__fish_qfix_using_subcommand explain\" -f -a {} -d {}\n",
+            quote(v.get_name()),
+            quote(&help)
+        );
+    }
+    out
+}
+
 #[derive(Args, Debug, Clone, Default)]
 pub struct PlanArgs {
     /// Desired exact value, e.g. --set net.core.somaxconn=4096 (repeatable)
@@ -149,7 +223,7 @@ pub struct PlanArgs {
     /// Policy file (default: /etc/qfix/policy.toml in the root)
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// How to fix a backlog that somaxconn caps
+    /// How to fix a listen() backlog that net.core.somaxconn caps
     #[arg(long, value_enum, default_value_t = Strategy::RaiseSomaxconn)]
     pub strategy: Strategy,
 }
@@ -233,9 +307,12 @@ pub fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "qfix", &mut std::io::stdout());
+            if shell == clap_complete::Shell::Fish {
+                print!("{}", fish_rule_completions());
+            }
             Outcome::Clean
         }
-        Command::Man => done(Format::Text, cmd_man()),
+        Command::Man { dir } => done(Format::Text, cmd_man(dir.as_deref())),
         Command::Rules { format } => done(format, cmd_rules(&root, rules_dir.as_deref(), format)),
         Command::Explain { rule } => done(
             Format::Text,
@@ -386,10 +463,20 @@ fn cmd_schema(which: Option<String>, dir: Option<PathBuf>) -> Result<Outcome, Ve
     Ok(Outcome::Clean)
 }
 
-fn cmd_man() -> Result<Outcome, Vec<Error>> {
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut std::io::stdout())
-        .map_err(|e| vec![Error::io("man page", e)])?;
+/// qfix(1) on stdout, or every page written into `dir` (their paths on stdout).
+fn cmd_man(dir: Option<&Path>) -> Result<Outcome, Vec<Error>> {
+    match dir {
+        Some(dir) => {
+            for p in crate::man::write_all(Cli::command(), dir).map_err(|e| vec![e])? {
+                println!("{}", p.display());
+            }
+        }
+        None => {
+            let page = crate::man::main_page(Cli::command()).map_err(|e| vec![e])?;
+            std::io::Write::write_all(&mut std::io::stdout(), &page)
+                .map_err(|e| vec![Error::io("standard output", e)])?;
+        }
+    }
     Ok(Outcome::Clean)
 }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod host;
 pub mod limits;
 pub mod listing;
+pub mod man;
 pub mod output;
 pub mod plan;
 pub mod planfile;

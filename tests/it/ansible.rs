@@ -1,9 +1,10 @@
-//! The Ansible collection in packaging/ansible (module `qfix.qfix.qfix`) driven by a real
-//! `ansible-playbook` against three local hosts, each with its own copy of a fixture tree:
-//! check mode with diff writes nothing and reports would-change, the first run applies, the
-//! second changes nothing. Skipped when ansible-playbook is not installed.
+//! The Ansible collection in packaging/ansible (module `qfix.qfix.qfix`) driven as a fleet
+//! user drives it: a real `ansible-playbook` against three local hosts, each with its own
+//! copy of the stock Debian tree, in check mode with --diff, for real, and again, with a
+//! handler; and the collection's own integration target through `ansible-test integration`.
+//! Without Ansible the tests are skipped locally and fail under CI=true.
 
-use crate::common::{BIN, copy_fixture, read};
+use crate::common::{self, BIN, copy_fixture, read, require};
 use std::collections::BTreeMap;
 use std::env;
 use std::fs;
@@ -12,12 +13,7 @@ use std::process::{Command, Stdio};
 
 const HOSTS: [&str; 3] = ["host1", "host2", "host3"];
 const DROPIN: &str = "/etc/sysctl.d/99-qfix.conf";
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    env::split_paths(&env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
+const HANDLER: &str = "RUNNING HANDLER [Restart what qfix says needs it]";
 
 /// The interpreter the local connection runs modules with: the real executable behind
 /// `python3` on PATH (not a pyenv shim).
@@ -198,7 +194,7 @@ impl Ansible {
 }
 
 /// A play running the module on every host with root={{ qfix_root }} and the given --set
-/// values (and a policy file, if any).
+/// values (and a policy file, if any), notifying a handler that shows what it would restart.
 fn play(set: &[(&str, &str)], policy: Option<&str>) -> String {
     let q = |s: &str| serde_json::to_string(s).unwrap();
     let mut set_yaml = String::new();
@@ -212,20 +208,37 @@ fn play(set: &[(&str, &str)], policy: Option<&str>) -> String {
         .map(|p| format!("        policy: {}\n", q(p)))
         .unwrap_or_default();
     format!(
-        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: qfix\n      qfix.qfix.qfix:\n        root: \"{{{{ qfix_root }}}}\"\n        binary: {}\n{policy}{set_yaml}",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: qfix\n      qfix.qfix.qfix:\n        root: \"{{{{ qfix_root }}}}\"\n        binary: {}\n{policy}{set_yaml}      register: qfix\n      notify: Restart what qfix says needs it\n  handlers:\n    - name: Restart what qfix says needs it\n      ansible.builtin.debug:\n        msg: \"would {{{{ item.action }}}} {{{{ item.unit }}}}\"\n      loop: \"{{{{ qfix.restarts }}}}\"\n",
         q(BIN)
     )
 }
 
+/// Where `ansible-playbook` is, or None (skipped locally, a failure under CI=true).
+fn ansible() -> bool {
+    require(
+        "ansible-playbook",
+        "the Ansible collection's tests run real plays",
+    )
+}
+
 #[test]
-fn ansible_three_hosts_check_diff_apply_idempotent() {
-    if on_path("ansible-playbook").is_none() {
-        println!("SKIP: ansible-playbook not installed");
+#[cfg_attr(missing_ansible_playbook, ignore = "ansible-playbook is not installed")]
+fn ansible_fleet_of_stock_debian_hosts_check_mode_predicts_the_real_run() {
+    if !ansible() {
         return;
     }
+    // on a kernel before 5.4, where somaxconn defaults to 128: the raise must be persisted
     let trees: Vec<_> = HOSTS
         .iter()
-        .map(|_| copy_fixture("sysctl-vendor"))
+        .map(|_| {
+            let t = copy_fixture("debian-stock");
+            fs::write(
+                t.path().join("proc/sys/kernel/osrelease"),
+                "4.19.0-25-amd64\n",
+            )
+            .unwrap();
+            t
+        })
         .collect();
     let roots: Vec<(&str, &Path)> = HOSTS
         .iter()
@@ -233,12 +246,28 @@ fn ansible_three_hosts_check_diff_apply_idempotent() {
         .map(|(h, t)| (*h, t.path()))
         .collect();
     let ansible = Ansible::new(&roots);
+    // the stock hosts' policy (the default) asks for somaxconn 4096: no --set
+    fs::write(&ansible.playbook, play(&[], None)).unwrap();
     let before: Vec<_> = trees.iter().map(|t| snapshot(t.path())).collect();
+    // the files qfix changes only after review: left alone without unsafe_fixes
+    let plan = common::qfix(trees[0].path(), &["plan", "--format", "json"]);
+    let review: Vec<String> = plan.json()["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "file" && c["safe"] == false)
+        .map(|c| c["path"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!review.is_empty(), "{plan}");
+    let review_before: Vec<String> = review.iter().map(|p| read(trees[0].path(), p)).collect();
 
-    // (1) check mode with diff: would change each host, shows the drop-in, writes nothing
+    // (1) check mode with diff: changed on each host, the drop-in shown, the handler
+    // notified, nothing written
     let check = ansible.run(&ansible.playbook, &["--check", "--diff"]);
     assert_eq!(check.code, 0, "{check}");
-    check.assert_each_host(1, 1);
+    check.assert_each_host(2, 1);
+    assert_eq!(check.stdout.matches(HANDLER).count(), 1, "{check}");
+    println!("--check --diff:\n{}", check.recap_lines().join("\n"));
     for (t, snap) in trees.iter().zip(&before) {
         assert_eq!(
             &snapshot(t.path()),
@@ -248,50 +277,94 @@ fn ansible_three_hosts_check_diff_apply_idempotent() {
         );
         let header = format!("+++ after: {}{DROPIN}", t.path().display());
         assert!(check.stdout.contains(&header), "no {header}\n{check}");
+        // what needs review is not applied without unsafe_fixes, so not in the diff
+        for path in &review {
+            let header = format!("+++ after: {}{path}", t.path().display());
+            assert!(!check.stdout.contains(&header), "{check}");
+        }
     }
-    assert!(check.stdout.contains("--- before: /dev/null"), "{check}");
     assert_eq!(
         check
             .stdout
-            .matches("\n+net.core.somaxconn = 8192\n")
+            .matches("\n+net.core.somaxconn = 4096\n")
             .count(),
         3,
         "{check}"
     );
 
-    // (2) the first real run applies on every host
-    let first = ansible.run(&ansible.playbook, &[]);
+    // (2) the real run does what check mode said: changed, the same diffs, the handler
+    let first = ansible.run(&ansible.playbook, &["--diff"]);
     assert_eq!(first.code, 0, "{first}");
-    first.assert_each_host(1, 1);
+    first.assert_each_host(2, 1);
+    assert_eq!(first.stdout.matches(HANDLER).count(), 1, "{first}");
+    assert!(!first.stdout.contains("skipping:"), "{first}");
+    // each host's diff, as one block from its "--- before" on; hosts finish in any order
+    let diffs = |run: &PlayRun| -> Vec<String> {
+        let mut blocks: Vec<String> = Vec::new();
+        let mut open = false;
+        for l in run.stdout.lines() {
+            if l.starts_with("--- before") {
+                blocks.push(String::new());
+                open = true;
+            } else if !(l.starts_with('+') || l.starts_with('-') || l.starts_with("@@")) {
+                open = false;
+            }
+            if open {
+                let block = blocks.last_mut().unwrap();
+                block.push_str(l);
+                block.push('\n');
+            }
+        }
+        blocks.sort();
+        blocks
+    };
+    assert_eq!(diffs(&check), diffs(&first), "{check}\n{first}");
     for t in &trees {
         let dropin = read(t.path(), DROPIN);
         assert!(
-            dropin.lines().any(|l| l == "net.core.somaxconn = 8192"),
+            dropin.lines().any(|l| l == "net.core.somaxconn = 4096"),
             "{dropin}"
         );
         assert_eq!(
             read(t.path(), "/proc/sys/net/core/somaxconn").trim(),
-            "8192"
+            "4096"
         );
+        for (path, before) in review.iter().zip(&review_before) {
+            assert_eq!(
+                &read(t.path(), path),
+                before,
+                "{path} needs review: left alone"
+            );
+        }
     }
+    println!("first run:\n{}", first.recap_lines().join("\n"));
 
-    // (3) the second run is a no-op
+    // (3) the second run, checked and real, changes nothing and notifies nobody, although
+    // changes that need review are still proposed
     let after: Vec<_> = trees.iter().map(|t| snapshot(t.path())).collect();
-    let second = ansible.run(&ansible.playbook, &["--diff"]);
-    assert_eq!(second.code, 0, "{second}");
-    second.assert_each_host(1, 0);
-    assert!(!second.stdout.contains("+++ after:"), "{second}");
-    for (t, snap) in trees.iter().zip(&after) {
-        assert_eq!(
-            &snapshot(t.path()),
-            snap,
-            "second run wrote under {:?}",
-            t.path()
-        );
+    for args in [&["--check", "--diff"][..], &["--diff"][..]] {
+        let second = ansible.run(&ansible.playbook, args);
+        assert_eq!(second.code, 0, "{second}");
+        second.assert_each_host(1, 0);
+        assert!(!second.stdout.contains("+++ after:"), "{second}");
+        assert!(!second.stdout.contains(HANDLER), "{second}");
+        for (t, snap) in trees.iter().zip(&after) {
+            assert_eq!(
+                &snapshot(t.path()),
+                snap,
+                "second run wrote under {:?}",
+                t.path()
+            );
+        }
+        println!("second run {args:?}:\n{}", second.recap_lines().join("\n"));
     }
-    println!("second run:\n{}", second.recap_lines().join("\n"));
+    let plan = common::qfix(trees[0].path(), &["plan", "--format", "json"]);
+    assert_eq!(
+        plan.code, 2,
+        "needs-review changes are still proposed: {plan}"
+    );
 
-    // qfix's exit 1 fails the task with its own error line
+    // a qfix failure fails the task, its msg naming the file and why
     let bad = ansible.work.path().join("bad.yml");
     fs::write(&bad, play(&[], Some("/nonexistent/policy.toml"))).unwrap();
     let failed = ansible.run(&bad, &[]);
@@ -300,13 +373,14 @@ fn ansible_three_hosts_check_diff_apply_idempotent() {
         assert_eq!(c.get("failed"), Some(&1), "{host}\n{failed}");
     }
     assert!(
-        format!("{}{}", failed.stdout, failed.stderr)
-            .contains("qfix: error: /nonexistent/policy.toml"),
+        failed
+            .stdout
+            .contains("\"msg\": \"/nonexistent/policy.toml: "),
         "{failed}"
     );
 
     // the module's documentation parses
-    if on_path("ansible-doc").is_some() {
+    if require("ansible-doc", "shows the module's documentation") {
         let o = Command::new("ansible-doc")
             .args(["-t", "module", "qfix.qfix.qfix"])
             .env("HOME", ansible.work.path().join("home"))
@@ -329,43 +403,74 @@ fn ansible_three_hosts_check_diff_apply_idempotent() {
             "set",
             "policy",
             "strategy",
-            "state",
             "unsafe_fixes",
+            "persist_only",
             "binary",
+            "needs_review",
+            "backup",
         ] {
             assert!(out.contains(opt), "ansible-doc lacks {opt}\n{out}");
         }
     }
 }
 
-/// The collection's own integration target (tests/integration/targets/qfix), run as a role:
-/// planned, check mode and applied results (findings, changes, diff before/after, backups),
-/// idempotence and an error, asserted from inside Ansible.
+/// The collection's integration target (tests/integration/targets/qfix), run by
+/// `ansible-test integration` as a collection's maintainers run it: four stock Debian hosts,
+/// one with unsafe_fixes and one that fails, checked, applied, checked and applied again.
+/// It runs on a copy of the collection (ansible-test writes into the collection's tree),
+/// with this build's qfix first on PATH.
 #[test]
-fn ansible_collection_integration_target() {
-    if on_path("ansible-playbook").is_none() {
-        println!("SKIP: ansible-playbook not installed");
+#[cfg_attr(missing_ansible_playbook, ignore = "ansible-playbook is not installed")]
+fn ansible_collection_integration_target_runs_under_ansible_test() {
+    if !ansible() || !require("ansible-test", "runs the collection's integration target") {
         return;
     }
-    let tree = copy_fixture("sysctl-vendor");
-    let ansible = Ansible::new(&[("host1", tree.path())]);
-    let target = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("packaging/ansible/ansible_collections/qfix/qfix/tests/integration/targets/qfix");
-    let playbook = ansible.work.path().join("target.yml");
-    fs::write(
-        &playbook,
-        format!(
-            "- hosts: all\n  gather_facts: false\n  roles:\n    - role: {}\n",
-            serde_json::to_string(target.to_str().unwrap()).unwrap()
-        ),
+    let repo = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let collection = repo
+        .path()
+        .join("packaging/ansible/ansible_collections/qfix/qfix");
+    common::copy_tree(
+        &src.join("packaging/ansible/ansible_collections/qfix/qfix"),
+        &collection,
+    );
+    // the target finds the fixture where it is in the repository
+    std::os::unix::fs::symlink(src.join("fixtures"), repo.path().join("fixtures")).unwrap();
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = env::join_paths(
+        std::iter::once(bin_dir.to_path_buf())
+            .chain(env::split_paths(&env::var_os("PATH").unwrap_or_default())),
     )
     .unwrap();
-    let vars = serde_json::json!({ "qfix_binary": BIN }).to_string();
-    let run = ansible.run(&playbook, &["-e", &vars]);
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+        .output()
+        .unwrap();
+    let python = String::from_utf8(python.stdout).unwrap();
+    let o = Command::new("ansible-test")
+        .args([
+            "integration",
+            "--local",
+            "--color",
+            "no",
+            "--python",
+            python.trim(),
+            "qfix",
+        ])
+        .current_dir(&collection)
+        .env("PATH", path)
+        .env_remove("ANSIBLE_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let run = PlayRun {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
     assert_eq!(run.code, 0, "{run}");
-    let recap = run.recap();
-    let host1 = &recap["host1"];
-    assert_eq!(host1.get("failed"), Some(&0), "{run}");
-    assert_eq!(host1.get("ignored"), Some(&1), "{run}");
-    assert!(run.stdout.contains("All assertions passed"), "{run}");
+    assert!(
+        run.stdout.contains("qfix fleet: all checks passed"),
+        "{run}"
+    );
 }

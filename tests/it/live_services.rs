@@ -381,7 +381,9 @@ fn real_services_get_their_backlog_after_apply() {
     );
     // this kernel's default (4096 since Linux 5.4) is what boot gives: nothing to persist
     assert!(
-        !applied.iter().any(|a| a.starts_with("wrote /etc/sysctl.d/")),
+        !applied
+            .iter()
+            .any(|a| a.starts_with("wrote /etc/sysctl.d/")),
         "{applied:?}"
     );
     for u in UNITS {

@@ -899,30 +899,89 @@ fn plan_starts_no_subprocess() {
     assert!(execs[0].contains(BIN), "{trace}");
 }
 
-/// Issue 5: the binary is linked statically on glibc (.cargo/config.toml), which saves a
-/// plan ~0.4 ms of loading shared libraries: no program header asks for an interpreter
-/// (PT_INTERP, the dynamic loader).
-#[cfg(all(
-    target_os = "linux",
-    target_env = "gnu",
-    target_pointer_width = "64",
-    target_endian = "little"
-))]
+/// The man pages and completions the packages ship (packaging/assets, so that a plain
+/// `cargo deb` has them) are what the CLI generates now: one page per command, `qfix man`
+/// alone prints qfix(1), and mandoc's linter has nothing to say about any page.
 #[test]
-fn binary_is_linked_statically() {
-    let elf = fs::read(BIN).unwrap();
-    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
-    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
-    assert_eq!(&elf[..5], b"\x7fELF\x02", "a 64-bit ELF file");
-    // e_phoff, e_phentsize, e_phnum of the ELF64 header; p_type is each header's first word
-    let (phoff, size, count) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
-    const PT_INTERP: u32 = 3;
-    let interp = (0..count).any(|i| {
-        let at = phoff + i * size;
-        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == PT_INTERP
-    });
-    assert!(
-        !interp,
-        "{BIN} is linked dynamically: is .cargo/config.toml in effect?"
+fn shipped_man_pages_and_completions_match_the_cli() {
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/assets");
+    let regenerate = "regenerate them with `packaging/build.sh assets`";
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("man");
+    let r = qfix(out.path(), &["man", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r}");
+    // the date line differs from day to day
+    let undated = |page: &str| -> String {
+        page.lines()
+            .map(|l| match l.strip_prefix(".TH ") {
+                Some(rest) => {
+                    let f: Vec<&str> = rest.splitn(4, ' ').collect();
+                    format!(".TH {} {} DATE {}", f[0], f[1], f.get(3).unwrap_or(&""))
+                }
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let generated = names(&dir);
+    assert_eq!(generated, names(&assets.join("man")), "{regenerate}");
+    for cmd in [
+        "apply",
+        "blame",
+        "explain",
+        "listeners",
+        "plan",
+        "rollback",
+        "rules",
+    ] {
+        assert!(
+            generated.contains(&format!("qfix-{cmd}.1")),
+            "{generated:?}"
+        );
+    }
+    for name in &generated {
+        let new = fs::read_to_string(dir.join(name)).unwrap();
+        let old = fs::read_to_string(assets.join("man").join(name)).unwrap();
+        assert_eq!(undated(&new), undated(&old), "{name}: {regenerate}");
+    }
+    let main_page = qfix(out.path(), &["man"]);
+    assert_eq!(
+        undated(&main_page.stdout),
+        undated(&fs::read_to_string(dir.join("qfix.1")).unwrap())
     );
+    let qf101 = "QF101";
+    for (shell, file) in [
+        ("bash", "qfix.bash"),
+        ("zsh", "_qfix"),
+        ("fish", "qfix.fish"),
+    ] {
+        let r = qfix(out.path(), &["completions", shell]);
+        assert_eq!(r.code, 0, "{r}");
+        let shipped = fs::read_to_string(assets.join("completions").join(file)).unwrap();
+        assert_eq!(r.stdout, shipped, "{file}: {regenerate}");
+        assert!(
+            r.stdout.contains(qf101),
+            "{shell}: no rule codes for explain"
+        );
+    }
+    if require("mandoc", "lints the man pages") {
+        for name in &generated {
+            let o = std::process::Command::new("mandoc")
+                .args(["-Tlint", "-W", "all"])
+                .arg(dir.join(name))
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&o.stdout).into_owned()
+                + &String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success() && said.is_empty(), "{name}:\n{said}");
+        }
+    }
 }
