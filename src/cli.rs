@@ -83,6 +83,10 @@ pub enum Command {
         /// Do not ask
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Also restore files and live values changed since the apply (default: refuse a
+        /// changed file, leave a changed live value)
+        #[arg(long)]
+        force: bool,
         /// Seconds to wait for another apply to release the lock
         #[arg(long, value_name = "SECS", default_value_t = 10)]
         lock_timeout: u64,
@@ -134,12 +138,21 @@ pub enum Strategy {
     LowerBacklog,
 }
 
+/// `--set KEY=VALUE`: one key that names a value under /proc/sys (no `..`, no odd
+/// characters, no pattern) and a value it could take.
 fn parse_set(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or("expected KEY=VALUE")?;
-    if k.trim().is_empty() {
+    let (k, v) = (k.trim(), v.trim());
+    if k.is_empty() {
         return Err("empty key".into());
     }
-    Ok((k.trim().to_string(), v.trim().to_string()))
+    if crate::sysctl::is_glob(k) {
+        return Err(format!("{k}: a pattern; --set takes one key"));
+    }
+    let key = crate::sysctl::normalize_key(k);
+    crate::sysctl::check_key(&key)?;
+    crate::sysctl::check_value(&key, v).map_err(|e| format!("{key}: {e}"))?;
+    Ok((k.to_string(), v.to_string()))
 }
 
 /// What a command ended with; `exit_code` maps it to the process exit status.
@@ -232,13 +245,14 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Rollback {
             backup,
             yes,
+            force,
             lock_timeout,
             format,
         } => {
             match run_rollback(
                 &base,
                 backup.as_deref(),
-                yes,
+                (yes, force),
                 Duration::from_secs(lock_timeout),
                 format,
             ) {
@@ -419,7 +433,7 @@ fn run_apply(
     let p = match planfile {
         Some(path) => {
             let text =
-                std::fs::read_to_string(path).map_err(|e| vec![Error::io(path.display(), e)])?;
+                crate::root::read_path(path, crate::root::MAX_FILE_BYTES).map_err(|e| vec![e])?;
             let pf: PlanFile = serde_json::from_str(&text).map_err(|e| {
                 vec![Error::msg(format!(
                     "{}:{}: not a qfix plan: {e}",
@@ -452,7 +466,12 @@ fn run_apply(
         }
     };
     if p.changes.is_empty() {
-        output::apply(&apply::Report::default(), o.format);
+        // a run that goes ahead settles what a crashed one left, even with nothing to do
+        let report = apply::Report {
+            applied: apply::settle(&state.host).map_err(|e| vec![e])?,
+            ..Default::default()
+        };
+        output::apply(&report, o.format);
         return Ok(Outcome::Clean);
     }
     let chosen = choose(&p, o)?;
@@ -513,7 +532,7 @@ fn run_apply(
 fn run_rollback(
     inp: &Inputs,
     backup: Option<&str>,
-    yes: bool,
+    (yes, force): (bool, bool),
     timeout: Duration,
     format: Format,
 ) -> Result<Outcome, Vec<Error>> {
@@ -534,7 +553,7 @@ fn run_rollback(
             } else {
                 "remove"
             };
-            eprintln!("  {what} {}", b.path);
+            eprintln!("  {what} {} (if qfix's edit is still there)", b.path);
         }
         for (k, before, _) in &manifest.live {
             eprintln!("  {k} = {} (live)", crate::sysctl::norm_value(before));
@@ -549,7 +568,7 @@ fn run_rollback(
             return Ok(Outcome::Clean);
         }
     }
-    let report = apply::rollback(&host, &dir, manifest).map_err(|e| vec![e])?;
+    let report = apply::rollback(&host, &dir, manifest, force).map_err(|e| vec![e])?;
     output::apply(&report, format);
     Ok(Outcome::Clean)
 }

@@ -330,7 +330,8 @@ fn persisted_keys(live: &crate::sysctl::live::Live, assigned: &[Arc<str>]) -> Ve
 fn load_policy(host: &Host, path: Option<&std::path::Path>) -> Result<Policy, Vec<Error>> {
     match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| vec![Error::io(p.display(), e)])?;
+            let text =
+                crate::root::read_path(p, crate::root::MAX_FILE_BYTES).map_err(|e| vec![e])?;
             Policy::parse(&p.display().to_string(), &text)
         }
         None => match host.read(policy::DEFAULT_PATH) {

@@ -1,79 +1,75 @@
 //! Live sysctls under `<root>/proc/sys`: read, list, write with read-back.
 
-use std::fs;
 use std::io::{self, Write};
 use std::ops::Range;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{key_to_path, path_to_key, same_value};
+use super::{check_key, key_to_path, path_to_key, same_value};
 use crate::error::{Error, Result};
-use crate::root::Root;
+use crate::root::{MAX_VALUE_BYTES, Resolved, Root};
 
+/// /proc/sys under the root. Every value is opened through `Root` (inside the root, links
+/// refused, O_NONBLOCK, regular files only) and read with a bound, so a value that is a
+/// FIFO or a link to /dev/zero is an error naming its path, never a hang.
 pub struct Live {
-    dir: PathBuf,
-    /// /proc/sys opened once: each key is opened relative to it (a busy host reads ~1,300).
-    fd: Option<std::os::fd::OwnedFd>,
-    /// Globs expanded so far: the live prefetch and two rules expand the same ones.
-    expanded: std::sync::Mutex<rustc_hash::FxHashMap<String, Vec<String>>>,
+    root: Root,
 }
 
 impl Live {
     pub fn open(root: &Root) -> Option<Live> {
-        let dir = root.host("/proc/sys");
-        if !dir.is_dir() {
-            return None;
+        root.is_dir("/proc/sys")
+            .then(|| Live { root: root.clone() })
+    }
+
+    /// The in-root path of a key's value: `/proc/sys/net/core/somaxconn`.
+    fn path(key: &str) -> String {
+        crate::concat(&["/proc/sys/", &key_to_path(key)])
+    }
+
+    /// The key's own file, refusing a link (a kernel's /proc/sys has none): its target is
+    /// not the key's value.
+    fn own(&self, path: &str) -> Result<()> {
+        match self.root.resolve(path)? {
+            Resolved::Path(p) if p == path => Ok(()),
+            Resolved::Path(p) => Err(Error::msg(format!(
+                "{path}: a symlink (to {p}), not a kernel value"
+            ))),
+            Resolved::DevNull => Err(Error::msg(format!(
+                "{path}: a symlink to /dev/null, not a kernel value"
+            ))),
         }
-        let fd = fs::File::open(&dir).ok().map(std::os::fd::OwnedFd::from);
-        Some(Live {
-            dir,
-            fd,
-            expanded: Default::default(),
-        })
     }
 
-    /// The value's text, as `sysctl` prints it (without the trailing newline). `at`: an
-    /// open directory `rel` is relative to (else /proc/sys).
-    fn read_text(&self, at: Option<&std::os::fd::OwnedFd>, rel: &str) -> io::Result<String> {
-        use std::os::fd::{AsRawFd, FromRawFd};
-        let Some(fd) = at.or(self.fd.as_ref()) else {
-            let b = crate::root::read_all(&self.dir.join(rel))?;
-            return Ok(String::from_utf8_lossy(&b)
-                .trim_end_matches('\n')
-                .to_string());
-        };
-        let raw = nix::fcntl::openat(
-            Some(fd.as_raw_fd()),
-            rel,
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(io::Error::from)?;
-        // SAFETY: openat just returned this descriptor and nothing else owns it
-        let mut f = unsafe { fs::File::from_raw_fd(raw) };
-        crate::root::with_buf(|buf| {
-            let n = crate::root::read_into(&mut f, buf, true)?;
-            Ok(String::from_utf8_lossy(&buf[..n])
-                .trim_end_matches('\n')
-                .to_string())
-        })
-    }
-
+    /// The value's text, as `sysctl` prints it (without the trailing newline); `None` when
+    /// the key does not exist, is a directory, or cannot be read (a write-only key).
     pub fn read(&self, key: &str) -> Result<Option<String>> {
-        let path = key_to_path(key);
-        Self::judge(&path, self.read_text(None, &path))
-    }
-
-    /// A read's outcome as a value: missing, a directory or unreadable is no value.
-    fn judge(path: &str, read: io::Result<String>) -> Result<Option<String>> {
-        match read {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound) => Ok(None),
-            // a directory, or a write-only key: not a value we can compare
-            Err(e) if e.raw_os_error() == Some(nix::libc::EISDIR) => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(None),
-            Err(e) => Err(Error::io(format!("/proc/sys/{path}"), e)),
+        if check_key(key).is_err() {
+            // not a name the kernel could have: no such key
+            return Ok(None);
         }
+        let path = Self::path(key);
+        self.own(&path)?;
+        if self.root.file_type(&path).is_none() {
+            return Ok(None);
+        }
+        let f = match self.root.open_resolved(&path, false) {
+            Ok(f) => f,
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound) => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Other => {
+                if self.root.is_dir(&path) {
+                    return Ok(None);
+                }
+                return Err(Error::msg(format!("{path}: {e}")));
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let bytes = crate::root::read_limited(f, MAX_VALUE_BYTES, &path)?;
+        Ok(Some(
+            String::from_utf8_lossy(&bytes)
+                .trim_end_matches('\n')
+                .to_string(),
+        ))
     }
 
     /// Group `keys` by directory (in the order directories first appear) and cut them into
@@ -124,143 +120,41 @@ impl Live {
     }
 
     /// Read keys by chunks (`chunks`, claimed through `next`): several threads may run this
-    /// on the same keys at once, each taking the next chunk until none is left, so whichever
-    /// thread is free helps (a busy host has ~1,300 keys, each an open, a read and a close).
-    /// Returns the values read here, by index into `keys`.
-    ///
-    /// Each directory of a chunk is opened once and its keys read relative to it: a busy
-    /// host's keys sit a few to a directory (`net/ipv4/conf/eth0/...`), and the kernel then
-    /// looks up one name per key instead of walking five.
+    /// on the same keys at once, each taking the next chunk until none is left. Returns the
+    /// values read here, by index into `keys`.
     pub fn read_shared(
         &self,
         keys: &[String],
         chunks: &[Range<usize>],
         next: &AtomicUsize,
     ) -> Vec<(usize, Result<Option<String>>)> {
-        use nix::fcntl::{OFlag, openat};
-        use nix::sys::stat::Mode;
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         let mut out = Vec::new();
-        loop {
-            let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                return out;
-            };
-            // the directory open now: (its path, its descriptor if it opened)
-            let mut dir: Option<(String, Option<OwnedFd>)> = None;
-            for (i, key) in keys.iter().enumerate().take(chunk.end).skip(chunk.start) {
-                let path = key_to_path(key);
-                let at = match (&self.fd, path.rsplit_once('/')) {
-                    (Some(top), Some((d, name))) => {
-                        if dir.as_ref().is_none_or(|(open, _)| open != d) {
-                            let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-                            let fd = openat(Some(top.as_raw_fd()), d, flags, Mode::empty())
-                                .ok()
-                                // SAFETY: openat just returned this descriptor; nothing else owns it
-                                .map(|raw| unsafe { OwnedFd::from_raw_fd(raw) });
-                            dir = Some((d.to_string(), fd));
-                        }
-                        // a directory that would not open: the full path gives the same error
-                        dir.as_ref()
-                            .and_then(|(_, fd)| fd.as_ref())
-                            .map(|fd| (fd, name))
-                    }
-                    _ => None,
-                };
-                let read = match at {
-                    Some((fd, name)) => self.read_text(Some(fd), name),
-                    None => self.read_text(None, &path),
-                };
-                out.push((i, Self::judge(&path, read)));
+        while let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
+            for i in chunk.clone() {
+                if let Some(key) = keys.get(i) {
+                    out.push((i, self.read(key)));
+                }
             }
         }
+        out
     }
 
+    /// Whether the running kernel has this key (a value file, not a directory).
     pub fn exists(&self, key: &str) -> bool {
-        self.file_type(&key_to_path(key)) == Some(nix::libc::S_IFREG)
+        check_key(key).is_ok()
+            && self.root.file_type(&Self::path(key)) == Some(rustix::fs::FileType::RegularFile)
     }
 
     /// Keys matching a sysctl glob, expanded over the directory tree like glob(3).
     pub fn expand(&self, pattern: &str) -> Vec<String> {
-        let lock = || self.expanded.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(keys) = lock().get(pattern) {
-            return keys.clone();
-        }
-        let keys = self.expand_uncached(pattern);
-        lock().insert(pattern.to_string(), keys.clone());
-        keys
-    }
-
-    /// The file type (`S_IFMT` bits, links followed) of `rel`, a path under /proc/sys;
-    /// `None` when it does not exist. Looked up from the open /proc/sys: a glob's last part
-    /// is checked in every directory it matched (~200 on a busy host), and the root's own
-    /// path need not be walked again each time.
-    fn file_type(&self, rel: &str) -> Option<nix::libc::mode_t> {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::fs::MetadataExt;
-        let mode = match &self.fd {
-            Some(fd) => {
-                let flags = nix::fcntl::AtFlags::empty();
-                nix::sys::stat::fstatat(Some(fd.as_raw_fd()), rel, flags)
-                    .ok()?
-                    .st_mode
-            }
-            None => fs::metadata(self.dir.join(rel)).ok()?.mode(),
+        let pat = Self::path(pattern);
+        let Ok(found) = self.root.glob(&pat) else {
+            return Vec::new();
         };
-        Some(mode & nix::libc::S_IFMT)
-    }
-
-    fn expand_uncached(&self, pattern: &str) -> Vec<String> {
-        // component by component, as glob(3) does: a wildcard part over readdir (whose entry
-        // types spare a stat per name), a literal part by one lookup in each directory
-        let mut found: Vec<(String, bool)> = vec![(String::new(), true)];
-        for comp in key_to_path(pattern).split('/').filter(|c| !c.is_empty()) {
-            let mut next = Vec::new();
-            let wild = comp.contains(['*', '?', '[']);
-            let pat = if wild {
-                glob::Pattern::new(comp).ok()
-            } else {
-                None
-            };
-            for (dir, is_dir) in &found {
-                if !is_dir {
-                    continue;
-                }
-                let join = |n: &str| {
-                    if dir.is_empty() {
-                        n.to_string()
-                    } else {
-                        crate::concat(&[dir, "/", n])
-                    }
-                };
-                match &pat {
-                    None => {
-                        let p = join(comp);
-                        if let Some(t) = self.file_type(&p) {
-                            next.push((p, t == nix::libc::S_IFDIR));
-                        }
-                    }
-                    Some(pat) => {
-                        let Ok(rd) = fs::read_dir(self.dir.join(dir)) else {
-                            continue;
-                        };
-                        for e in rd.flatten() {
-                            let name = e.file_name();
-                            let name = name.to_string_lossy();
-                            if name.starts_with('.') || !pat.matches(&name) {
-                                continue;
-                            }
-                            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-                            next.push((join(&name), is_dir));
-                        }
-                    }
-                }
-            }
-            found = next;
-        }
         let mut keys: Vec<String> = found
             .into_iter()
-            .filter(|(_, is_dir)| !is_dir)
-            .map(|(p, _)| path_to_key(&p))
+            .filter(|p| self.root.file_type(p) == Some(rustix::fs::FileType::RegularFile))
+            .filter_map(|p| p.strip_prefix("/proc/sys/").map(path_to_key))
             .collect();
         keys.sort();
         keys
@@ -269,13 +163,29 @@ impl Live {
     /// Write a value the way sysctl(8) does, then read it back. A kernel that refuses
     /// (EINVAL, EROFS, EPERM) or silently clamps is an error naming both values.
     pub fn write(&self, key: &str, value: &str) -> Result<()> {
-        let path = self.dir.join(key_to_path(key));
-        let shown = format!("/proc/sys/{}", key_to_path(key));
-        let res = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(format!("{value}\n").as_bytes()));
+        check_key(key).map_err(|e| Error::msg(format!("{key}: {e}; not written")))?;
+        let shown = Self::path(key);
+        self.own(&shown)?;
+        let f = match self.root.open_resolved(&shown, true) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::msg(format!(
+                    "{key}: {shown} does not exist: the running kernel has no such key; not written"
+                )));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Other => {
+                return Err(Error::msg(format!("{key}: {shown}: {e}; not written")));
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    format!("{key}: writing {value} to {shown} failed"),
+                    e,
+                ));
+            }
+        };
+        // one write(2), as sysctl(8) does: the kernel parses each write on its own
+        let res = (&f).write_all(format!("{value}\n").as_bytes());
+        drop(f);
         if let Err(e) = res {
             return Err(Error::io(
                 format!("{key}: writing {value} to {shown} failed"),
@@ -296,30 +206,61 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
-    fn a_value_the_kernel_does_not_keep_is_reported_with_both_values() {
-        // a "kernel" that accepts the write and keeps nothing: /dev/null
+    fn odd_values_are_refused_by_path_and_kind() {
         let d = tempfile::tempdir().unwrap();
-        fs::create_dir_all(d.path().join("proc/sys/net/core")).unwrap();
-        std::os::unix::fs::symlink("/dev/null", d.path().join("proc/sys/net/core/somaxconn"))
-            .unwrap();
-        fs::write(d.path().join("proc/sys/net/core/netdev_budget"), "300\n").unwrap();
+        let core = d.path().join("proc/sys/net/core");
+        fs::create_dir_all(&core).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", core.join("somaxconn")).unwrap();
+        fs::write(core.join("netdev_budget"), "300\n").unwrap();
+        fs::write(core.join("big"), vec![b'1'; MAX_VALUE_BYTES + 1]).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            core.join("rmem_max"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
         let root = Root::new(d.path()).unwrap();
         let live = Live::open(&root).unwrap();
+        let link = "/proc/sys/net/core/somaxconn: a symlink (to /dev/zero), not a kernel value";
+        let e = live.read("net.core.somaxconn").unwrap_err().to_string();
+        assert_eq!(e, link);
+        let e = live.write("net.core.somaxconn", "4096").unwrap_err();
+        assert_eq!(e.to_string(), link);
+        let e = live.read("net.core.rmem_max").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "/proc/sys/net/core/rmem_max: is a FIFO, not a regular file"
+        );
         let e = live
-            .write("net.core.somaxconn", "4096")
+            .write("net.core.rmem_max", "1")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("wrote 4096 but the kernel reads back"), "{e}");
+        assert!(e.contains("/proc/sys/net/core/rmem_max: is a FIFO"), "{e}");
+        let e = live.read("net.core.big").unwrap_err().to_string();
+        assert!(e.contains("/proc/sys/net/core/big: larger than"), "{e}");
         live.write("net.core.netdev_budget", "600").unwrap();
         assert_eq!(
             live.read("net.core.netdev_budget").unwrap().as_deref(),
             Some("600")
         );
+        // a key the kernel does not have is not created
+        let e = live.write("net.core.nosuch", "1").unwrap_err().to_string();
+        assert!(e.contains("no such key"), "{e}");
+        assert!(!core.join("nosuch").exists());
+        let e = live
+            .write("net/../../../victim", "3")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not written"), "{e}");
+        assert!(!d.path().join("victim").exists());
         assert_eq!(
             live.expand("net.core.*"),
-            ["net.core.netdev_budget", "net.core.somaxconn"]
+            ["net.core.big", "net.core.netdev_budget"]
         );
     }
 
