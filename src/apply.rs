@@ -413,16 +413,16 @@ fn fail(host: &Host, manifest_path: &str, m: &mut Manifest, e: Error) -> Error {
             m.error = Some(e.to_string());
             let saved = save_manifest(&host.root, manifest_path, m);
             let what = if done.is_empty() {
-                "nothing had been changed".to_string()
+                "nothing had been changed yet".to_string()
             } else {
-                format!("undone: {}", done.join("; "))
+                done.join("; ")
             };
             let saved = match saved {
                 Ok(()) => String::new(),
                 Err(s) => format!(" (recording the failure failed: {s})"),
             };
             Error::msg(format!(
-                "{e}\nthe apply failed and was undone ({what}); nothing else was changed{saved}"
+                "{e}\nthe apply failed and was rolled back ({what}); nothing else was changed{saved}"
             ))
         }
         Err(u) => Error::msg(format!(

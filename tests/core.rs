@@ -622,7 +622,7 @@ fn issue2_live_write_failure_rolls_back_files_unless_persist_only() {
     );
     assert!(err.contains("Read-only file system"), "{err}");
     assert!(
-        err.contains("the apply failed and was undone (undone: removed /etc/sysctl.d/99-qfix.conf"),
+        err.contains("the apply failed and was rolled back (removed /etc/sysctl.d/99-qfix.conf"),
         "{err}"
     );
     assert!(
@@ -795,7 +795,7 @@ fn issue2_kernel_rejecting_a_value_is_reported_exactly_and_files_roll_back() {
     assert!(out.contains("exit=1"), "{out}\n{err}");
     assert!(err.contains("net.ipv4.tcp_tw_reuse: writing 7 to /proc/sys/net/ipv4/tcp_tw_reuse failed: Invalid argument"), "{err}");
     assert!(
-        err.contains("the apply failed and was undone (undone: removed /etc/sysctl.d/99-qfix.conf"),
+        err.contains("the apply failed and was rolled back (removed /etc/sysctl.d/99-qfix.conf"),
         "{err}"
     );
     assert!(!d.path().join("etc/sysctl.d/99-qfix.conf").exists());
