@@ -553,7 +553,14 @@ fn fixes(
     let mut persisted: Vec<(&str, &str)> = Vec::new();
     for (key, target) in &planned {
         let safe = merged.get(key).is_none_or(|m| m.1);
-        let live = host.live_value(key).ok().flatten();
+        // an odd /proc/sys value (a FIFO, a link, megabytes) is an error naming its path
+        let live = match host.live_value(key) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         let boot = state.boot.value(key).map(str::to_string);
         // a value of another shape than the current one (words, numbers) is a typo the
         // kernel would reject at boot; say so now rather than persist it

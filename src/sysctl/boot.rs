@@ -238,6 +238,11 @@ impl Boot {
                 )));
                 None
             }
+            // the root's errors name the path already
+            Err(e) if e.to_string().starts_with(&format!("{path}:")) => {
+                self.errors.push(e);
+                None
+            }
             Err(e) => {
                 self.errors.push(Error::msg(format!("{path}: {e}")));
                 None
