@@ -17,11 +17,14 @@ use std::process::{Command, Stdio};
 /// A run longer than this is a hang.
 const DEADLINE_SECS: &str = "30";
 
+type Setup = Box<dyn Fn(&Path, &Path) + Sync>;
+type Then = fn(&Path) -> Result<(), String>;
+
 struct Case {
     name: String,
     /// Builds the bad input into the root (first argument); the second is the directory
     /// that holds the root and the canary beside it.
-    setup: Box<dyn Fn(&Path, &Path) + Sync>,
+    setup: Setup,
     args: Vec<String>,
     /// Shell commands run in a private mount namespace before qfix (`$R` is the root).
     ns: Option<&'static str>,
@@ -31,7 +34,7 @@ struct Case {
     /// In-root path prefixes the run may change.
     may_write: Vec<&'static str>,
     /// A last check of the tree after the run.
-    then: Option<fn(&Path) -> Result<(), String>>,
+    then: Option<Then>,
 }
 
 fn case(
@@ -61,7 +64,7 @@ impl Case {
         self.may_write.extend(p);
         self
     }
-    fn then(mut self, f: fn(&Path) -> Result<(), String>) -> Case {
+    fn then(mut self, f: Then) -> Case {
         self.then = Some(f);
         self
     }
@@ -242,7 +245,7 @@ fn check(case: &Case, report: &mut String) -> Result<(), String> {
         let inroot = k.strip_prefix("root").map(|r| r.to_string());
         // a path the case may write, or a directory created on the way to one
         let created_dir =
-            after.get(k).is_some_and(|a| a.starts_with("dir ")) && before.get(k).is_none();
+            after.get(k).is_some_and(|a| a.starts_with("dir ")) && !before.contains_key(k);
         let allowed = inroot.as_deref().is_some_and(|p| {
             case.may_write
                 .iter()
