@@ -90,14 +90,15 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Whether a crash left this run for the next apply to settle.
+    /// Whether a crash left this run (or its rollback) for the next apply to settle:
+    /// temp files to remove, edits to check, a stage to close. A run rolled back after a
+    /// crash still has the crash's temp files.
     fn unsettled(&self) -> bool {
         self.rolling_back
-            || (!self.rolled_back
-                && matches!(
-                    self.stage,
-                    Stage::Prepared | Stage::Writing | Stage::Checking | Stage::Live
-                ))
+            || matches!(
+                self.stage,
+                Stage::Prepared | Stage::Writing | Stage::Checking | Stage::Live
+            )
     }
 }
 
@@ -500,32 +501,13 @@ pub fn settle(host: &Host) -> Result<Vec<String>> {
                 continue;
             }
         };
+        // a manifest's own temp file: a save (a rollback's first step) that crashed
+        notes.extend(remove_temp_files(root, &dir)?);
         if !m.unsettled() {
             continue;
         }
-        // temp files beside the files it wrote or restored, and among its backups
-        let mut dirs: BTreeSet<String> = BTreeSet::new();
-        for b in &m.files {
-            if let Ok(Resolved::Path(p)) = root.resolve(&b.path) {
-                dirs.insert(root::parent(&p).to_string());
-            }
-            if let Some(copy) = &b.backup {
-                dirs.insert(root::parent(copy).to_string());
-            }
-        }
-        dirs.insert(dir.clone());
-        for d in &dirs {
-            for n in root.list_dir(d).unwrap_or_default() {
-                let p = root::join(d, &n);
-                if n.starts_with(TEMP_PREFIX)
-                    && root.file_type(&p) == Some(rustix::fs::FileType::RegularFile)
-                {
-                    root.remove_file(&p)?;
-                    notes.push(format!("removed {p}: a temp file a crashed run left"));
-                }
-            }
-        }
-        if m.stage == Stage::Prepared && !m.rolling_back {
+        notes.extend(clean_run(root, &m)?);
+        if m.stage == Stage::Prepared && !m.rolling_back && !m.rolled_back {
             // no config file was touched yet: nothing to roll back
             root.remove_tree(&dir)?;
             notes.push(format!(
@@ -537,19 +519,59 @@ pub fn settle(host: &Host) -> Result<Vec<String>> {
             notes.extend(check_again(root, &dir, &m)?);
         }
         let was = m.stage;
-        if m.unsettled() && !m.rolled_back {
+        if was != Stage::Done && was != Stage::Failed {
             m.stage = Stage::Interrupted;
         }
         let rolling = std::mem::take(&mut m.rolling_back);
         save_manifest(root, &format!("{dir}/manifest.json"), &m)?;
         notes.push(if rolling {
             format!("{dir}: a rollback of it was interrupted; `qfix rollback {name}` finishes it")
+        } else if m.rolled_back {
+            format!("{dir}: cleaned up after an apply that crashed and was rolled back")
         } else {
             format!(
                 "{dir}: an earlier apply was interrupted (at {}); `qfix rollback {name}` undoes what it did",
                 serde_json::to_string(&was).unwrap_or_default().trim_matches('"')
             )
         });
+    }
+    Ok(notes)
+}
+
+/// Remove the temp files a crashed run (or rollback) may have left: beside the files and
+/// values it wrote or restored, and among its backups.
+fn clean_run(root: &Root, m: &Manifest) -> Result<Vec<String>> {
+    let mut dirs: BTreeSet<String> = BTreeSet::new();
+    for (key, _, _) in &m.live {
+        let value = format!("/proc/sys/{}", sysctl::key_to_path(key));
+        dirs.insert(root::parent(&value).to_string());
+    }
+    for b in &m.files {
+        if let Ok(Resolved::Path(p)) = root.resolve(&b.path) {
+            dirs.insert(root::parent(&p).to_string());
+        }
+        if let Some(copy) = &b.backup {
+            dirs.insert(root::parent(copy).to_string());
+        }
+    }
+    let mut notes = Vec::new();
+    for d in &dirs {
+        notes.extend(remove_temp_files(root, d)?);
+    }
+    Ok(notes)
+}
+
+/// Remove qfix's temp files (regular files named `TEMP_PREFIX`...) in one directory.
+fn remove_temp_files(root: &Root, dir: &str) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    for n in root.list_dir(dir).unwrap_or_default() {
+        let p = root::join(dir, &n);
+        if n.starts_with(TEMP_PREFIX)
+            && root.file_type(&p) == Some(rustix::fs::FileType::RegularFile)
+        {
+            root.remove_file(&p)?;
+            notes.push(format!("removed {p}: a temp file a crashed run left"));
+        }
     }
     Ok(notes)
 }
@@ -732,9 +754,16 @@ pub fn rollback(host: &Host, dir: &str, mut m: Manifest, force: bool) -> Result<
     }
     let steps = restore_plan(host, &m, force)?;
     let manifest_path = format!("{dir}/manifest.json");
+    // a rollback that was interrupted: what it left first
+    let mut cleaned = if m.rolling_back {
+        clean_run(root, &m)?
+    } else {
+        Vec::new()
+    };
     m.rolling_back = true;
     save_manifest(root, &manifest_path, &m)?;
-    let done = execute(host, &steps)?;
+    let mut done = execute(host, &steps)?;
+    done.append(&mut cleaned);
     m.rolling_back = false;
     m.rolled_back = true;
     save_manifest(root, &manifest_path, &m)?;

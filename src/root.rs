@@ -254,7 +254,8 @@ impl Root {
         })
     }
 
-    /// Open a regular file for reading (write: for writing, truncated; never created).
+    /// Open a regular file for reading (write: for writing, as /proc/sys values are: not
+    /// created, not truncated, one write).
     /// `Ok(None)` when it does not exist. Anything but a regular file is refused, naming its
     /// kind; so is a /dev/null mask.
     pub fn open_file(&self, inroot: &str, write: bool) -> Result<Option<fs::File>, Error> {
@@ -281,7 +282,7 @@ impl Root {
     pub fn open_resolved(&self, p: &str, write: bool) -> io::Result<fs::File> {
         // O_NONBLOCK: opening a FIFO must not wait for a writer or a reader
         let flags = if write {
-            OFlags::WRONLY | OFlags::TRUNC | OFlags::NONBLOCK
+            OFlags::WRONLY | OFlags::NONBLOCK
         } else {
             OFlags::RDONLY | OFlags::NONBLOCK
         };

@@ -166,6 +166,34 @@ impl Live {
         check_key(key).map_err(|e| Error::msg(format!("{key}: {e}; not written")))?;
         let shown = Self::path(key);
         self.own(&shown)?;
+        match self.root.file_type(&shown) {
+            None => {
+                return Err(Error::msg(format!(
+                    "{key}: {shown} does not exist: the running kernel has no such key; not written"
+                )));
+            }
+            Some(rustix::fs::FileType::RegularFile) => {}
+            Some(t) => {
+                return Err(Error::msg(format!(
+                    "{key}: {shown}: is {}, not a regular file; not written",
+                    crate::root::kind_name(t)
+                )));
+            }
+        }
+        if !self.on_procfs(&shown) {
+            // a tree's /proc/sys is plain files: replaced atomically, old or new after a crash
+            if let Err(e) = self
+                .root
+                .write_atomic(&shown, format!("{value}\n").as_bytes())
+            {
+                let e = e.to_string();
+                let reason = e.strip_prefix(&format!("{shown}: ")).unwrap_or(&e);
+                return Err(Error::msg(format!(
+                    "{key}: writing {value} to {shown} failed: {reason}"
+                )));
+            }
+            return self.read_back(key, value, &shown);
+        }
         let f = match self.root.open_resolved(&shown, true) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -192,6 +220,22 @@ impl Live {
                 e,
             ));
         }
+        self.read_back(key, value, &shown)
+    }
+
+    /// Whether the value's directory is the kernel's procfs (else a tree of plain files).
+    fn on_procfs(&self, path: &str) -> bool {
+        const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+        let dir = crate::root::parent(path);
+        // f_type is i64 on x86_64 and another integer elsewhere
+        #[allow(clippy::unnecessary_cast)]
+        let procfs = |st: rustix::fs::StatFs| st.f_type as i64 == PROC_SUPER_MAGIC;
+        matches!(self.root.open_dir(dir, false), Ok(Some(fd))
+            if rustix::fs::fstatfs(&fd).is_ok_and(procfs))
+    }
+
+    /// A value written, read back: the kernel may clamp or ignore it.
+    fn read_back(&self, key: &str, value: &str, shown: &str) -> Result<()> {
         match self.read(key)? {
             Some(now) if same_value(&now, value) => Ok(()),
             Some(now) => Err(Error::msg(format!(
