@@ -936,6 +936,251 @@ pub fn restart(root: &Root, restarts: &[crate::plan::Restart]) -> Vec<Result<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+
+    const KEY: &str = "net.core.somaxconn";
+    const FILE: &str = "/etc/sysctl.d/10-a.conf";
+
+    /// A tree with one sysctl file and a live somaxconn of 4096.
+    fn tree() -> (tempfile::TempDir, Host) {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("etc/sysctl.d")).unwrap();
+        fs::create_dir_all(d.path().join("proc/sys/net/core")).unwrap();
+        fs::write(
+            d.path().join("etc/sysctl.d/10-a.conf"),
+            "net.core.somaxconn = 4096\n",
+        )
+        .unwrap();
+        fs::write(d.path().join("proc/sys/net/core/somaxconn"), "4096\n").unwrap();
+        let host = Host::new(Root::new(d.path()).unwrap());
+        (d, host)
+    }
+
+    fn changes(host: &Host, to: &str, checker: &[&str]) -> Vec<Change> {
+        let old = host.root.read_opt(FILE).unwrap().unwrap().to_string();
+        vec![
+            Change::File {
+                path: FILE.into(),
+                diff: String::new(),
+                safe: true,
+                reason: String::new(),
+                new: format!("net.core.somaxconn = {to}\n"),
+                old: Some(old),
+                checker: checker.iter().map(|s| s.to_string()).collect(),
+            },
+            Change::Sysctl {
+                key: KEY.into(),
+                from: None,
+                to: to.into(),
+                safe: true,
+            },
+        ]
+    }
+
+    fn run(host: &Host, to: &str, checker: &[&str]) -> Result<Report> {
+        let c = changes(host, to, checker);
+        let refs: Vec<&Change> = c.iter().collect();
+        apply(host, &refs, false)
+    }
+
+    fn live(d: &tempfile::TempDir) -> String {
+        fs::read_to_string(d.path().join("proc/sys/net/core/somaxconn")).unwrap()
+    }
+
+    fn file(d: &tempfile::TempDir) -> String {
+        fs::read_to_string(d.path().join("etc/sysctl.d/10-a.conf")).unwrap()
+    }
+
+    /// Checkers for a tree run in the sandbox, which needs private mount namespaces and
+    /// the host's /etc/sysctl.d to bind the tree's copy over.
+    fn sandbox() -> bool {
+        let ok = std::path::Path::new("/etc/sysctl.d").is_dir()
+            && std::process::Command::new("unshare")
+                .args(["-m", "true"])
+                .status()
+                .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(
+                std::env::var("CI").is_err(),
+                "the checker sandbox is required in CI"
+            );
+            eprintln!("SKIPPED: no private mount namespaces or no /etc/sysctl.d here");
+        }
+        ok
+    }
+
+    #[test]
+    fn a_failed_apply_is_recorded_as_failed_and_the_default_rollback_skips_it() {
+        if !sandbox() {
+            return;
+        }
+        let (d, host) = tree();
+        let first = run(&host, "8192", &["true"]).unwrap();
+        assert!(
+            first.applied.iter().any(|a| a == "validated: true"),
+            "{first:?}"
+        );
+        let e = run(&host, "16384", &["false"]).unwrap_err().to_string();
+        assert!(
+            e.contains("false rejects the edited /etc/sysctl.d/10-a.conf"),
+            "{e}"
+        );
+        assert!(
+            e.contains("the apply failed and was rolled back (restored /etc/sysctl.d/10-a.conf"),
+            "{e}"
+        );
+        assert_eq!(
+            (file(&d), live(&d)),
+            ("net.core.somaxconn = 8192\n".into(), "8192\n".into())
+        );
+        let (dir, m) = find_backup(&host.root, None).unwrap();
+        assert_eq!(Some(dir.clone()), first.backup_dir);
+        assert_eq!(m.stage, Stage::Done);
+        let failed = backup_ids(&host.root).unwrap().last().unwrap().clone();
+        let f = load(&host.root, &format!("{BACKUP_DIR}/{failed}"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.stage, Stage::Failed);
+        assert!(f.error.unwrap().contains("rejects"));
+        // the default rollback undoes the first apply, and says what it restored
+        let r = rollback(&host, &dir, m, false).unwrap();
+        assert_eq!(
+            r.applied,
+            [
+                format!("rolled back {dir}"),
+                format!("restored {FILE} from {dir}{FILE}"),
+                format!("{KEY} = 4096 (live)"),
+            ]
+        );
+        assert_eq!(
+            (file(&d), live(&d)),
+            ("net.core.somaxconn = 4096\n".into(), "4096\n".into())
+        );
+    }
+
+    #[test]
+    fn a_live_value_changed_since_the_apply_is_left_unless_forced() {
+        let (d, host) = tree();
+        run(&host, "8192", &[]).unwrap();
+        fs::write(d.path().join("proc/sys/net/core/somaxconn"), "1000\n").unwrap();
+        let (dir, m) = find_backup(&host.root, None).unwrap();
+        let r = rollback(&host, &dir, m.clone(), false).unwrap();
+        assert_eq!(live(&d), "1000\n");
+        assert_eq!(file(&d), "net.core.somaxconn = 4096\n");
+        assert_eq!(
+            r.skipped,
+            [format!(
+                "{KEY} = 1000 (live): left as it is: changed since the apply set 8192; --force restores 4096"
+            )]
+        );
+        // forced, it is restored
+        fs::write(
+            d.path().join("etc/sysctl.d/10-a.conf"),
+            "net.core.somaxconn = 8192\n",
+        )
+        .unwrap();
+        let r = rollback(&host, &dir, m, true).unwrap();
+        assert!(r.applied.contains(&format!("{KEY} = 4096 (live)")), "{r:?}");
+        assert_eq!(live(&d), "4096\n");
+    }
+
+    #[test]
+    fn a_corrupt_backup_is_refused_by_name_and_nothing_is_written() {
+        let (d, host) = tree();
+        let r = run(&host, "8192", &[]).unwrap();
+        let copy = r.backups[0].backup.clone().unwrap();
+        fs::write(host.root.host(&copy), "net.core.somaxconn = 40").unwrap();
+        let (dir, m) = find_backup(&host.root, None).unwrap();
+        let e = rollback(&host, &dir, m, false).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{copy}: backup is corrupt (its sha256 is not the original's); refusing to roll back; nothing was changed"
+            )
+        );
+        assert_eq!(
+            (file(&d), live(&d)),
+            ("net.core.somaxconn = 8192\n".into(), "8192\n".into())
+        );
+    }
+
+    #[test]
+    fn a_run_that_crashed_while_checking_is_checked_again_by_the_next_apply() {
+        if !sandbox() {
+            return;
+        }
+        let (_d, host) = tree();
+        let r = run(&host, "8192", &["false"]).unwrap_err();
+        assert!(r.to_string().contains("rejects"));
+        // as if killed while `false` ran: stage `checking`, its edit on disk
+        let ok = run(&host, "8192", &["true"]).unwrap();
+        let dir = ok.backup_dir.unwrap();
+        let path = format!("{dir}/manifest.json");
+        let mut m = load(&host.root, &dir).unwrap().unwrap();
+        m.stage = Stage::Checking;
+        m.files[0].checker = vec!["false".into()];
+        save_manifest(&host.root, &path, &m).unwrap();
+        let e = settle(&host).unwrap_err().to_string();
+        assert!(
+            e.contains("false rejects the edited /etc/sysctl.d/10-a.conf"),
+            "{e}"
+        );
+        assert!(
+            e.contains("crashed before checking this edit; run `qfix rollback"),
+            "{e}"
+        );
+        assert_eq!(
+            load(&host.root, &dir).unwrap().unwrap().stage,
+            Stage::Checking
+        );
+        m.files[0].checker = vec!["true".into()];
+        save_manifest(&host.root, &path, &m).unwrap();
+        let notes = settle(&host).unwrap();
+        assert!(
+            notes[0].starts_with("validated: true (checked again"),
+            "{notes:?}"
+        );
+        assert!(
+            notes[1].contains("an earlier apply was interrupted (at checking)"),
+            "{notes:?}"
+        );
+        assert_eq!(
+            load(&host.root, &dir).unwrap().unwrap().stage,
+            Stage::Interrupted
+        );
+        assert!(settle(&host).unwrap().is_empty());
+    }
+
+    #[test]
+    fn leftovers_of_crashed_runs_are_removed_and_said() {
+        let (d, host) = tree();
+        let r = run(&host, "8192", &[]).unwrap();
+        let dir = r.backup_dir.unwrap();
+        let mut m = load(&host.root, &dir).unwrap().unwrap();
+        m.stage = Stage::Writing;
+        save_manifest(&host.root, &format!("{dir}/manifest.json"), &m).unwrap();
+        let temp = d.path().join("etc/sysctl.d/.qfix-10-a.conf.1.2.tmp");
+        fs::write(&temp, "net.core.somaxconn = 8").unwrap();
+        let orphan = format!("{BACKUP_DIR}/2020-01-01T00:00:00Z");
+        fs::create_dir_all(host.root.host(&orphan).join("etc")).unwrap();
+        let notes = settle(&host).unwrap();
+        assert!(!temp.exists() && !host.root.host(&orphan).exists());
+        let all = notes.join("\n");
+        assert!(
+            all.contains(&format!(
+                "removed {orphan}: an apply crashed before its journal"
+            )),
+            "{all}"
+        );
+        assert!(
+            all.contains("removed /etc/sysctl.d/.qfix-10-a.conf.1.2.tmp: a temp file"),
+            "{all}"
+        );
+        assert!(
+            all.contains("an earlier apply was interrupted (at writing)"),
+            "{all}"
+        );
+    }
 
     #[test]
     fn backup_ids_sort_in_time_order() {

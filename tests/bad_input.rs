@@ -867,6 +867,38 @@ fn catalog() -> Vec<Case> {
         )
         .ns("mount --bind \"$R\" \"$R\"; mount -o remount,bind,ro \"$R\""),
     );
+    // refused applies write nothing at all, not even the lock file or a backup directory
+    cases.push(
+        case(
+            "apply without a terminal",
+            |_, _| {},
+            &["apply", "--set", "net.core.somaxconn=8192"],
+            1,
+        )
+        .says(&["no terminal to ask for approval; nothing was changed"]),
+    );
+    cases.push(
+        case(
+            "stale plan",
+            |r, out| {
+                let o = Command::new(BIN)
+                    .arg("--root")
+                    .arg(r)
+                    .args(["plan", "--set", "net.core.somaxconn=8192", "--out"])
+                    .arg(out.join("plan.json"))
+                    .output()
+                    .unwrap();
+                assert_eq!(o.status.code(), Some(2), "{o:?}");
+                put(r, "/etc/sysctl.conf", b"# changed since the plan\n");
+            },
+            &["apply", "{OUT}/plan.json", "--yes"],
+            1,
+        )
+        .says(&[
+            "stale plan, refusing to apply",
+            "/etc/sysctl.conf: modified since the plan was made",
+        ]),
+    );
     cases.push(
         case(
             "missing root",
