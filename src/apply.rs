@@ -1151,6 +1151,46 @@ mod tests {
         assert!(settle(&host).unwrap().is_empty());
     }
 
+    /// The host's checker run for a tree writes nothing outside it: /var/log, /var/lib,
+    /// /run and /tmp are scratch overlays, / is read-only; the bound config dir is the tree's.
+    #[test]
+    fn a_checker_run_for_a_tree_writes_nothing_outside_it() {
+        if !sandbox() {
+            return;
+        }
+        let (d, host) = tree();
+        let probes = [
+            "/var/log/qfix-probe",
+            "/var/lib/qfix-probe",
+            "/tmp/qfix-probe",
+            "/run/qfix-probe",
+            "/etc/qfix-probe",
+            "/qfix-probe",
+        ];
+        let script = format!(
+            "for p in {}; do echo x > $p 2>/dev/null; done; echo y > /etc/sysctl.d/qfix-probe",
+            probes.join(" ")
+        );
+        let argv: Vec<String> = ["sh", "-c", &script]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let note = run_checker(&host.root, FILE, &argv).unwrap().unwrap();
+        assert!(note.starts_with("validated: sh -c"), "{note}");
+        for p in probes {
+            assert!(
+                !std::path::Path::new(p).exists(),
+                "the checker wrote {p} on the host"
+            );
+        }
+        assert!(!std::path::Path::new("/etc/sysctl.d/qfix-probe").exists());
+        // the tree's own directory, bound over /etc/sysctl.d, took the write
+        assert_eq!(
+            fs::read_to_string(d.path().join("etc/sysctl.d/qfix-probe")).unwrap(),
+            "y\n"
+        );
+    }
+
     #[test]
     fn leftovers_of_crashed_runs_are_removed_and_said() {
         let (d, host) = tree();

@@ -812,6 +812,21 @@ fn catalog() -> Vec<Case> {
     );
     cases.push(
         case(
+            "NUL in the policy",
+            |r, _| {
+                put(
+                    r,
+                    "/etc/qfix/policy.toml",
+                    b"[sysctl]\n\"net.core.somaxconn\" = { min = 1\x0024 }\n",
+                )
+            },
+            &["plan"],
+            1,
+        )
+        .says(&["/etc/qfix/policy.toml:2: invalid"]),
+    );
+    cases.push(
+        case(
             "policy that is not TOML",
             |r, _| put(r, "/etc/qfix/policy.toml", b"[sysctl\n"),
             &["apply", "--yes"],
