@@ -113,6 +113,10 @@ pub enum Command {
         /// Do not ask
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Also restore files and live values changed since the apply (default: refuse a
+        /// changed file, leave a changed live value)
+        #[arg(long)]
+        force: bool,
         /// Seconds to wait for another apply to release the lock
         #[arg(long, value_name = "SECS", default_value_t = 10)]
         lock_timeout: u64,
@@ -249,12 +253,21 @@ pub enum Strategy {
     LowerBacklog,
 }
 
+/// `--set KEY=VALUE`: one key that names a value under /proc/sys (no `..`, no odd
+/// characters, no pattern) and a value it could take.
 fn parse_set(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or("expected KEY=VALUE")?;
-    if k.trim().is_empty() {
+    let (k, v) = (k.trim(), v.trim());
+    if k.is_empty() {
         return Err("empty key".into());
     }
-    Ok((k.trim().to_string(), v.trim().to_string()))
+    if crate::sysctl::is_glob(k) {
+        return Err(format!("{k}: a pattern; --set takes one key"));
+    }
+    let key = crate::sysctl::normalize_key(k);
+    crate::sysctl::check_key(&key)?;
+    crate::sysctl::check_value(&key, v).map_err(|e| format!("{key}: {e}"))?;
+    Ok((k.to_string(), v.to_string()))
 }
 
 /// What a command ended with; `exit_code` maps it to the process exit status.
@@ -377,6 +390,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Rollback {
             backup,
             yes,
+            force,
             lock_timeout,
             format,
         } => done(
@@ -384,7 +398,7 @@ pub fn run(cli: Cli) -> Outcome {
             run_rollback(
                 &root,
                 backup.as_deref(),
-                yes,
+                (yes, force),
                 Duration::from_secs(lock_timeout),
                 format,
             ),
@@ -620,7 +634,12 @@ fn run_apply(
         }
     };
     if p.changes.is_empty() {
-        output::apply(&apply::Report::default(), o.format);
+        // a run that goes ahead settles what a crashed one left, even with nothing to do
+        let report = apply::Report {
+            applied: apply::settle(&host).map_err(|e| vec![e])?,
+            ..Default::default()
+        };
+        output::apply(&report, o.format);
         return Ok(Outcome::Clean);
     }
     let chosen = choose(&p, o)?;
@@ -681,7 +700,7 @@ fn run_apply(
 fn run_rollback(
     root: &Path,
     backup: Option<&str>,
-    yes: bool,
+    (yes, force): (bool, bool),
     timeout: Duration,
     format: Format,
 ) -> Result<Outcome, Vec<Error>> {
@@ -702,7 +721,7 @@ fn run_rollback(
             } else {
                 "remove"
             };
-            eprintln!("  {what} {}", b.path);
+            eprintln!("  {what} {} (if qfix's edit is still there)", b.path);
         }
         for (k, before, _) in &manifest.live {
             eprintln!("  {k} = {} (live)", crate::sysctl::norm_value(before));
@@ -717,7 +736,7 @@ fn run_rollback(
             return Ok(Outcome::Clean);
         }
     }
-    let report = apply::rollback(&host, &dir, manifest).map_err(|e| vec![e])?;
+    let report = apply::rollback(&host, &dir, manifest, force).map_err(|e| vec![e])?;
     output::apply(&report, format);
     Ok(Outcome::Clean)
 }

@@ -5,6 +5,7 @@ pub mod blame;
 pub mod cli;
 pub mod edit;
 pub mod error;
+pub mod fuzz;
 pub mod host;
 pub mod limits;
 pub mod listing;

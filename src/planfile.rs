@@ -42,7 +42,7 @@ impl PlanFile {
     }
 
     pub fn load(path: &Path) -> Result<PlanFile, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+        let text = crate::root::read_path(path, crate::root::MAX_FILE_BYTES)?;
         let pf: PlanFile = serde_json::from_str(&text).map_err(|e| {
             Error::at(
                 &path.display().to_string(),

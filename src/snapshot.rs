@@ -343,7 +343,8 @@ fn describe(host: &Host, state: &mut LiveState) {
 fn read_policy(host: &Host, path: Option<&Path>) -> Result<Policy, Vec<Error>> {
     match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| vec![Error::io(p.display(), e)])?;
+            let text =
+                crate::root::read_path(p, crate::root::MAX_FILE_BYTES).map_err(|e| vec![e])?;
             Policy::parse(&p.display().to_string(), &text)
         }
         None => match host.read(policy::DEFAULT_PATH) {

@@ -34,10 +34,14 @@ impl View {
         } else {
             dialoguer::console::Term::stdout()
         };
+        // a terminal's width, else COLUMNS (as shells export it), else 80
+        let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
         let width = term
             .size_checked()
-            .map_or(80, |(_, cols)| cols as usize)
-            .clamp(40, 200);
+            .map(|(_, cols)| cols as usize)
+            .or(columns)
+            .unwrap_or(80)
+            .max(40);
         let color = if stderr {
             dialoguer::console::colors_enabled_stderr()
         } else {
@@ -64,7 +68,8 @@ impl View {
         let opts = textwrap::Options::new(self.width)
             .initial_indent(first)
             .subsequent_indent(rest)
-            .break_words(false);
+            .break_words(false)
+            .word_splitter(textwrap::WordSplitter::NoHyphenation);
         for line in textwrap::wrap(text, opts) {
             writeln!(w, "{line}")?;
         }
@@ -174,7 +179,8 @@ fn finding(w: &mut dyn Write, f: &Finding, view: View) -> io::Result<()> {
     let opts = textwrap::Options::new(view.width)
         .initial_indent(&pad)
         .subsequent_indent("      ")
-        .break_words(false);
+        .break_words(false)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation);
     for (n, line) in textwrap::wrap(&f.message, opts).iter().enumerate() {
         if n == 0 {
             writeln!(w, "{head}{}", &line[pad.len().min(line.len())..])?;

@@ -189,6 +189,8 @@ pub fn build(snap: &Snapshot, goals: &Goals) -> Plan {
         .count();
     let mut errors: Vec<Error> = snap.boot.errors.clone();
     errors.extend(snap.services.errors.iter().cloned());
+    // live values that could not be read (a FIFO, a link, megabytes under /proc/sys)
+    errors.extend(snap.errors.iter().cloned());
     let (changes, restarts, fix_errors) = fixes(snap, goals, &wants);
     errors.extend(fix_errors);
     if bad_input > 0 {

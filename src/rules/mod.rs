@@ -594,9 +594,9 @@ pub fn load(host: &Host, extra: Option<&std::path::Path>) -> Result<Vec<Rule>, V
         names.retain(|p| p.extension().is_some_and(|e| e == "toml"));
         names.sort();
         for p in names {
-            match std::fs::read_to_string(&p) {
+            match crate::root::read_path(&p, crate::root::MAX_FILE_BYTES) {
                 Ok(text) => add(&p.display().to_string(), &text, &mut errs),
-                Err(e) => errs.push(Error::io(p.display(), e)),
+                Err(e) => errs.push(e),
             }
         }
     }

@@ -142,6 +142,10 @@ fn entry(host: &Host, path: &str) -> Entry {
         Err(e) if e.is_directory() => Entry::Unreadable(Error::msg(format!(
             "{path}: is a directory; systemd-sysctl fails to read it"
         ))),
+        // the root's errors name the path already
+        Err(e) if matches!(e.parts().0, Some(p) if p == path || p == target) => {
+            Entry::Unreadable(e)
+        }
         Err(e) => Entry::Unreadable(Error::msg(format!("{path}: {e}"))),
     }
 }

@@ -46,6 +46,18 @@ pub fn parse(text: &str) -> Vec<Line> {
     lines
 }
 
+/// Fuzz entry point: parse bytes as a sysctl.d file and check the spans it reports.
+pub fn fuzz(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for l in parse(text) {
+        if let LineKind::Assign(a) = l.kind {
+            assert_eq!(&text[a.value_span.clone()], a.value);
+        }
+    }
+}
+
 fn parse_line(body: &str, start: usize) -> LineKind {
     let p = body.trim();
     if p.is_empty() {
@@ -87,6 +99,21 @@ fn parse_line(body: &str, start: usize) -> LineKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_key() {
+        let text = "\u{feff}net.core.somaxconn = 1024\r\nnet.ipv4.tcp_syncookies=1\r\n";
+        let lines = parse(text);
+        let LineKind::Assign(a) = &lines[0].kind else {
+            panic!("{:?}", lines[0])
+        };
+        assert_eq!(a.key, "net.core.somaxconn");
+        assert_eq!(&text[a.value_span.clone()], "1024");
+        let LineKind::Assign(b) = &lines[1].kind else {
+            panic!()
+        };
+        assert_eq!((b.value.as_str(), lines[1].number), ("1", 2));
+    }
 
     #[test]
     fn parses_like_systemd() {

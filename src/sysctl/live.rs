@@ -1,145 +1,92 @@
 //! Live sysctls under `<root>/proc/sys`: read, list, write with read-back.
 
-use std::fs;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::io::{self, Write};
 
-use super::{key_to_path, path_to_key, same_value};
+use super::{check_key, key_to_path, path_to_key, same_value};
 use crate::error::{Error, Result};
-use crate::root::Root;
+use crate::root::{MAX_VALUE_BYTES, Resolved, Root};
 
-/// A /proc/sys value is at most a page or two (a CPU list, a port range): more is not a value.
-const MAX_VALUE: u64 = 64 << 10;
-
+/// /proc/sys under the root. Every value is opened through `Root` (inside the root, links
+/// refused, O_NONBLOCK, regular files only) and read with a bound, so a value that is a
+/// FIFO or a link to /dev/zero is an error naming its path, never a hang.
 pub struct Live {
-    dir: PathBuf,
+    root: Root,
 }
 
 impl Live {
     pub fn open(root: &Root) -> Option<Live> {
-        let dir = root.host("/proc/sys");
-        dir.is_dir().then_some(Live { dir })
+        root.is_dir("/proc/sys")
+            .then(|| Live { root: root.clone() })
     }
 
-    /// The value of a canonical key as `sysctl` prints it (without the trailing newline);
-    /// `None` when the key does not exist, is a directory or cannot be read (write-only).
+    /// The in-root path of a key's value: `/proc/sys/net/core/somaxconn`.
+    fn path(key: &str) -> String {
+        format!("/proc/sys/{}", key_to_path(key))
+    }
+
+    /// The key's own file, refusing a link (a kernel's /proc/sys has none): its target is
+    /// not the key's value.
+    fn own(&self, path: &str) -> Result<()> {
+        match self.root.resolve(path)? {
+            Resolved::Path(p) if p == path => Ok(()),
+            Resolved::Path(p) => Err(Error::msg(format!(
+                "{path}: a symlink (to {p}), not a kernel value"
+            ))),
+            Resolved::DevNull => Err(Error::msg(format!(
+                "{path}: a symlink to /dev/null, not a kernel value"
+            ))),
+        }
+    }
+
+    /// The value's text, as `sysctl` prints it (without the trailing newline); `None` when
+    /// the key does not exist, is a directory, or cannot be read (a write-only key).
     pub fn read(&self, key: &str) -> Result<Option<String>> {
-        let rel = key_to_path(key);
-        let shown = || format!("/proc/sys/{rel}");
-        let mut f = match fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(nix::libc::O_NONBLOCK)
-            .open(self.dir.join(&rel))
-        {
-            Ok(f) => f,
-            Err(e) if no_value(&e) => return Ok(None),
-            Err(e) => return Err(Error::io(shown(), e)),
-        };
-        let meta = f.metadata().map_err(|e| Error::io(shown(), e))?;
-        if meta.is_dir() {
+        if check_key(key).is_err() {
+            // not a name the kernel could have: no such key
             return Ok(None);
         }
-        // a link to /dev/zero or a FIFO in a --root tree: the read is bounded and does not
-        // block (O_NONBLOCK), so neither runs forever
-        let mut buf = Vec::new();
-        match (&mut f).take(MAX_VALUE + 1).read_to_end(&mut buf) {
-            Ok(_) => {}
-            Err(e) if no_value(&e) => return Ok(None),
-            Err(e) => return Err(Error::io(shown(), e)),
+        let path = Self::path(key);
+        self.own(&path)?;
+        if self.root.file_type(&path).is_none() {
+            return Ok(None);
         }
-        if buf.len() as u64 > MAX_VALUE {
-            return Err(Error::msg(format!(
-                "{}: longer than {MAX_VALUE} bytes; not a sysctl value",
-                shown()
-            )));
-        }
+        let f = match self.root.open_resolved(&path, false) {
+            Ok(f) => f,
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound) => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Other => {
+                if self.root.is_dir(&path) {
+                    return Ok(None);
+                }
+                return Err(Error::msg(format!("{path}: {e}")));
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let bytes = crate::root::read_limited(f, MAX_VALUE_BYTES, &path)?;
         Ok(Some(
-            String::from_utf8_lossy(&buf)
+            String::from_utf8_lossy(&bytes)
                 .trim_end_matches('\n')
                 .to_string(),
         ))
     }
 
-    pub fn exists(&self, key: &str) -> bool {
-        fs::metadata(self.dir.join(key_to_path(key))).is_ok_and(|m| m.is_file())
-    }
-
-    /// Keys matching a sysctl glob, expanded over the directory tree like glob(3): `*` does
-    /// not cross `/`, directories are not keys.
-    pub fn expand(&self, pattern: &str) -> Vec<String> {
-        // (path below /proc/sys, is a directory)
-        let mut found: Vec<(String, bool)> = vec![(String::new(), true)];
-        for comp in key_to_path(pattern).split('/').filter(|c| !c.is_empty()) {
-            let pat = super::is_glob(comp)
-                .then(|| glob::Pattern::new(comp).ok())
-                .flatten();
-            let mut next = Vec::new();
-            for (dir, _) in found.iter().filter(|(_, is_dir)| *is_dir) {
-                let join = |n: &str| {
-                    if dir.is_empty() {
-                        n.to_string()
-                    } else {
-                        format!("{dir}/{n}")
-                    }
-                };
-                match &pat {
-                    None => {
-                        let p = join(comp);
-                        if let Ok(m) = fs::metadata(self.dir.join(&p)) {
-                            next.push((p, m.is_dir()));
-                        }
-                    }
-                    Some(pat) => {
-                        let Ok(entries) = fs::read_dir(self.dir.join(dir)) else {
-                            continue;
-                        };
-                        for e in entries.flatten() {
-                            let name = e.file_name().to_string_lossy().into_owned();
-                            if name.starts_with('.') || !pat.matches(&name) {
-                                continue;
-                            }
-                            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-                            next.push((join(&name), is_dir));
-                        }
-                    }
-                }
-            }
-            found = next;
-        }
-        let mut keys: Vec<String> = found
-            .into_iter()
-            .filter(|(_, is_dir)| !is_dir)
-            .map(|(p, _)| path_to_key(&p))
-            .collect();
-        keys.sort();
-        keys
-    }
-
-    /// Every key under /proc/sys with its value (`sysctl -a`); keys that cannot be read
-    /// (write-only, permission) are listed with `None`.
+    /// Every key under /proc/sys with its value (`sysctl -a`); a key that cannot be read
+    /// (write-only, permission, an odd file) is listed with `None`.
     pub fn all(&self) -> Vec<(String, Option<String>)> {
         let mut out = Vec::new();
-        let mut dirs = vec![String::new()];
+        let mut dirs = vec!["/proc/sys".to_string()];
         while let Some(dir) = dirs.pop() {
-            let Ok(entries) = fs::read_dir(self.dir.join(&dir)) else {
+            let Ok(names) = self.root.list_dir(&dir) else {
                 continue;
             };
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let rel = if dir.is_empty() {
-                    name
-                } else {
-                    format!("{dir}/{name}")
-                };
-                match e.file_type() {
-                    Ok(t) if t.is_dir() => dirs.push(rel),
-                    Ok(_) => {
-                        let key = path_to_key(&rel);
-                        let value = self.read(&key).ok().flatten();
-                        out.push((key, value));
-                    }
-                    Err(_) => {}
+            for name in names {
+                let path = format!("{dir}/{name}");
+                if self.root.is_dir(&path) {
+                    dirs.push(path);
+                } else if let Some(rel) = path.strip_prefix("/proc/sys/") {
+                    let key = path_to_key(rel);
+                    let value = self.read(&key).ok().flatten();
+                    out.push((key, value));
                 }
             }
         }
@@ -147,22 +94,103 @@ impl Live {
         out
     }
 
+    /// Whether the running kernel has this key (a value file, not a directory).
+    pub fn exists(&self, key: &str) -> bool {
+        check_key(key).is_ok()
+            && self.root.file_type(&Self::path(key)) == Some(rustix::fs::FileType::RegularFile)
+    }
+
+    /// Keys matching a sysctl glob, expanded over the directory tree like glob(3).
+    pub fn expand(&self, pattern: &str) -> Vec<String> {
+        let pat = Self::path(pattern);
+        let Ok(found) = self.root.glob(&pat) else {
+            return Vec::new();
+        };
+        let mut keys: Vec<String> = found
+            .into_iter()
+            .filter(|p| self.root.file_type(p) == Some(rustix::fs::FileType::RegularFile))
+            .filter_map(|p| p.strip_prefix("/proc/sys/").map(path_to_key))
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// Write a value the way sysctl(8) does, then read it back. A kernel that refuses
     /// (EINVAL, EROFS, EPERM) or silently clamps is an error naming both values.
     pub fn write(&self, key: &str, value: &str) -> Result<()> {
-        let path = self.dir.join(key_to_path(key));
-        let shown = format!("/proc/sys/{}", key_to_path(key));
-        let res = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(format!("{value}\n").as_bytes()));
+        check_key(key).map_err(|e| Error::msg(format!("{key}: {e}; not written")))?;
+        let shown = Self::path(key);
+        self.own(&shown)?;
+        match self.root.file_type(&shown) {
+            None => {
+                return Err(Error::msg(format!(
+                    "{key}: {shown} does not exist: the running kernel has no such key; not written"
+                )));
+            }
+            Some(rustix::fs::FileType::RegularFile) => {}
+            Some(t) => {
+                return Err(Error::msg(format!(
+                    "{key}: {shown}: is {}, not a regular file; not written",
+                    crate::root::kind_name(t)
+                )));
+            }
+        }
+        if !self.on_procfs(&shown) {
+            // a tree's /proc/sys is plain files: replaced atomically, old or new after a crash
+            if let Err(e) = self
+                .root
+                .write_atomic(&shown, format!("{value}\n").as_bytes())
+            {
+                let e = e.to_string();
+                let reason = e.strip_prefix(&format!("{shown}: ")).unwrap_or(&e);
+                return Err(Error::msg(format!(
+                    "{key}: writing {value} to {shown} failed: {reason}"
+                )));
+            }
+            return self.read_back(key, value, &shown);
+        }
+        let f = match self.root.open_resolved(&shown, true) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::msg(format!(
+                    "{key}: {shown} does not exist: the running kernel has no such key; not written"
+                )));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Other => {
+                return Err(Error::msg(format!("{key}: {shown}: {e}; not written")));
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    format!("{key}: writing {value} to {shown} failed"),
+                    e,
+                ));
+            }
+        };
+        // one write(2), as sysctl(8) does: the kernel parses each write on its own
+        let res = (&f).write_all(format!("{value}\n").as_bytes());
+        drop(f);
         if let Err(e) = res {
             return Err(Error::io(
                 format!("{key}: writing {value} to {shown} failed"),
                 e,
             ));
         }
+        self.read_back(key, value, &shown)
+    }
+
+    /// Whether the value's directory is the kernel's procfs (else a tree of plain files).
+    fn on_procfs(&self, path: &str) -> bool {
+        const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+        let dir = crate::root::parent(path);
+        // f_type is i64 on x86_64 and another integer elsewhere
+        #[allow(clippy::unnecessary_cast)]
+        let procfs = |st: rustix::fs::StatFs| st.f_type as i64 == PROC_SUPER_MAGIC;
+        matches!(self.root.open_dir(dir, false), Ok(Some(fd))
+            if rustix::fs::fstatfs(&fd).is_ok_and(procfs))
+    }
+
+    /// A value written, read back: the kernel may clamp or ignore it.
+    fn read_back(&self, key: &str, value: &str, shown: &str) -> Result<()> {
         match self.read(key)? {
             Some(now) if same_value(&now, value) => Ok(()),
             Some(now) => Err(Error::msg(format!(
@@ -174,42 +202,64 @@ impl Live {
     }
 }
 
-/// A read error that means "no value here": missing, a directory, write-only.
-fn no_value(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-    ) || e.raw_os_error() == Some(nix::libc::EISDIR)
-        || e.raw_os_error() == Some(nix::libc::EINVAL)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
-    fn a_value_the_kernel_does_not_keep_is_reported_with_both_values() {
-        // a "kernel" that accepts the write and keeps nothing: /dev/null
+    fn odd_values_are_refused_by_path_and_kind() {
         let d = tempfile::tempdir().unwrap();
-        fs::create_dir_all(d.path().join("proc/sys/net/core")).unwrap();
-        std::os::unix::fs::symlink("/dev/null", d.path().join("proc/sys/net/core/somaxconn"))
-            .unwrap();
-        fs::write(d.path().join("proc/sys/net/core/netdev_budget"), "300\n").unwrap();
+        let core = d.path().join("proc/sys/net/core");
+        fs::create_dir_all(&core).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", core.join("somaxconn")).unwrap();
+        fs::write(core.join("netdev_budget"), "300\n").unwrap();
+        fs::write(core.join("big"), vec![b'1'; MAX_VALUE_BYTES + 1]).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            core.join("rmem_max"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
         let root = Root::new(d.path()).unwrap();
         let live = Live::open(&root).unwrap();
+        let link = "/proc/sys/net/core/somaxconn: a symlink (to /dev/zero), not a kernel value";
+        let e = live.read("net.core.somaxconn").unwrap_err().to_string();
+        assert_eq!(e, link);
+        let e = live.write("net.core.somaxconn", "4096").unwrap_err();
+        assert_eq!(e.to_string(), link);
+        let e = live.read("net.core.rmem_max").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "/proc/sys/net/core/rmem_max: is a FIFO, not a regular file"
+        );
         let e = live
-            .write("net.core.somaxconn", "4096")
+            .write("net.core.rmem_max", "1")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("wrote 4096 but the kernel reads back"), "{e}");
+        assert!(e.contains("/proc/sys/net/core/rmem_max: is a FIFO"), "{e}");
+        let e = live.read("net.core.big").unwrap_err().to_string();
+        assert!(e.contains("/proc/sys/net/core/big: larger than"), "{e}");
         live.write("net.core.netdev_budget", "600").unwrap();
         assert_eq!(
             live.read("net.core.netdev_budget").unwrap().as_deref(),
             Some("600")
         );
+        // a key the kernel does not have is not created
+        let e = live.write("net.core.nosuch", "1").unwrap_err().to_string();
+        assert!(e.contains("no such key"), "{e}");
+        assert!(!core.join("nosuch").exists());
+        let e = live
+            .write("net/../../../victim", "3")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not written"), "{e}");
+        assert!(!d.path().join("victim").exists());
         assert_eq!(
             live.expand("net.core.*"),
-            ["net.core.netdev_budget", "net.core.somaxconn"]
+            ["net.core.big", "net.core.netdev_budget"]
         );
     }
 

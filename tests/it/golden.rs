@@ -22,7 +22,10 @@ fn settings(root: &Path) -> insta::Settings {
     s.set_omit_expression(true);
     s.add_filter(&regex_escape(&root.display().to_string()), "[ROOT]");
     // backup directories are named by the time of the apply
-    s.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z(-\d+)?", "[TIME]");
+    s.add_filter(
+        r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z(-\d+)?",
+        "[TIME]",
+    );
     s
 }
 

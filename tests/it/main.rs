@@ -4,6 +4,7 @@
 mod common;
 
 mod ansible;
+mod bad_input;
 mod checker_apache;
 mod checker_haproxy;
 mod checker_nginx;
@@ -11,6 +12,7 @@ mod checker_phpfpm;
 mod checker_redis;
 mod golden;
 mod json_contract;
+mod kill_points;
 mod listeners;
 mod live_services;
 mod oracle;

@@ -621,7 +621,10 @@ fn live_write_failure_rolls_back_files_unless_persist_only() {
         "{err}"
     );
     assert!(err.contains("Read-only file system"), "{err}");
-    assert!(err.contains("rolled back 1 file(s)"), "{err}");
+    assert!(
+        err.contains("the apply failed and was rolled back (removed /etc/sysctl.d/99-qfix.conf"),
+        "{err}"
+    );
     assert!(
         !d.path().join("etc/sysctl.d/99-qfix.conf").exists(),
         "the drop-in must be rolled back"
@@ -762,14 +765,14 @@ fn kernel_rejecting_a_value_is_reported_exactly_and_files_roll_back() {
     let script = r#"
         set -e
         mount --bind /proc "$1/proc"
-        plan=$("$2" --root "$1" plan --format json --set net.core.somaxconn=-5) || [ $? -eq 2 ]
+        plan=$("$2" --root "$1" plan --format json --set net.ipv4.tcp_tw_reuse=7) || [ $? -eq 2 ]
         keys=$(printf '%s' "$plan" | grep -o '"key": "[^"]*"' | cut -d'"' -f4 | sort -u)
         for k in $keys; do case $k in net.*) ;; *) echo "REFUSED: plan touches $k"; exit 99;; esac; done
         [ -n "$keys" ]
         set +e
-        "$2" --root "$1" apply --yes --set net.core.somaxconn=-5
+        "$2" --root "$1" apply --yes --set net.ipv4.tcp_tw_reuse=7
         echo "exit=$?"
-        cat /proc/sys/net/core/somaxconn
+        cat /proc/sys/net/ipv4/tcp_tw_reuse
     "#;
     let o = std::process::Command::new("unshare")
         .args([
@@ -791,11 +794,14 @@ fn kernel_rejecting_a_value_is_reported_exactly_and_files_roll_back() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!out.contains("REFUSED"), "{out}");
     assert!(out.contains("exit=1"), "{out}\n{err}");
-    assert!(err.contains("net.core.somaxconn: writing -5 to /proc/sys/net/core/somaxconn failed: Invalid argument"), "{err}");
-    assert!(err.contains("rolled back 1 file(s)"), "{err}");
+    assert!(err.contains("net.ipv4.tcp_tw_reuse: writing 7 to /proc/sys/net/ipv4/tcp_tw_reuse failed: Invalid argument"), "{err}");
+    assert!(
+        err.contains("the apply failed and was rolled back (removed /etc/sysctl.d/99-qfix.conf"),
+        "{err}"
+    );
     assert!(!d.path().join("etc/sysctl.d/99-qfix.conf").exists());
-    // the namespace's own value is untouched (a fresh netns starts at the default 4096)
-    assert_eq!(out.lines().last(), Some("4096"), "{out}");
+    // the namespace's own value is untouched (a fresh netns starts at the default 2)
+    assert_eq!(out.lines().last(), Some("2"), "{out}");
 }
 
 #[test]

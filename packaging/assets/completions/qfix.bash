@@ -529,7 +529,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__rollback)
-            opts="-y -h --yes --lock-timeout --format --root --rules --help"
+            opts="-y -h --yes --force --lock-timeout --format --root --rules --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -80,6 +80,7 @@ json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -s y -l yes -d 'Do not ask'
+complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l force -d 'Also restore files and live values changed since the apply (default: refuse a changed file, leave a changed live value)'
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l snapshot -d 'Judge against the live state recorded in FILE (`qfix snapshot > FILE` on the host) instead of the root\'s /proc' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l max-age -d 'Warn when the snapshot is older than this (e.g. 24h, 90min)' -r
