@@ -177,6 +177,17 @@ impl Root {
 
     /// The type of an in-root path, links followed; `None` when missing or masked.
     pub fn file_type(&self, inroot: &str) -> Option<FileType> {
+        // openat2 follows the links inside the root by itself: the component walk of
+        // `resolve` is needed only when that does not answer (an old kernel)
+        match self.open_in(inroot, OFlags::PATH, Mode::empty()) {
+            Ok(fd) => {
+                let st = rustix::fs::fstat(&fd).ok()?;
+                let t = FileType::from_raw_mode(st.st_mode);
+                return (!is_dev_null(t, st.st_rdev)).then_some(t);
+            }
+            Err(e) if missing(&e) => return None,
+            Err(_) => {}
+        }
         let Ok(Resolved::Path(p)) = self.resolve(inroot) else {
             return None;
         };
@@ -277,6 +288,46 @@ impl Root {
         }
     }
 
+    /// Open a kernel value (a /proc/sys file): one openat2 that refuses every symlink (a
+    /// kernel's /proc/sys has none), non-blocking. `Ok(None)` when it does not exist or is a
+    /// directory; anything else but a regular file is an error naming its kind.
+    pub fn open_value(&self, inroot: &str) -> Result<Option<fs::File>, Error> {
+        let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS;
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let fd = match rustix::fs::openat2(
+            &*self.fd,
+            relative(inroot).as_str(),
+            flags,
+            Mode::empty(),
+            how,
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::ISDIR | Errno::ACCESS | Errno::PERM) => {
+                return Ok(None);
+            }
+            Err(Errno::LOOP) => {
+                return Err(Error::msg(format!(
+                    "{inroot}: a symlink, not a kernel value"
+                )));
+            }
+            Err(Errno::NOSYS) => return self.open_file(inroot, false),
+            Err(e) => return Err(Error::io(inroot, e.into())),
+        };
+        let t = FileType::from_raw_mode(
+            rustix::fs::fstat(&fd)
+                .map_err(|e| Error::io(inroot, e.into()))?
+                .st_mode,
+        );
+        match t {
+            FileType::RegularFile => Ok(Some(fs::File::from(fd))),
+            FileType::Directory => Ok(None),
+            t => Err(Error::msg(format!(
+                "{inroot}: is {}, not a regular file",
+                kind_name(t)
+            ))),
+        }
+    }
+
     /// Open a path `resolve` returned, as `open_file` does, with the raw error: a file that
     /// is not regular is an `ErrorKind::Other` error saying what it is.
     pub fn open_resolved(&self, p: &str, write: bool) -> io::Result<fs::File> {
@@ -308,6 +359,16 @@ impl Root {
     /// Read a regular file's bytes, at most `limit`; `Ok(None)` when it does not exist, an
     /// empty file for a /dev/null mask.
     pub fn read_bytes_opt(&self, inroot: &str, limit: usize) -> Result<Option<Vec<u8>>, Error> {
+        // the usual case, a regular file, in one openat2 that follows links inside the root;
+        // anything else (missing, a mask, a FIFO, an old kernel) takes the walk below, which
+        // names what it found
+        if let Ok(fd) = self.open_in(inroot, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()) {
+            if rustix::fs::fstat(&fd)
+                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
+            {
+                return read_limited(fs::File::from(fd), limit, inroot).map(Some);
+            }
+        }
         if self.resolve(inroot)? == Resolved::DevNull {
             return Ok(Some(Vec::new()));
         }
@@ -629,6 +690,11 @@ fn temp_name(name: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     format!("{TEMP_PREFIX}{name}.{}.{nanos}.tmp", std::process::id())
+}
+
+/// Whether a file is /dev/null (character device 1:3): systemd's mask.
+fn is_dev_null(t: FileType, rdev: u64) -> bool {
+    t == FileType::CharacterDevice && rustix::fs::major(rdev) == 1 && rustix::fs::minor(rdev) == 3
 }
 
 /// Whether an open's error means "no such file" (a missing directory on the way too).

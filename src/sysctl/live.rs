@@ -46,21 +46,14 @@ impl Live {
             return Ok(None);
         }
         let path = Self::path(key);
-        self.own(&path)?;
-        if self.root.file_type(&path).is_none() {
-            return Ok(None);
-        }
-        let f = match self.root.open_resolved(&path, false) {
-            Ok(f) => f,
-            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound) => return Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::Other => {
-                if self.root.is_dir(&path) {
-                    return Ok(None);
-                }
-                return Err(Error::msg(format!("{path}: {e}")));
+        let f = match self.root.open_value(&path) {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                // a link: say where it leads
+                self.own(&path)?;
+                return Err(e);
             }
-            Err(e) => return Err(Error::io(path, e)),
         };
         let bytes = crate::root::read_limited(f, MAX_VALUE_BYTES, &path)?;
         Ok(Some(
