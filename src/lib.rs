@@ -7,6 +7,7 @@ pub mod edit;
 pub mod error;
 pub mod heap;
 pub mod host;
+pub mod kernel;
 pub mod output;
 pub mod plan;
 pub mod policy;

@@ -1,0 +1,177 @@
+//! Processes under a /proc tree: which network namespace each is in (/proc/PID/ns/net), and
+//! which of them hold a given socket (links `socket:[INODE]` in /proc/PID/fd, what ss -p
+//! does). Socket inodes are global, so one scan of the host maps containers' sockets too.
+//!
+//! The procfs crate's `Process::fd()` is not used here: it opens, reads and stats every
+//! descriptor (three system calls and two path allocations each, where ss makes one
+//! readlink), and it silently drops descriptors it cannot read, where qfix wants to say so.
+//! A busy host holds 100,000 descriptors; one readlink each is the floor.
+
+use std::io;
+use std::path::Path;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// "net:[4026531840]" -> 4026531840; also "socket:[N]" with the prefix given.
+pub fn bracketed(link: &[u8], prefix: &[u8]) -> Option<u64> {
+    let rest = link.strip_prefix(prefix)?.strip_prefix(b":[")?;
+    let digits = rest.strip_suffix(b"]")?;
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// The network namespace inode a /proc/PID/ns/net (or /proc/self/ns/net) link names.
+pub fn netns_of(link_path: &Path) -> io::Result<u64> {
+    let l = std::fs::read_link(link_path)?;
+    bracketed(l.as_os_str().as_encoded_bytes(), b"net").ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: not a net namespace link", link_path.display()),
+        )
+    })
+}
+
+/// Every process of the tree with its network namespace (`None` when its link could not be
+/// read: the process exited, or it is not ours to see).
+#[derive(Debug, Default)]
+pub struct Processes {
+    pub pids: Vec<(i32, Option<u64>)>,
+    /// Links that could not be read for lack of permission (not root, ptrace rules).
+    pub denied: u32,
+}
+
+pub fn list(proc_root: &Path) -> io::Result<Processes> {
+    let mut out = Processes::default();
+    for e in std::fs::read_dir(proc_root)? {
+        let Ok(e) = e else { continue };
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let ns = match netns_of(&e.path().join("ns/net")) {
+            Ok(n) => Some(n),
+            Err(err) => {
+                if err.kind() == io::ErrorKind::PermissionDenied {
+                    out.denied += 1;
+                }
+                None
+            }
+        };
+        out.pids.push((pid, ns));
+    }
+    out.pids.sort_unstable();
+    Ok(out)
+}
+
+/// Which processes hold which of the wanted socket inodes.
+#[derive(Debug, Default)]
+pub struct Owners {
+    pub by_inode: FxHashMap<u64, Vec<i32>>,
+    /// Processes whose descriptor table could not be read (EACCES: not root, hidepid).
+    pub denied: u32,
+    /// Processes gone before their descriptors were read.
+    pub vanished: u32,
+}
+
+pub fn owners(proc_root: &Path, pids: &[i32], wanted: &FxHashSet<u64>) -> Owners {
+    let mut out = Owners::default();
+    if wanted.is_empty() {
+        return out;
+    }
+    let mut dir = proc_root.to_path_buf();
+    for &pid in pids {
+        dir.push(itoa::Buffer::new().format(pid));
+        dir.push("fd");
+        match std::fs::read_dir(&dir) {
+            Ok(rd) => {
+                for e in rd.flatten() {
+                    // the descriptor may close between the listing and the readlink
+                    let Ok(l) = std::fs::read_link(e.path()) else {
+                        continue;
+                    };
+                    if let Some(ino) = bracketed(l.as_os_str().as_encoded_bytes(), b"socket")
+                        && wanted.contains(&ino)
+                    {
+                        let v = out.by_inode.entry(ino).or_default();
+                        if v.last() != Some(&pid) {
+                            v.push(pid);
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => out.denied += 1,
+            Err(_) => out.vanished += 1,
+        }
+        dir.pop();
+        dir.pop();
+    }
+    out
+}
+
+/// A process's name (/proc/PID/comm), `None` when it is gone.
+pub fn comm(proc_root: &Path, pid: i32) -> Option<String> {
+    let p = proc_root.join(itoa::Buffer::new().format(pid)).join("comm");
+    let s = std::fs::read_to_string(p).ok()?;
+    Some(s.trim_end_matches('\n').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn bracketed_links() {
+        assert_eq!(bracketed(b"net:[4026531840]", b"net"), Some(4026531840));
+        assert_eq!(bracketed(b"socket:[123]", b"socket"), Some(123));
+        assert_eq!(bracketed(b"socket:[]", b"socket"), None);
+        assert_eq!(bracketed(b"pipe:[5]", b"socket"), None);
+        assert_eq!(bracketed(b"/dev/null", b"socket"), None);
+        assert_eq!(bracketed(b"socket:[1x]", b"socket"), None);
+    }
+
+    #[test]
+    fn fake_proc_tree_gives_namespaces_and_owners() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        for (pid, ns, fds) in [
+            (
+                1,
+                "net:[100]",
+                &[("3", "socket:[11]"), ("4", "/dev/null")][..],
+            ),
+            (
+                20,
+                "net:[200]",
+                &[("5", "socket:[22]"), ("6", "socket:[11]")][..],
+            ),
+            (300, "net:[100]", &[][..]),
+        ] {
+            let base = p.join(pid.to_string());
+            std::fs::create_dir_all(base.join("ns")).unwrap();
+            std::fs::create_dir_all(base.join("fd")).unwrap();
+            symlink(ns, base.join("ns/net")).unwrap();
+            for (fd, target) in fds {
+                symlink(target, base.join("fd").join(fd)).unwrap();
+            }
+            std::fs::write(base.join("comm"), format!("proc{pid}\n")).unwrap();
+        }
+        std::fs::create_dir_all(p.join("sys")).unwrap();
+        let l = list(p).unwrap();
+        assert_eq!(
+            l.pids,
+            vec![(1, Some(100)), (20, Some(200)), (300, Some(100))]
+        );
+        let wanted: FxHashSet<u64> = [11, 22, 33].into_iter().collect();
+        // pid 4000 is listed but already gone
+        let o = owners(p, &[1, 20, 300, 4000], &wanted);
+        assert_eq!(o.by_inode[&11], vec![1, 20]);
+        assert_eq!(o.by_inode[&22], vec![20]);
+        assert!(!o.by_inode.contains_key(&33));
+        assert_eq!(o.vanished, 1);
+        assert_eq!(comm(p, 20).as_deref(), Some("proc20"));
+        assert_eq!(comm(p, 4000), None);
+    }
+}
