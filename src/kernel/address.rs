@@ -126,9 +126,7 @@ pub fn serves(kernel: &str, v6only: Option<bool>, configured: &str) -> Option<Ma
                     let c = canonical(c);
                     if canonical(k) == c {
                         Some(Match::Exact)
-                    } else if c.is_ipv4() && k_any4 {
-                        Some(Match::Wildcard)
-                    } else if c.is_ipv6() && k_any6 {
+                    } else if (c.is_ipv4() && k_any4) || (c.is_ipv6() && k_any6) {
                         Some(Match::Wildcard)
                     } else if c.is_ipv4() && k_any6 && dual {
                         Some(Match::DualStack)
