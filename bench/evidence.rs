@@ -1,8 +1,8 @@
 //! One kernel evidence collection (sockets, counts, owners, namespaces) of the running
 //! system, timed: a measurement, not a test (bench/evidence.py runs it against `ss`).
 //!
-//! `cargo run --release --example evidence [-- --json]`: prints the evidence as JSON with
-//! `--json`, else a summary; the last line on stderr is `collect_ms=.. vmhwm_kb=..`.
+//! `cargo run --release --example evidence [-- --json] [--no-owners] [--no-connections]`:
+//! prints the evidence as JSON with `--json`, else a summary; the last line on stderr is `collect_ms=.. vmhwm_kb=..`.
 
 use std::path::Path;
 use std::time::Instant;
@@ -10,9 +10,17 @@ use std::time::Instant;
 use qfix::kernel::{Evidence, Options};
 
 fn main() {
-    let json = std::env::args().any(|a| a == "--json");
+    let args: Vec<String> = std::env::args().collect();
+    let has = |f: &str| args.iter().any(|a| a == f);
+    let json = has("--json");
+    // parts left out, to see what each costs
+    let opts = Options {
+        owners: !has("--no-owners"),
+        connections: !has("--no-connections"),
+        ..Options::live()
+    };
     let start = Instant::now();
-    let ev = Evidence::collect(Path::new("/proc"), &Options::live());
+    let ev = Evidence::collect(Path::new("/proc"), &opts);
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     if json {
         println!("{}", serde_json::to_string_pretty(&ev).unwrap());

@@ -66,11 +66,12 @@ pub fn collect(proc_root: &Path, opts: &Options) -> Evidence {
         net_dir: proc_root.join("net"),
         sys_dir: Some(sys.clone()),
         netlink: opts.netlink,
-        connections: opts.connections,
         top: opts.top,
     };
     fill(&mut me, read_ns(&ctx), &mut notes);
     ev.namespaces.push(me);
+    // how each namespace was read, to count its connections the same way
+    let mut plans: Vec<(Ctx, Option<PathBuf>)> = vec![(ctx, None)];
 
     for (&id, &(count, pid)) in groups.iter().filter(|(id, _)| Some(**id) != caller) {
         let pid_dir = proc_root.join(itoa::Buffer::new().format(pid));
@@ -86,7 +87,6 @@ pub fn collect(proc_root: &Path, opts: &Options) -> Evidence {
             net_dir: pid_dir.join("net"),
             sys_dir: None,
             netlink: false,
-            connections: opts.connections,
             top: opts.top,
         };
         let read = if opts.netlink && opts.enter_namespaces {
@@ -95,9 +95,14 @@ pub fn collect(proc_root: &Path, opts: &Options) -> Evidence {
                 netlink: true,
                 ..outside.clone()
             };
-            match enter_and_read(&pid_dir.join("ns/net"), &inside) {
-                Ok(r) => r,
+            let link = pid_dir.join("ns/net");
+            match in_namespace(&link, || read_ns(&inside)) {
+                Ok(r) => {
+                    plans.push((inside, Some(link)));
+                    r
+                }
                 Err(e) => {
+                    plans.push((outside.clone(), None));
                     notes.push(note(
                         Some(id),
                         Unseen::Namespace,
@@ -110,6 +115,7 @@ pub fn collect(proc_root: &Path, opts: &Options) -> Evidence {
                 }
             }
         } else {
+            plans.push((outside.clone(), None));
             notes.push(note(
                 Some(id),
                 Unseen::Sysctl,
@@ -123,8 +129,59 @@ pub fn collect(proc_root: &Path, opts: &Options) -> Evidence {
         ev.namespaces.push(ns);
     }
 
-    if opts.owners {
-        add_owners(proc_root, &list, &mut ev, &mut notes);
+    // Owners (readlink of every descriptor: the longest part on a busy host) are scanned on
+    // other threads while this one counts connections.
+    let wanted: FxHashSet<u64> = ev
+        .listeners()
+        .map(|(_, l)| l.inode)
+        .filter(|i| *i != 0)
+        .collect();
+    let pids: Vec<i32> = list.pids.iter().map(|p| p.0).collect();
+    let found = std::thread::scope(|s| {
+        let owners = opts
+            .owners
+            .then(|| s.spawn(|| procs::owners(proc_root, &pids, &wanted)));
+        if opts.connections {
+            for (ns, (ctx, link)) in ev.namespaces.iter_mut().zip(&plans) {
+                let ports: FxHashSet<u16> = ns
+                    .listeners
+                    .iter()
+                    .filter(|l| l.proto == Proto::Tcp)
+                    .filter_map(|l| l.address.rsplit_once(':')?.1.parse().ok())
+                    .collect();
+                let counted = match link {
+                    Some(link) => {
+                        let ports2 = ports.clone();
+                        in_namespace(link, || count_ns(ctx, ports2)).unwrap_or_else(|e| {
+                            let mut c = count_ns(
+                                &Ctx {
+                                    netlink: false,
+                                    ..ctx.clone()
+                                },
+                                ports,
+                            );
+                            c.2.push(note(
+                                ctx.ns,
+                                Unseen::Namespace,
+                                format!(
+                                    "namespace not entered again ({e}): connections from procfs"
+                                ),
+                            ));
+                            c
+                        })
+                    }
+                    None => count_ns(ctx, ports),
+                };
+                let (conns, table, more) = counted;
+                ns.connections = conns;
+                ns.tables.push(table);
+                notes.extend(more);
+            }
+        }
+        owners.and_then(|h| h.join().ok())
+    });
+    if let Some(found) = found {
+        add_owners(proc_root, found, &mut ev, &mut notes);
     }
     ev.notes = notes;
     ev
@@ -147,7 +204,6 @@ struct Ctx {
     /// view (not entered): /proc/sys/net follows the opener's namespace.
     sys_dir: Option<PathBuf>,
     netlink: bool,
-    connections: bool,
     top: usize,
 }
 
@@ -170,15 +226,15 @@ fn fill(ns: &mut Namespace, r: NsRead, notes: &mut Vec<Note>) {
     notes.extend(r.notes);
 }
 
-/// Read a namespace from a thread that joined it: sock_diag answers for the namespace of the
-/// socket's opener, and /proc/sys/net for the namespace of the file's opener. The thread
-/// ends with the read, so nothing else ever runs in the wrong namespace.
-fn enter_and_read(ns_link: &Path, ctx: &Ctx) -> io::Result<NsRead> {
-    let f = File::open(ns_link)?;
+/// Run `f` in a thread that joined the network namespace at `ns_link`: sock_diag answers
+/// for the namespace of the socket's opener, and /proc/sys/net for the namespace of the
+/// file's opener. The thread ends with `f`, so nothing else ever runs in the wrong namespace.
+fn in_namespace<T: Send>(ns_link: &Path, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+    let file = File::open(ns_link)?;
     std::thread::scope(|s| {
         s.spawn(|| {
-            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)?;
-            Ok(read_ns(ctx))
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)?;
+            Ok(f())
         })
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("namespace reader panicked")))
@@ -354,27 +410,45 @@ fn read_ns(c: &Ctx) -> NsRead {
         (a.proto as u8, &a.address, a.inode).cmp(&(b.proto as u8, &b.address, b.inode))
     });
 
-    if c.connections {
-        let ports: FxHashSet<u16> = r
-            .listeners
-            .iter()
-            .filter(|l| l.proto == Proto::Tcp)
-            .filter_map(|l| l.address.rsplit_once(':')?.1.parse().ok())
-            .collect();
-        let (conns, table) = count_connections(c, diag.as_mut(), ports, &mut r.notes);
-        r.connections = conns;
-        r.tables.push(table);
-    }
     if diag.is_some_and(|d| d.interrupted) {
-        r.notes.push(note(
-            c.ns,
-            Unseen::Inconsistent,
-            "a socket table changed while it was dumped (NLM_F_DUMP_INTR): counts may be off \
-             by the sockets that came and went"
-                .into(),
-        ));
+        r.notes.push(interrupted(c.ns));
     }
     r
+}
+
+fn interrupted(ns: Option<u64>) -> Note {
+    note(
+        ns,
+        Unseen::Inconsistent,
+        "a socket table changed while it was dumped (NLM_F_DUMP_INTR): counts may be off by \
+         the sockets that came and went"
+            .into(),
+    )
+}
+
+/// Count a namespace's connections (in it, when `c.netlink`).
+fn count_ns(c: &Ctx, ports: FxHashSet<u16>) -> (Option<Connections>, Table, Vec<Note>) {
+    let mut notes = Vec::new();
+    let mut diag = if c.netlink {
+        match Diag::open() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                notes.push(note(
+                    c.ns,
+                    Unseen::Netlink,
+                    format!("NETLINK_SOCK_DIAG: {e}: connections counted from /proc/net/tcp"),
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (conns, table) = count_connections(c, diag.as_mut(), ports, &mut notes);
+    if diag.is_some_and(|d| d.interrupted) {
+        notes.push(interrupted(c.ns));
+    }
+    (conns, table, notes)
 }
 
 fn unavailable(kind: TableKind) -> Table {
@@ -524,14 +598,7 @@ fn read_counters(net: &Path, ns: Option<u64>, notes: &mut Vec<Note>) -> Option<C
 }
 
 /// Give every listener the processes that hold it; say what could not be seen.
-fn add_owners(proc_root: &Path, list: &procs::Processes, ev: &mut Evidence, notes: &mut Vec<Note>) {
-    let wanted: FxHashSet<u64> = ev
-        .listeners()
-        .map(|(_, l)| l.inode)
-        .filter(|i| *i != 0)
-        .collect();
-    let pids: Vec<i32> = list.pids.iter().map(|p| p.0).collect();
-    let found = procs::owners(proc_root, &pids, &wanted);
+fn add_owners(proc_root: &Path, found: procs::Owners, ev: &mut Evidence, notes: &mut Vec<Note>) {
     let mut names: FxHashMap<i32, Option<String>> = FxHashMap::default();
     let mut orphans = 0;
     for ns in &mut ev.namespaces {
@@ -539,7 +606,6 @@ fn add_owners(proc_root: &Path, list: &procs::Processes, ev: &mut Evidence, note
             match found.by_inode.get(&l.inode) {
                 Some(p) => {
                     l.pids = p.clone();
-                    l.pids.sort_unstable();
                     let first = l.pids[0];
                     l.process = names
                         .entry(first)
