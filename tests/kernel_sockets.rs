@@ -25,6 +25,8 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 const INNER: &str = "QFIX_KERNEL_SOCKETS_INNER";
 const HOST_NETNS: &str = "QFIX_KERNEL_SOCKETS_HOST_NETNS";
+/// Set for the unprivileged child of `an_unprivileged_reader_says_what_it_cannot_see`.
+const PROBE: &str = "QFIX_KERNEL_SOCKETS_PROBE";
 
 /// A test that cannot run its tools must not pass silently.
 fn skip(test: &str, why: &str) {
@@ -40,7 +42,7 @@ fn why_not() -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
         return Some("needs root for private network and pid namespaces".into());
     }
-    for bin in ["unshare", "mount", "ip", "timeout"] {
+    for bin in ["unshare", "mount", "ip", "timeout", "setpriv"] {
         let found = Command::new("sh")
             .arg("-c")
             .arg(format!("command -v {bin}"))
@@ -541,6 +543,94 @@ fn two_network_namespaces_are_read_with_their_own_somaxconn() {
             holder.wait().unwrap();
         },
     );
+}
+
+#[test]
+fn an_unprivileged_reader_says_what_it_cannot_see() {
+    if std::env::var_os(PROBE).is_some() {
+        // the child, as nobody: collect and hand the evidence over
+        let ev = collect(&Options::live());
+        println!("EVIDENCE {}", serde_json::to_string(&ev).unwrap());
+        return;
+    }
+    in_namespaces("an_unprivileged_reader_says_what_it_cannot_see", || {
+        sysctl("net/core/somaxconn", "64");
+        let (_l, a) = tcp_listener("127.0.0.1:0", 200);
+        let mut holder = Command::new("unshare")
+            .args(["-n", "sleep", "120"])
+            .spawn()
+            .unwrap();
+        let mine = std::fs::read_link("/proc/self/ns/net").unwrap();
+        let link = format!("/proc/{}/ns/net", holder.id());
+        while std::fs::read_link(&link).ok().is_none_or(|l| l == mine) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // nobody must be able to run the test binary
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("probe");
+        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        sh(&format!(
+            "chmod 755 {} {}",
+            dir.path().display(),
+            exe.display()
+        ));
+        let probe = || -> Evidence {
+            let out = Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(&exe)
+                .args([
+                    "an_unprivileged_reader_says_what_it_cannot_see",
+                    "--exact",
+                    "--nocapture",
+                ])
+                .env(PROBE, "1")
+                .env_remove(INNER)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix("EVIDENCE "))
+                .unwrap_or_else(|| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+            serde_json::from_str(line).unwrap()
+        };
+
+        let ev = probe();
+        let ns = caller(&ev);
+        // sock_diag needs no privilege: the kernel's own figures are there
+        let l = listener(ns, &format!("tcp {a}"));
+        assert_eq!((l.backlog, l.queue), (Some(64), Some(0)));
+        // but the root-owned process holding it cannot be read
+        assert!(l.pids.is_empty());
+        assert!(
+            ev.notes.iter().any(|n| n.what == kernel::Unseen::Owners),
+            "{:#?}",
+            ev.notes
+        );
+        assert!(
+            ev.notes
+                .iter()
+                .any(|n| n.what == kernel::Unseen::Processes && n.message.contains("permission")),
+            "{:#?}",
+            ev.notes
+        );
+        // the other namespace is root's: not listed, and said so
+        assert_eq!(ev.namespaces.len(), 1, "{:#?}", ev.namespaces);
+
+        // hidepid: other users' processes are not even listed
+        sh("mount -o remount,hidepid=invisible /proc");
+        let ev = probe();
+        assert!(
+            ev.notes
+                .iter()
+                .any(|n| n.message.contains("hidepid=invisible")),
+            "{:#?}",
+            ev.notes
+        );
+        assert!(listener(caller(&ev), &format!("tcp {a}")).pids.is_empty());
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+    });
 }
 
 /// A /proc tree made of files (a `--root` copy): procfs tables only, nothing entered.

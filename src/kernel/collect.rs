@@ -41,6 +41,20 @@ pub fn collect(proc_root: &Path, opts: &Options) -> Evidence {
             ),
         ));
     }
+    if let Some(h) = procs::hidepid(proc_root)
+        && !nix::unistd::geteuid().is_root()
+    {
+        notes.push(note(
+            None,
+            Unseen::Processes,
+            format!(
+                "{} is mounted with hidepid={h}: other users' processes are invisible, so \
+                 sockets only they hold show no owner and namespaces only they are in are \
+                 missing",
+                proc_root.display()
+            ),
+        ));
+    }
     let caller = procs::netns_of(&proc_root.join("self/ns/net")).ok();
     // namespace -> (processes, lowest pid)
     let mut groups: BTreeMap<u64, (u32, i32)> = BTreeMap::new();

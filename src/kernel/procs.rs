@@ -65,6 +65,27 @@ pub fn list(proc_root: &Path) -> io::Result<Processes> {
     Ok(out)
 }
 
+/// The `hidepid` option of the proc mount at `proc_root` ("2", "invisible", "ptraceable"),
+/// read from its own mountinfo; `None` when not set or not known (a tree of files).
+pub fn hidepid(proc_root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(proc_root.join("self/mountinfo")).ok()?;
+    let want = proc_root.to_str()?;
+    // the last mount on that point is the one seen
+    text.lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let point = left.split(' ').nth(4)?;
+            let mut r = right.split(' ');
+            let (fstype, _source, opts) = (r.next()?, r.next()?, r.next()?);
+            (point == want && fstype == "proc").then_some(opts)
+        })
+        .next_back()?
+        .split(',')
+        .find_map(|o| o.strip_prefix("hidepid="))
+        .filter(|v| !matches!(*v, "0" | "off"))
+        .map(str::to_string)
+}
+
 /// Which processes hold which of the wanted socket inodes.
 #[derive(Debug, Default)]
 pub struct Owners {
@@ -161,6 +182,28 @@ pub fn comm(proc_root: &Path, pid: i32) -> Option<String> {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn hidepid_from_mountinfo() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("proc");
+        std::fs::create_dir_all(p.join("self")).unwrap();
+        let point = p.to_str().unwrap();
+        let info = format!(
+            "22 1 0:21 / {point} rw,nosuid - proc proc rw\n\
+             40 22 0:33 / {point} rw,relatime shared:9 - proc proc rw,hidepid=invisible\n\
+             41 1 0:34 / /other rw - proc proc rw,hidepid=2\n"
+        );
+        std::fs::write(p.join("self/mountinfo"), info).unwrap();
+        assert_eq!(hidepid(&p).as_deref(), Some("invisible"));
+        std::fs::write(
+            p.join("self/mountinfo"),
+            format!("22 1 0:21 / {point} rw - proc proc rw,hidepid=0\n"),
+        )
+        .unwrap();
+        assert_eq!(hidepid(&p), None);
+        assert_eq!(hidepid(d.path()), None);
+    }
 
     #[test]
     fn bracketed_links() {
