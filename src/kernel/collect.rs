@@ -227,7 +227,6 @@ struct NsRead {
     counters: Option<Counters>,
     tables: Vec<Table>,
     listeners: Vec<KernelListener>,
-    connections: Option<Connections>,
     notes: Vec<Note>,
 }
 
@@ -236,7 +235,6 @@ fn fill(ns: &mut Namespace, r: NsRead, notes: &mut Vec<Note>) {
     ns.counters = r.counters;
     ns.tables = r.tables;
     ns.listeners = r.listeners;
-    ns.connections = r.connections;
     notes.extend(r.notes);
 }
 
