@@ -237,10 +237,17 @@ fn tcp_listeners_show_the_clamped_backlog_a_full_queue_and_overflows() {
                 .unwrap();
             assert_eq!((m.inode, how), (l.inode, Match::Exact));
 
-            // more clients during a sample: their SYNs hit the full queue
+            // clients keep coming during a sample: their SYNs hit the full queue (a steady
+            // stream, so the sample's window sees some whatever the scheduling)
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let stop2 = stop.clone();
             let more = std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(100));
-                (0..4).map(|_| connect_nb(small)).collect::<Vec<Socket>>()
+                let mut v = Vec::new();
+                while v.len() < 4 || !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                    v.push(connect_nb(small));
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                v
             });
             let sampled = Evidence::sample(
                 Path::new("/proc"),
@@ -251,6 +258,7 @@ fn tcp_listeners_show_the_clamped_backlog_a_full_queue_and_overflows() {
                 },
                 Duration::from_millis(600),
             );
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
             clients.extend(more.join().unwrap());
             let s = sampled.sample.as_ref().expect("a sample");
             assert!(s.seconds >= 0.6);
@@ -260,7 +268,7 @@ fn tcp_listeners_show_the_clamped_backlog_a_full_queue_and_overflows() {
                 .find(|d| d.id == caller(&sampled).id)
                 .unwrap();
             assert!(
-                d.counters.listen_overflows.is_some_and(|n| n >= 4),
+                d.counters.listen_overflows.is_some_and(|n| n >= 1),
                 "ListenOverflows rises: {:?}",
                 d.counters
             );
@@ -270,7 +278,7 @@ fn tcp_listeners_show_the_clamped_backlog_a_full_queue_and_overflows() {
                 .iter()
                 .find(|l| l.address == small_addr)
                 .unwrap();
-            assert!(ld.drops.is_some_and(|n| n >= 4), "{ld:?}");
+            assert!(ld.drops.is_some_and(|n| n >= 1), "{ld:?}");
             assert_eq!((ld.queue_before, ld.queue_after), (Some(6), Some(6)));
 
             // and two plain readings give the same through `deltas`
