@@ -391,7 +391,9 @@ fn time_wait_and_established_are_counted_per_destination() {
         || {
             sysctl("net/ipv4/ip_local_port_range", "20000 20999");
             sysctl("net/ipv4/tcp_tw_reuse", "0");
-            let server = TcpListener::bind("127.0.0.1:0").unwrap();
+            // listening ports outside the ephemeral range, as services have them: a listener
+            // on a port a client socket also uses would make that socket look inbound
+            let server = TcpListener::bind("127.0.0.1:19998").unwrap();
             let target = server.local_addr().unwrap();
             // the server reads to EOF and closes: the client, closing first, keeps TIME_WAIT
             let acceptor = std::thread::spawn(move || {
@@ -409,7 +411,7 @@ fn time_wait_and_established_are_counted_per_destination() {
             }
             acceptor.join().unwrap();
 
-            let held = TcpListener::bind("127.0.0.1:0").unwrap();
+            let held = TcpListener::bind("127.0.0.1:19999").unwrap();
             let held_addr = held.local_addr().unwrap();
             let clients: Vec<TcpStream> = (0..5)
                 .map(|_| TcpStream::connect(held_addr).unwrap())

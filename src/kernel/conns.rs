@@ -5,7 +5,9 @@
 //! of an inbound connection: it is counted per local port (its remote ports are clients'
 //! ephemeral ports, one key each, and say nothing about this host's port use). Every other
 //! socket is the client end of an outgoing connection and is counted per remote address and
-//! port: that is where ephemeral ports run out.
+//! port: that is where ephemeral ports run out. The split assumes listening ports lie outside
+//! the ephemeral range (as services' ports do): a listener bound, with SO_REUSEADDR, to a
+//! port some client socket also uses makes that client socket count as inbound.
 
 use std::net::IpAddr;
 
