@@ -12,7 +12,8 @@ ESTABLISHED sockets: 10,000 connections with both ends here, held by child proce
 2,500 connections each) and TIME_WAIT sockets (default
 50,000; the client end of connections the client closed first), then times, runs interleaved:
 
-- `ss -Htan` plus `ss -Hltnx` (both wall times added), stdout to /dev/null;
+- `ss -Htan` plus `ss -Hltnx` (both wall times added), stdout to /dev/null (the target);
+- the same with `-p` (process owners, which the collection also has), for reference;
 - the `evidence` example: one `Evidence::collect` of /proc with netlink, connection counts
   and owners (a readlink of each of the ~22,000 descriptors of the processes holding the
   sockets, which `ss` without -p does not do), summary to /dev/null.
@@ -163,8 +164,8 @@ def inner(args):
         # e.g. profiling: --then 'perf record -g -o /tmp/p.data BIN --no-connections'
         return subprocess.run(["sh", "-c", args.then]).returncode
     start = time.time()
-    ss_t, ev_t, ss_rss, ev_rss = [], [], [], []
-    for _ in range(args.runs):
+    ss_t, ev_t, ss_rss, ev_rss, ssp_t = [], [], [], [], []
+    for run in range(args.runs):
         a, ra = timed(["ss", "-Htan"])
         b, rb = timed(["ss", "-Hltnx"])
         ss_t.append(a + b)
@@ -172,6 +173,12 @@ def inner(args):
         e, re_ = timed([args.bin])
         ev_t.append(e)
         ev_rss.append(re_)
+        # with process owners, as the collection has them (not the target's comparison);
+        # seconds each, so three runs only: TIME_WAIT sockets expire after 60 s
+        if run < 3:
+            a, _ = timed(["ss", "-Htanp"])
+            b, _ = timed(["ss", "-Hltnxp"])
+            ssp_t.append(a + b)
     parts = {}
     for flags in (["--no-owners"], ["--no-connections"], ["--no-owners", "--no-connections"]):
         parts[" ".join(flags)] = statistics.median(
@@ -188,6 +195,7 @@ def inner(args):
     print(f"runs: {args.runs}, interleaved")
     print(f"ss -Htan + ss -Hltnx : {quart(ss_t)}, peak RSS {max(ss_rss) / 1024:.1f} MiB")
     print(f"Evidence::collect    : {quart(ev_t)}, peak RSS {max(ev_rss) / 1024:.1f} MiB")
+    print(f"ss -Htanp + ss -Hltnxp (owners too): {quart(ssp_t)}")
     for k, v in parts.items():
         print(f"  evidence {k:30}: {1000 * v:7.1f} ms")
     ratio = statistics.median(ev_t) / statistics.median(ss_t)
