@@ -15,7 +15,7 @@ ESTABLISHED sockets: 10,000 connections with both ends here, held by child proce
 - `ss -Htan` plus `ss -Hltnx` (both wall times added), stdout to /dev/null (the target);
 - the same with `-p` (process owners, which the collection also has), for reference;
 - the `evidence` example: one `Evidence::collect` of /proc with netlink, connection counts
-  and owners (a readlink of each of the ~22,000 descriptors of the processes holding the
+  and owners (a readlink of each of the ~30,000 descriptors of the processes holding the
   sockets, which `ss` without -p does not do), summary to /dev/null.
 
 Prints medians and quartiles, the peak RSS of each (wait4 ru_maxrss), and the socket counts
