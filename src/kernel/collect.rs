@@ -650,3 +650,28 @@ fn add_owners(proc_root: &Path, found: procs::Owners, ev: &mut Evidence, notes: 
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespace_hiding_net_core_has_somaxconn_unknown_not_an_error() {
+        // a netns owned by a user namespace may have no net.core files at all
+        let d = tempfile::tempdir().unwrap();
+        let ipv4 = d.path().join("net/ipv4");
+        std::fs::create_dir_all(&ipv4).unwrap();
+        std::fs::write(ipv4.join("ip_local_port_range"), "1024\t65000\n").unwrap();
+        std::fs::write(ipv4.join("tcp_tw_reuse"), "2\n").unwrap();
+        let mut notes = Vec::new();
+        let s = read_sysctls(d.path(), Some(7), &mut notes);
+        assert_eq!(s.somaxconn, None);
+        assert_eq!(s.ip_local_port_range, Some([1024, 65000]));
+        assert_eq!(s.tcp_tw_reuse, Some(2));
+        assert_eq!(notes.len(), 1);
+        assert_eq!(
+            (notes[0].namespace, notes[0].what),
+            (Some(7), Unseen::Sysctl)
+        );
+    }
+}
