@@ -192,10 +192,16 @@ pub fn collect(proc_root: &Path, opts: &Options) -> Evidence {
                 notes.extend(more);
             }
         }
-        owners.and_then(|h| h.join().ok())
+        owners.map(|h| h.join())
     });
-    if let Some(found) = found {
-        add_owners(proc_root, found, &mut ev, &mut notes);
+    match found {
+        Some(Ok(found)) => add_owners(proc_root, found, &mut ev, &mut notes),
+        Some(Err(_)) => notes.push(note(
+            None,
+            Unseen::Owners,
+            "the owner scan failed: listeners show no processes".into(),
+        )),
+        None => {}
     }
     ev.notes = notes;
     ev
