@@ -7,6 +7,7 @@ pub mod edit;
 pub mod error;
 pub mod fuzz;
 pub mod host;
+pub mod kernel;
 pub mod limits;
 pub mod listing;
 pub mod man;

@@ -12,6 +12,7 @@ mod checker_phpfpm;
 mod checker_redis;
 mod golden;
 mod json_contract;
+mod kernel_sockets;
 mod kill_points;
 mod listeners;
 mod live_services;
