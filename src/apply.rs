@@ -39,15 +39,73 @@ pub const BACKUP_DIR: &str = "/var/lib/qfix/backups";
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub changed: bool,
-    pub applied: Vec<String>,
+    pub applied: Vec<Done>,
     pub backups: Vec<Backup>,
     /// Changes left out (not approved, or needing review without --unsafe-fixes), and
     /// values a rollback left as they are.
-    pub skipped: Vec<String>,
+    pub skipped: Vec<Skipped>,
     /// Restarts carried out (--restart) or still needed.
-    pub restarts: Vec<String>,
+    pub restarts: Vec<RestartDone>,
     /// Where this run's backups and manifest are (`qfix rollback` takes it).
     pub backup_dir: Option<String>,
+    /// After `--restart`: each restarted listener's kernel backlog before and after.
+    pub proof: Vec<Proof>,
+}
+
+/// One thing an apply (or a rollback) did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Done {
+    /// A file written (created, replaced, or restored).
+    File { path: String },
+    /// A live value written and read back.
+    Sysctl { key: String, value: String },
+    /// A service's own checker accepted an edited file.
+    Checked { command: String },
+    /// Anything else: a crashed run's leftovers cleaned, a file restored by a rollback...
+    Note { message: String },
+}
+
+impl std::fmt::Display for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Done::File { path } => write!(f, "wrote {path}"),
+            Done::Sysctl { key, value } => write!(f, "{key} = {value} (live)"),
+            Done::Checked { command } => write!(f, "validated: {command}"),
+            Done::Note { message } => f.write_str(message),
+        }
+    }
+}
+
+/// A change left out, or a value a rollback left as it is, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Skipped {
+    pub what: String,
+    pub reason: String,
+}
+
+/// A restart: carried out (`ran`, with its command), or still needed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct RestartDone {
+    pub unit: String,
+    /// "restart" or "reload".
+    pub action: String,
+    /// The command run; `null` when it was not run.
+    pub command: Option<String>,
+    pub ran: bool,
+    /// Why it is needed, or why it was not run.
+    pub reason: String,
+}
+
+/// A restarted listener's queue as the kernel holds it (Send-Q), before and after.
+#[derive(Debug, Clone, Serialize)]
+pub struct Proof {
+    pub unit: String,
+    pub address: String,
+    pub before: Option<u32>,
+    pub after: Option<u32>,
+    /// What it should hold now: min(its backlog, its namespace's somaxconn).
+    pub expected: Option<i64>,
 }
 
 /// How far an apply got; saved (fsynced) before each step starts.
@@ -327,7 +385,9 @@ pub fn apply(host: &Host, changes: &[&Change], persist_only: bool) -> Result<Rep
         }
     }
 
-    report.applied.extend(settle(host)?);
+    report
+        .applied
+        .extend(settle(host)?.into_iter().map(|message| Done::Note { message }));
 
     // claim a backup directory, then journal the intent
     root.open_dir(BACKUP_DIR, true)?;
@@ -368,7 +428,9 @@ pub fn apply(host: &Host, changes: &[&Change], persist_only: bool) -> Result<Rep
         if let Err(e) = root.write_atomic(&b.path, new.as_bytes()) {
             return Err(fail(host, &manifest_path, &mut m, e));
         }
-        report.applied.push(format!("wrote {}", b.path));
+        report.applied.push(Done::File {
+            path: b.path.clone(),
+        });
     }
 
     // the services' own checkers vet the edited configs before anything goes live
@@ -381,7 +443,12 @@ pub fn apply(host: &Host, changes: &[&Change], persist_only: bool) -> Result<Rep
         }
         checked.push(&b.checker);
         match run_checker(root, &b.path, &b.checker) {
-            Ok(Some(note)) => report.applied.push(note),
+            Ok(Some(note)) => report.applied.push(match note.strip_prefix("validated: ") {
+                Some(command) => Done::Checked {
+                    command: command.to_string(),
+                },
+                None => Done::Note { message: note },
+            }),
             Ok(None) => {}
             Err(e) => return Err(fail(host, &manifest_path, &mut m, e)),
         }
@@ -395,7 +462,10 @@ pub fn apply(host: &Host, changes: &[&Change], persist_only: bool) -> Result<Rep
                 let e = Error::msg(format!("{e} (use --persist-only to keep the file changes)"));
                 return Err(fail(host, &manifest_path, &mut m, e));
             }
-            report.applied.push(format!("{key} = {to} (live)"));
+            report.applied.push(Done::Sysctl {
+                key: key.clone(),
+                value: to.clone(),
+            });
         }
     }
     m.stage = Stage::Done;
@@ -771,12 +841,19 @@ pub fn rollback(host: &Host, dir: &str, mut m: Manifest, force: bool) -> Result<
         changed: !done.is_empty(),
         ..Report::default()
     };
-    report.applied.push(format!("rolled back {dir}"));
-    report.applied.extend(done);
+    report.applied.push(Done::Note {
+        message: format!("rolled back {dir}"),
+    });
+    report
+        .applied
+        .extend(done.into_iter().map(|message| Done::Note { message }));
     for s in steps {
         match s {
-            Step::Note(n) => report.applied.push(n),
-            Step::Left(n) => report.skipped.push(n),
+            Step::Note(n) => report.applied.push(Done::Note { message: n }),
+            Step::Left(n) => report.skipped.push(Skipped {
+                what: n,
+                reason: "changed since the apply (--force restores it)".into(),
+            }),
             _ => {}
         }
     }
@@ -893,16 +970,20 @@ pub fn run_checker(root: &Root, edited: &str, argv: &[String]) -> Result<Option<
 /// Restart or reload the services a plan listed: systemctl when systemd runs, else the
 /// service's init script; with `--root` other than / they are only printed (they are the
 /// services of another tree).
-pub fn restart(root: &Root, restarts: &[crate::plan::Restart]) -> Vec<Result<String>> {
+pub fn restart(root: &Root, restarts: &[crate::plan::Restart]) -> Vec<Result<RestartDone>> {
     restarts
         .iter()
         .map(|r| {
-            let verb = match r.action {
-                crate::services::Action::Restart => "restart",
-                crate::services::Action::Reload => "reload",
+            let verb = r.verb();
+            let done = |command: Option<String>, ran: bool, reason: String| RestartDone {
+                unit: r.unit.clone(),
+                action: verb.to_string(),
+                command,
+                ran,
+                reason,
             };
             if !root.is_host() {
-                return Ok(format!("not run (--root is not /): {verb} {}", r.unit));
+                return Ok(done(None, false, "not run: --root is not /".into()));
             }
             let (prog, args): (String, Vec<String>) =
                 if std::path::Path::new("/run/systemd/system").is_dir() {
@@ -910,9 +991,13 @@ pub fn restart(root: &Root, restarts: &[crate::plan::Restart]) -> Vec<Result<Str
                 } else if std::path::Path::new(&format!("/etc/init.d/{}", r.unit)).is_file() {
                     (format!("/etc/init.d/{}", r.unit), vec![verb.into()])
                 } else {
-                    return Ok(format!(
-                        "no systemd and no /etc/init.d/{}: run it yourself: {verb} {}",
-                        r.unit, r.unit
+                    return Ok(done(
+                        None,
+                        false,
+                        format!(
+                            "no systemd and no /etc/init.d/{}: run it yourself",
+                            r.unit
+                        ),
                     ));
                 };
             let shown = format!("{prog} {}", args.join(" "));
@@ -922,7 +1007,7 @@ pub fn restart(root: &Root, restarts: &[crate::plan::Restart]) -> Vec<Result<Str
                 .output()
                 .map_err(|e| Error::io(&shown, e))?;
             if out.status.success() {
-                Ok(format!("ran: {shown}"))
+                Ok(done(Some(shown), true, r.reason.clone()))
             } else {
                 Err(Error::msg(format!(
                     "{shown} failed: {}",
@@ -1017,7 +1102,7 @@ mod tests {
         let (d, host) = tree();
         let first = run(&host, "8192", &["true"]).unwrap();
         assert!(
-            first.applied.iter().any(|a| a == "validated: true"),
+            first.applied.iter().any(|a| a.to_string() == "validated: true"),
             "{first:?}"
         );
         let e = run(&host, "16384", &["false"]).unwrap_err().to_string();
@@ -1045,7 +1130,7 @@ mod tests {
         // the default rollback undoes the first apply, and says what it restored
         let r = rollback(&host, &dir, m, false).unwrap();
         assert_eq!(
-            r.applied,
+            r.applied.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
             [
                 format!("rolled back {dir}"),
                 format!("restored {FILE} from {dir}{FILE}"),
@@ -1068,7 +1153,7 @@ mod tests {
         assert_eq!(live(&d), "1000\n");
         assert_eq!(file(&d), "net.core.somaxconn = 4096\n");
         assert_eq!(
-            r.skipped,
+            r.skipped.iter().map(|k| k.what.clone()).collect::<Vec<_>>(),
             [format!(
                 "{KEY} = 1000 (live): left as it is: changed since the apply set 8192; --force restores 4096"
             )]
@@ -1080,7 +1165,10 @@ mod tests {
         )
         .unwrap();
         let r = rollback(&host, &dir, m, true).unwrap();
-        assert!(r.applied.contains(&format!("{KEY} = 4096 (live)")), "{r:?}");
+        assert!(
+            r.applied.iter().any(|a| a.to_string() == format!("{KEY} = 4096 (live)")),
+            "{r:?}"
+        );
         assert_eq!(live(&d), "4096\n");
     }
 

@@ -48,6 +48,9 @@ pub struct Cli {
     /// Load extra rule files (*.toml) from DIR
     #[arg(long, global = true, value_name = "DIR")]
     pub rules: Option<PathBuf>,
+    /// Read the kernel's counters twice SECS apart, to see queues overflowing now (0: once)
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 1.0)]
+    pub sample: f64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -310,12 +313,15 @@ fn done(format: Format, r: Result<Outcome, Vec<Error>>) -> Outcome {
 pub fn run(cli: Cli) -> Outcome {
     let root = cli.root;
     let rules_dir = cli.rules;
+    let sample = Duration::from_secs_f64(cli.sample.clamp(0.0, 60.0));
     let req = |keys: Vec<String>, recorded: Option<LiveState>, policy: Option<PathBuf>| Request {
         root: root.clone(),
         policy,
         rules_dir: rules_dir.clone(),
         keys,
         recorded,
+        evidence: true,
+        sample,
     };
     match cli.command {
         Command::Completions { shell } => {
@@ -331,7 +337,7 @@ pub fn run(cli: Cli) -> Outcome {
             Format::Text,
             cmd_explain(&root, rules_dir.as_deref(), &rule),
         ),
-        Command::Snapshot => done(Format::Json, cmd_snapshot(&root)),
+        Command::Snapshot => done(Format::Json, cmd_snapshot(&root, sample)),
         Command::Schema { output, dir } => done(Format::Text, cmd_schema(output, dir)),
         Command::Blame {
             keys,
@@ -516,14 +522,18 @@ fn cmd_explain(root: &Path, dir: Option<&Path>, which: &str) -> Result<Outcome, 
     Ok(Outcome::Clean)
 }
 
-fn cmd_snapshot(root: &Path) -> Result<Outcome, Vec<Error>> {
-    let state = snapshot::record(root).map_err(|e| vec![e])?;
+fn cmd_snapshot(root: &Path, sample: Duration) -> Result<Outcome, Vec<Error>> {
+    let state = snapshot::record(root, sample).map_err(|e| vec![e])?;
     output::json(&state);
     Ok(Outcome::Clean)
 }
 
 fn cmd_blame(req: &Request, keys: &[String], format: Format) -> Result<Outcome, Vec<Error>> {
-    let snap = read(req)?;
+    let req = Request {
+        evidence: false,
+        ..req.clone()
+    };
+    let snap = read(&req)?;
     let selected = blame::select(&snap, keys);
     output::blame(&blame::blame(&snap, &selected), format);
     for e in &snap.boot.errors {
@@ -581,7 +591,7 @@ fn plan_outcome(p: &Plan) -> Outcome {
     }
     if !p.errors.is_empty() {
         Outcome::Failed
-    } else if p.changes.is_empty() {
+    } else if p.changes.is_empty() && p.restarts.is_empty() {
         Outcome::Clean
     } else {
         Outcome::Changes
@@ -633,35 +643,42 @@ fn run_apply(
             p
         }
     };
-    if p.changes.is_empty() {
+    if p.changes.is_empty() && p.restarts.is_empty() {
         // a run that goes ahead settles what a crashed one left, even with nothing to do
         let report = apply::Report {
-            applied: apply::settle(&host).map_err(|e| vec![e])?,
+            applied: apply::settle(&host)
+                .map_err(|e| vec![e])?
+                .into_iter()
+                .map(|message| apply::Done::Note { message })
+                .collect(),
             ..Default::default()
         };
         output::apply(&report, o.format);
         return Ok(Outcome::Clean);
     }
-    let chosen = choose(&p, o)?;
-    let skipped: Vec<String> = p
+    let chosen = if p.changes.is_empty() {
+        Vec::new()
+    } else {
+        choose(&p, o)?
+    };
+    let why = if o.yes {
+        "needs review: applied with --unsafe-fixes"
+    } else {
+        "not chosen at the prompt"
+    };
+    let skipped: Vec<apply::Skipped> = p
         .changes
         .iter()
         .enumerate()
         .filter(|(i, _)| !chosen.contains(i))
-        .map(|(_, c)| c.label())
+        .map(|(_, c)| apply::Skipped {
+            what: c.label(),
+            reason: why.into(),
+        })
         .collect();
-    if chosen.is_empty() {
-        let report = apply::Report {
-            skipped,
-            ..Default::default()
-        };
-        output::apply(&report, o.format);
-        return Ok(Outcome::Clean);
-    }
     let selected: Vec<&Change> = chosen.iter().map(|&i| &p.changes[i]).collect();
-    let mut report = apply::apply(&host, &selected, o.persist_only).map_err(|e| vec![e])?;
-    report.skipped = skipped;
-    // only the restarts that the applied changes call for
+    // only the restarts that the applied changes call for, and those the running processes
+    // need whatever is applied (a stale queue the kernel holds)
     let done = |change: &str| {
         selected.iter().any(|c| match c {
             Change::File { path, .. } => path == change,
@@ -673,19 +690,57 @@ fn run_apply(
         .iter()
         .filter_map(|r| r.for_applied(&done))
         .collect();
+    if selected.is_empty() && restarts.is_empty() {
+        let report = apply::Report {
+            skipped,
+            ..Default::default()
+        };
+        output::apply(&report, o.format);
+        return Ok(Outcome::Clean);
+    }
+    // the sockets as they are, for the proof after restarting
+    let before = o
+        .restart
+        .then(|| Snapshot::read(&Request { sample: Duration::ZERO, ..req.clone() }).ok())
+        .flatten();
+    let mut report = if selected.is_empty() {
+        apply::Report::default()
+    } else {
+        apply::apply(&host, &selected, o.persist_only).map_err(|e| vec![e])?
+    };
+    report.skipped = skipped;
     let mut failed = Vec::new();
-    if report.changed && !restarts.is_empty() {
+    if !restarts.is_empty() {
         if o.restart {
-            for r in apply::restart(&host.root, &restarts) {
-                match r {
-                    Ok(done) => report.restarts.push(done),
+            let mut ran = Vec::new();
+            for (r, result) in restarts.iter().zip(apply::restart(&host.root, &restarts)) {
+                match result {
+                    Ok(done) => {
+                        if done.ran {
+                            ran.push(r.unit.clone());
+                        }
+                        report.restarts.push(done)
+                    }
                     Err(e) => failed.push(e),
                 }
+            }
+            if let Some(before) = &before
+                && !ran.is_empty()
+            {
+                let (proof, errors) = prove_restarts(req, before, &ran);
+                report.proof = proof;
+                failed.extend(errors);
             }
         } else {
             report.restarts = restarts
                 .iter()
-                .map(|r| format!("needed: {} {} ({})", r.verb(), r.unit, r.reason))
+                .map(|r| apply::RestartDone {
+                    unit: r.unit.clone(),
+                    action: r.verb().into(),
+                    command: None,
+                    ran: false,
+                    reason: r.reason.clone(),
+                })
                 .collect();
         }
     }
@@ -694,6 +749,77 @@ fn run_apply(
         Ok(Outcome::Clean)
     } else {
         Err(failed)
+    }
+}
+
+/// After restarting `units`: their sockets read again until each holds the queue it should
+/// (min(its backlog, its namespace's somaxconn)) or 15 s pass (an init script may return
+/// before the daemon listens again); the backlog before and after, and an error for each
+/// listener that did not get it.
+fn prove_restarts(
+    req: &Request,
+    before: &Snapshot,
+    units: &[String],
+) -> (Vec<apply::Proof>, Vec<Error>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let quick = Request {
+        sample: Duration::ZERO,
+        ..req.clone()
+    };
+    loop {
+        let Ok(after) = Snapshot::read(&quick) else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut proof = Vec::new();
+        for l in after
+            .services
+            .listeners
+            .iter()
+            .filter(|l| units.contains(&l.unit.to_string()))
+        {
+            let was = before
+                .services
+                .listeners
+                .iter()
+                .find(|b| b.address == l.address && b.unit == l.unit)
+                .and_then(|b| before.socket_of(b))
+                .and_then(|s| s.socket.backlog);
+            let seen = after.socket_of(l);
+            let now = seen.and_then(|s| s.socket.backlog);
+            let expected = l
+                .requested
+                .zip(seen.and_then(|s| s.ns.sysctls.somaxconn))
+                .map(|(r, som)| crate::limits::effective(r, som.into()));
+            proof.push(apply::Proof {
+                unit: l.unit.to_string(),
+                address: l.address.clone(),
+                before: was,
+                after: now,
+                expected,
+            });
+        }
+        let good = |p: &apply::Proof| match (p.after, p.expected) {
+            (Some(a), Some(e)) => i64::from(a) >= e,
+            (None, _) => false,
+            (Some(_), None) => true,
+        };
+        if proof.iter().all(good) || std::time::Instant::now() >= deadline {
+            let errors = proof
+                .iter()
+                .filter(|p| !good(p))
+                .map(|p| {
+                    Error::msg(format!(
+                        "{} {}: after the restart the kernel holds {} where {} was planned",
+                        p.unit,
+                        p.address,
+                        p.after.map_or("no socket".into(), |a| format!("a queue of {a}")),
+                        p.expected.map_or("a socket".into(), |e| format!("a queue of {e}"))
+                    ))
+                })
+                .collect();
+            return (proof, errors);
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 

@@ -11,6 +11,7 @@ pub mod kernel;
 pub mod limits;
 pub mod listing;
 pub mod man;
+pub mod observed;
 pub mod output;
 pub mod plan;
 pub mod planfile;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::limits::{SOMAXCONN, effective};
 use crate::rules::{Context, Side};
+use crate::observed::Seen;
 use crate::services::Listener;
 use crate::snapshot::Snapshot;
 
@@ -13,12 +14,18 @@ pub struct Row<'s> {
     /// min(requested, somaxconn) on each side: what listen() gives it (computed, not observed).
     pub effective_live: Option<i64>,
     pub effective_boot: Option<i64>,
+    /// Its socket as the kernel holds it (observed), when the kernel's sockets were read.
+    pub kernel: Option<Seen<'s>>,
 }
 
 pub struct Listing<'s> {
     /// somaxconn, live and at boot, with where each is set.
     pub somaxconn: Vec<Side>,
     pub rows: Vec<Row<'s>>,
+    /// Listening sockets no configuration explains (service "unknown").
+    pub unknown: Vec<Seen<'s>>,
+    /// Whether the kernel's sockets were read at all.
+    pub observed: bool,
 }
 
 impl<'s> Listing<'s> {
@@ -46,8 +53,19 @@ impl<'s> Listing<'s> {
                 listener: l,
                 effective_live: l.requested.zip(live).map(|(r, s)| effective(r, s)),
                 effective_boot: l.requested.zip(boot).map(|(r, s)| effective(r, s)),
+                kernel: snap.socket_of(l),
             })
             .collect();
-        Listing { somaxconn, rows }
+        let unknown = snap
+            .unknown_sockets()
+            .into_iter()
+            .map(|(ns, socket)| Seen { ns, socket })
+            .collect();
+        Listing {
+            somaxconn,
+            rows,
+            unknown,
+            observed: snap.evidence().is_some(),
+        }
     }
 }

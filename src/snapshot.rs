@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::host::Host;
+use crate::kernel::{self, Evidence};
 use crate::limits::{self, Version};
 use crate::policy::{self, Policy};
 use crate::root::Root;
@@ -38,6 +39,10 @@ pub struct Request {
     pub keys: Vec<String>,
     /// A recorded live state (`--snapshot`) to judge against instead of the root's /proc.
     pub recorded: Option<LiveState>,
+    /// Read the kernel's sockets and counters (plan, listeners, apply, snapshot).
+    pub evidence: bool,
+    /// Take the counters twice this far apart (`--sample SECS`; zero: once).
+    pub sample: Duration,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,7 +69,7 @@ pub struct Snapshot {
 
 /// The running system as qfix saw it: live sysctl values and who the host is. Recorded by
 /// `qfix snapshot`, with a format version.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct LiveState {
     pub format_version: u32,
     pub qfix_version: String,
@@ -81,6 +86,10 @@ pub struct LiveState {
     /// Keys that exist but cannot be read (write-only, permission).
     #[serde(default)]
     pub unreadable: BTreeSet<String>,
+    /// The kernel's sockets, queues and counters, per network namespace (`None`: not read,
+    /// or no /proc to read them from).
+    #[serde(default)]
+    pub evidence: Option<Evidence>,
 }
 
 impl LiveState {
@@ -98,6 +107,7 @@ impl LiveState {
             complete,
             sysctls: BTreeMap::new(),
             unreadable: BTreeSet::new(),
+            evidence: None,
         }
     }
 
@@ -220,6 +230,10 @@ impl Snapshot {
                     .ok()
                     .map(|u| u.release().to_string_lossy().into_owned());
             }
+            if req.evidence && req.recorded.is_none() {
+                let _t = crate::trace::phase("evidence");
+                l.evidence = evidence(&host.root, req.sample);
+            }
             l
         });
         Ok(Snapshot {
@@ -264,8 +278,30 @@ impl Snapshot {
     }
 }
 
-/// The live state of a host for `qfix snapshot`: every key under /proc/sys.
-pub fn record(root: &Path) -> Result<LiveState, Error> {
+/// The kernel's sockets and counters under the root's /proc: the running kernel's (netlink,
+/// every network namespace, a sample `wait` apart) when it is a procfs, else what a tree of
+/// /proc files holds (then nothing is sampled); `None` without a /proc/net.
+pub fn evidence(root: &Root, wait: Duration) -> Option<Evidence> {
+    let proc_root = root.host("/proc");
+    if is_procfs(&proc_root) {
+        return Some(Evidence::sample(&proc_root, &kernel::Options::live(), wait));
+    }
+    root.is_dir("/proc/net")
+        .then(|| Evidence::collect(&proc_root, &kernel::Options::files()))
+}
+
+/// Whether a path is a mounted procfs (the running kernel's, not a tree of files).
+fn is_procfs(path: &Path) -> bool {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    // f_type is i64 on x86_64 and another integer elsewhere
+    #[allow(clippy::unnecessary_cast)]
+    let procfs = |st: rustix::fs::StatFs| st.f_type as i64 == PROC_SUPER_MAGIC;
+    rustix::fs::statfs(path).is_ok_and(procfs)
+}
+
+/// The live state of a host for `qfix snapshot`: every key under /proc/sys, and the
+/// kernel's sockets and counters (sampled `wait` apart).
+pub fn record(root: &Path, wait: Duration) -> Result<LiveState, Error> {
     let host = Host::new(Root::new(root)?);
     let Some(live) = &host.live else {
         return Err(Error::msg(format!(
@@ -285,6 +321,7 @@ pub fn record(root: &Path) -> Result<LiveState, Error> {
         }
     }
     describe(&host, &mut state);
+    state.evidence = evidence(&host.root, wait);
     Ok(state)
 }
 

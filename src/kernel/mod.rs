@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use address::{Match, best_match, serves};
 
 /// Everything read from the kernel in one collection.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Evidence {
     /// The caller's namespace first, then the others by id.
     pub namespaces: Vec<Namespace>,
@@ -40,7 +40,7 @@ pub struct Evidence {
 }
 
 /// One network namespace.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Namespace {
     /// Inode of the namespace (/proc/PID/ns/net); `None` when no link could be read (a
     /// /proc tree without them).
@@ -63,7 +63,7 @@ pub struct Namespace {
 
 /// The per-namespace sysctls the backlog and port rules need, as the namespace itself sees
 /// them (`None`: unreadable, e.g. hidden in a namespace owned by a user namespace).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NetSysctls {
     pub somaxconn: Option<u32>,
     /// `net.ipv4.ip_local_port_range`: [low, high].
@@ -77,7 +77,7 @@ pub struct NetSysctls {
 
 /// Cumulative counters of one namespace (/proc/PID/net/netstat and snmp); a counter the
 /// kernel does not have is `None`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Counters {
     /// TcpExt ListenOverflows: connections dropped because an accept queue was full.
     pub listen_overflows: Option<u64>,
@@ -95,7 +95,7 @@ pub struct Counters {
     pub curr_estab: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
     #[default]
@@ -104,7 +104,7 @@ pub enum Proto {
 }
 
 /// A listening socket as the kernel holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KernelListener {
     pub proto: Proto,
     /// "tcp 0.0.0.0:80", "tcp [::]:80", "unix /run/php/php8.2-fpm.sock", "unix @name": the
@@ -128,7 +128,7 @@ pub struct KernelListener {
     pub process: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TableKind {
     Tcp4,
@@ -138,7 +138,7 @@ pub enum TableKind {
     Connections,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Netlink,
@@ -148,7 +148,7 @@ pub enum Source {
 }
 
 /// A figure a table's source cannot give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Figure {
     /// Send-Q, the clamped backlog: /proc/net/tcp and /proc/net/unix never show it.
@@ -161,7 +161,7 @@ pub enum Figure {
     All,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Table {
     pub kind: TableKind,
     pub source: Source,
@@ -169,7 +169,7 @@ pub struct Table {
 }
 
 /// Established and TIME_WAIT sockets of a namespace, counted.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Connections {
     pub time_wait: u64,
     pub established: u64,
@@ -182,14 +182,14 @@ pub struct Connections {
     pub inbound: Vec<InboundPort>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Destination {
     pub address: String,
     pub time_wait: u64,
     pub established: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InboundPort {
     pub port: u16,
     pub time_wait: u64,
@@ -197,7 +197,7 @@ pub struct InboundPort {
 }
 
 /// Something that could not be seen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Note {
     /// The namespace it concerns, when one.
     pub namespace: Option<u64>,
@@ -205,7 +205,7 @@ pub struct Note {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Unseen {
     /// sock_diag could not be opened or answered: figures came from procfs.
@@ -275,13 +275,13 @@ impl Options {
 }
 
 /// Counter and listener changes between two readings.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Sample {
     pub seconds: f64,
     pub namespaces: Vec<NamespaceDelta>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NamespaceDelta {
     pub id: Option<u64>,
     /// Increases over the sample (`None` where either reading lacks the counter).
@@ -290,7 +290,7 @@ pub struct NamespaceDelta {
 }
 
 /// A listener seen in both readings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ListenerDelta {
     pub address: String,
     pub inode: u64,

@@ -154,6 +154,8 @@ impl<'a> BlameOut<'a> {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ListenersOut {
     pub format_version: u32,
+    /// The kernel's sockets were read: `kernel` is observed where present.
+    pub observed: bool,
     /// somaxconn live and at boot, with where each is set (`null`: the kernel default).
     pub somaxconn: Vec<SomaxconnOut>,
     pub listeners: Vec<ListenerOut>,
@@ -169,6 +171,8 @@ pub struct SomaxconnOut {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ListenerOut {
+    /// The service whose configuration asks for it; "unknown" for a socket no configuration
+    /// explains.
     pub service: String,
     pub instance: String,
     /// "tcp HOST:PORT" or "unix /path".
@@ -177,11 +181,46 @@ pub struct ListenerOut {
     pub requested: Option<i64>,
     pub requested_source: RequestedSource,
     /// Why the default applies, when it does.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_reason: Option<String>,
     /// min(requested, somaxconn) live and at boot: computed, not observed.
     pub effective_live: Option<i64>,
     pub effective_boot: Option<i64>,
+    /// Its socket as the kernel holds it (observed); `null` when no socket serves it or the
+    /// kernel's sockets were not read.
+    pub kernel: Option<KernelOut>,
+}
+
+/// A listening socket as the kernel holds it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct KernelOut {
+    /// Send-Q: the backlog after the somaxconn clamp at listen() time.
+    pub backlog: Option<u32>,
+    /// Recv-Q: connections waiting for accept() now.
+    pub queue: Option<u32>,
+    /// Connections dropped at this listener (cumulative; Linux 4.7+).
+    pub drops: Option<u64>,
+    pub pids: Vec<i32>,
+    pub process: Option<String>,
+    /// The network namespace (inode of /proc/PID/ns/net).
+    pub netns: Option<u64>,
+    /// The socket's own address ("tcp 0.0.0.0:80" serving "tcp *:80").
+    pub address: String,
+}
+
+impl KernelOut {
+    pub fn of(seen: &crate::observed::Seen) -> KernelOut {
+        let s = seen.socket;
+        KernelOut {
+            backlog: s.backlog,
+            queue: s.queue,
+            drops: s.drops,
+            pids: s.pids.clone(),
+            process: s.process.clone(),
+            netns: seen.ns.id,
+            address: s.address.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -230,6 +269,75 @@ impl RulesOut {
     }
 }
 
+/// `qfix apply --format json` and `qfix rollback --format json`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ApplyOut<'a> {
+    pub format_version: u32,
+    /// Something was written (a file or a live value).
+    pub changed: bool,
+    pub applied: &'a [crate::apply::Done],
+    pub backups: Vec<BackupOut>,
+    pub skipped: &'a [crate::apply::Skipped],
+    pub restarts: &'a [crate::apply::RestartDone],
+    /// After `--restart`: each restarted listener's kernel backlog before and after.
+    pub proof: Vec<ProofOut>,
+    /// This run's backups and manifest (`qfix rollback NAME` takes its last part).
+    pub backup_dir: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BackupOut {
+    pub path: String,
+    /// Where the copy is; `null` when the file did not exist (the apply created it).
+    pub backup: Option<String>,
+    /// SHA-256 of what the apply wrote.
+    pub written: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProofOut {
+    pub unit: String,
+    pub address: String,
+    /// The kernel's backlog (Send-Q) before and after the restart (`null`: no socket).
+    pub before: Option<u32>,
+    pub after: Option<u32>,
+    /// What it should hold: min(its backlog, its namespace's somaxconn).
+    pub expected: Option<i64>,
+}
+
+impl<'a> ApplyOut<'a> {
+    pub fn of(r: &'a crate::apply::Report) -> ApplyOut<'a> {
+        ApplyOut {
+            format_version: version(),
+            changed: r.changed,
+            applied: &r.applied,
+            backups: r
+                .backups
+                .iter()
+                .map(|b| BackupOut {
+                    path: b.path.clone(),
+                    backup: b.backup.clone(),
+                    written: b.written.clone(),
+                })
+                .collect(),
+            skipped: &r.skipped,
+            restarts: &r.restarts,
+            proof: r
+                .proof
+                .iter()
+                .map(|p| ProofOut {
+                    unit: p.unit.clone(),
+                    address: p.address.clone(),
+                    before: p.before,
+                    after: p.after,
+                    expected: p.expected,
+                })
+                .collect(),
+            backup_dir: r.backup_dir.as_deref(),
+        }
+    }
+}
+
 /// The JSON Schema of every output, by command.
 pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
     vec![
@@ -241,6 +349,7 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
             "snapshot",
             schemars::schema_for!(crate::snapshot::LiveState),
         ),
+        ("apply", schemars::schema_for!(ApplyOut<'static>)),
         ("errors", schemars::schema_for!(Errors)),
     ]
 }

@@ -7,7 +7,6 @@ pub mod json;
 mod plan_text;
 pub use plan_text::{View, write as write_plan};
 
-use serde_json::json;
 
 use crate::apply::Report;
 use crate::blame::Entry;
@@ -100,9 +99,7 @@ pub fn plan(p: &Plan, format: Format, view: View) {
 
 pub fn apply(r: &Report, format: Format) {
     if format == Format::Json {
-        return json(
-            &json!({ "changed": r.changed, "applied": r.applied, "backups": r.backups, "skipped": r.skipped, "restarts": r.restarts, "backup_dir": r.backup_dir }),
-        );
+        return json(&json::ApplyOut::of(r));
     }
     let mut s = String::new();
     if !r.changed {
@@ -121,10 +118,27 @@ pub fn apply(r: &Report, format: Format) {
         }
     }
     for k in &r.skipped {
-        s.push_str(&format!("skipped: {k}\n"));
+        s.push_str(&format!("skipped: {} ({})\n", k.what, k.reason));
     }
     for k in &r.restarts {
-        s.push_str(&format!("restart: {k}\n"));
+        match &k.command {
+            Some(c) => s.push_str(&format!("restart: ran {c}\n")),
+            None => s.push_str(&format!(
+                "restart: needed: {} {} ({})\n",
+                k.action, k.unit, k.reason
+            )),
+        }
+    }
+    for p in &r.proof {
+        let q = |v: Option<u32>| v.map_or("no socket".to_string(), |v| v.to_string());
+        s.push_str(&format!(
+            "listening: {} {}: kernel backlog {} -> {} (planned {})\n",
+            p.unit,
+            p.address,
+            q(p.before),
+            q(p.after),
+            p.expected.map_or("?".to_string(), |e| e.to_string())
+        ));
     }
     if let (true, Some(dir)) = (r.changed, &r.backup_dir) {
         s.push_str(&format!(
@@ -157,8 +171,20 @@ pub fn listeners(listing: &Listing, format: Format) {
                     },
                     effective_live: r.effective_live,
                     effective_boot: r.effective_boot,
+                    kernel: r.kernel.as_ref().map(json::KernelOut::of),
                 }
             })
+            .chain(listing.unknown.iter().map(|seen| json::ListenerOut {
+                service: "unknown".into(),
+                instance: seen.owner(),
+                address: seen.socket.address.clone(),
+                requested: None,
+                requested_source: json::RequestedSource::Default("default"),
+                default_reason: None,
+                effective_live: None,
+                effective_boot: None,
+                kernel: Some(json::KernelOut::of(seen)),
+            }))
             .collect();
         let somaxconn = listing
             .somaxconn
@@ -171,6 +197,7 @@ pub fn listeners(listing: &Listing, format: Format) {
             .collect();
         return json(&json::ListenersOut {
             format_version: json::FORMAT_VERSION,
+            observed: listing.observed,
             somaxconn,
             listeners,
         });
@@ -188,27 +215,79 @@ pub fn listeners(listing: &Listing, format: Format) {
             side.value.map_or("unknown".into(), |v| v.to_string())
         ));
     }
-    s.push_str(&format!(
-        "\n{:<10} {:<24} {:<36} {:>9} {:>9} {:>9}  {}\n",
-        "SERVICE", "INSTANCE", "ADDRESS", "REQUESTED", "LIVE", "BOOT", "FROM"
-    ));
+    // LIVE and BOOT are computed from the configs; KERNEL and QUEUE are what the kernel
+    // holds (Send-Q, Recv-Q), shown when its sockets were read
+    let observed = listing.observed;
+    let head = |s: &mut String, cols: [&str; 9]| {
+        s.push_str(&format!(
+            "{:<10} {:<24} {:<36} {:>9} {:>9} {:>9}",
+            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]
+        ));
+        if observed {
+            s.push_str(&format!(" {:>7} {:>6}", cols[6], cols[7]));
+        }
+        s.push_str(&format!("  {}\n", cols[8]));
+    };
+    s.push('\n');
+    head(
+        &mut s,
+        [
+            "SERVICE",
+            "INSTANCE",
+            "ADDRESS",
+            "REQUESTED",
+            "LIVE",
+            "BOOT",
+            "KERNEL",
+            "QUEUE",
+            "FROM",
+        ],
+    );
     let num = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    let seen = |k: Option<&crate::observed::Seen>, f: fn(&crate::kernel::KernelListener) -> Option<u32>| {
+        k.and_then(|k| f(k.socket)).map_or("-".to_string(), |v| v.to_string())
+    };
     for r in &listing.rows {
         let l = r.listener;
         let from = match &l.source {
             Source::At(x) => loc(x),
             Source::Default(why) => format!("default ({why})"),
         };
-        s.push_str(&format!(
-            "{:<10} {:<24} {:<36} {:>9} {:>9} {:>9}  {}\n",
-            l.service,
-            l.instance,
-            l.address,
-            num(l.requested),
-            num(r.effective_live),
-            num(r.effective_boot),
-            from
-        ));
+        head(
+            &mut s,
+            [
+                &l.service,
+                &l.instance,
+                &l.address,
+                &num(l.requested),
+                &num(r.effective_live),
+                &num(r.effective_boot),
+                &seen(r.kernel.as_ref(), |k| k.backlog),
+                &seen(r.kernel.as_ref(), |k| k.queue),
+                &from,
+            ],
+        );
+    }
+    for u in &listing.unknown {
+        head(
+            &mut s,
+            [
+                "unknown",
+                &u.owner(),
+                &u.socket.address,
+                "-",
+                "-",
+                "-",
+                &seen(Some(u), |k| k.backlog),
+                &seen(Some(u), |k| k.queue),
+                &crate::observed::netns(u.ns),
+            ],
+        );
+    }
+    if observed {
+        s.push_str("\nLIVE, BOOT: computed, min(requested, somaxconn); KERNEL, QUEUE: observed (Send-Q, Recv-Q)\n");
+    } else {
+        s.push_str("\nLIVE, BOOT: computed, min(requested, somaxconn); the kernel's sockets were not read\n");
     }
     out(&s);
 }

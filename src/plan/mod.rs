@@ -3,6 +3,7 @@
 //! only toward a desired value (--set, the policy, or a rule's fix); a drift with no desired
 //! value stays a finding. `build` is a pure function of the snapshot and the goals.
 
+pub mod confirm;
 pub mod placement;
 pub mod restarts;
 pub mod service_edits;
@@ -178,6 +179,7 @@ pub fn build(snap: &Snapshot, goals: &Goals) -> Plan {
         rules::evaluate(&snap.rules, &cx)
     };
     waivers::accept(&cx, &mut outcome.findings);
+    confirm::observed(&cx, &mut outcome.findings);
     let bad_input = outcome
         .findings
         .iter()
@@ -393,21 +395,52 @@ fn fixes(
             let Some(r) = l.requested else { continue };
             // the somaxconn change alone: an edit of the listener's own backlog is a cause of
             // its own (service_edits), so a restart lists only what was applied
-            let (before, after) = (limits::effective(r, old), limits::effective(r, new));
-            if before != after {
-                // a reload re-listens only when the backlog in the config changed
-                restarts.add(
-                    l,
-                    key,
-                    Action::Restart,
-                    format!(
-                        "{}: listen() ran with somaxconn {old} (queue {before}); it gets {after} only after it listens again",
-                        l.address
+            let after = limits::effective(r, new);
+            // the queue the kernel holds, when its sockets could be read; else what listen()
+            // gave it with the current somaxconn, said to be inferred
+            let why = match snap.socket_of(l) {
+                // another namespace (a container) keeps its own somaxconn
+                Some(seen) if !seen.ns.caller => continue,
+                Some(seen) => match seen.socket.backlog {
+                    Some(held) if i64::from(held) < after => format!(
+                        "{}: the kernel holds a queue of {held} (observed, {}); it gets {after} only after it listens again",
+                        l.address,
+                        seen.owner()
                     ),
-                );
-            }
+                    _ => continue,
+                },
+                // a service with no socket is not running: nothing to restart
+                None if snap.evidence().is_some() => continue,
+                None => {
+                    let before = limits::effective(r, old);
+                    if before == after {
+                        continue;
+                    }
+                    format!(
+                        "{}: listen() ran with somaxconn {old} (queue {before}, inferred); it gets {after} only after it listens again",
+                        l.address
+                    )
+                }
+            };
+            // a reload re-listens only when the backlog in the config changed
+            restarts.add(l, key, Action::Restart, why);
         }
     }
+
+    // listeners the kernel shows with a stale queue, whatever else is applied
+    for p in &last {
+        if let Proposal::Restart { listener, why, .. } = p {
+            restarts.add(listener, "", Action::Restart, why.clone());
+        }
+    }
+    let cx = Context {
+        snap,
+        wants,
+        lower_backlog: goals.lower_backlog,
+        planned: &planned,
+    };
+    let stopped = crate::rules::service_not_running::stopped(&cx);
+    restarts.drop_units(&stopped.keys().copied().collect::<Vec<_>>());
 
     let mut changes: Vec<Change> = files
         .into_iter()

@@ -22,6 +22,8 @@ pub struct Restart {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Cause {
+    /// The change that calls for it (a file path or a sysctl key); empty when the running
+    /// process needs it whatever is applied (the kernel holds a stale queue).
     pub change: String,
     pub action: Action,
     pub reason: String,
@@ -59,7 +61,7 @@ impl Restart {
         let causes: Vec<Cause> = self
             .causes
             .iter()
-            .filter(|c| applied(&c.change))
+            .filter(|c| c.change.is_empty() || applied(&c.change))
             .cloned()
             .collect();
         (!causes.is_empty()).then(|| Restart::from_causes(&self.service, &self.unit, causes))
@@ -101,6 +103,11 @@ impl Restarts {
                 reason,
             });
         }
+    }
+
+    /// Drop the restarts of units that are not running.
+    pub fn drop_units(&mut self, stopped: &[&str]) {
+        self.units.retain(|u| !stopped.contains(&u.1.as_str()));
     }
 
     pub fn finish(self) -> Vec<Restart> {

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::host::Host;
 use crate::limits::Version;
 use crate::policy::{Waiver, Want};
+use crate::observed::Observed;
 use crate::services::{Listener, Location, Source};
 use crate::snapshot::Snapshot;
 use crate::tomlfile::TomlFile;
@@ -82,6 +83,10 @@ kinds! {
     SomaxconnBelowMinimum: somaxconn_below_minimum,
     ServiceConfigProblem: service_config_problem,
     StaleWaiver: stale_waiver,
+    ListenerNeedsRestart: listener_needs_restart,
+    AcceptQueueOverflow: accept_queue_overflow,
+    ServiceNotRunning: service_not_running,
+    NamespaceSomaxconnBelowMinimum: namespace_somaxconn_below_minimum,
 }
 
 fn kebab(module: &str) -> String {
@@ -172,51 +177,69 @@ pub struct Finding {
     pub message: String,
     pub locations: Vec<Location>,
     /// The listener it is about ("php-fpm www"), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listener: Option<String>,
     /// The sysctl key it is about, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// Accepted by a waiver in the policy, or by the chosen strategy: shown, not acted on.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted: Option<Accepted>,
+    /// What was observed on the running system that the finding stands on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Observed>,
     /// How bad it is among its rule's findings (queue slots lost...): the summary shows the
     /// worst first.
     #[serde(skip)]
     pub weight: u64,
 }
 
-/// A finding as a rule builds it: message, locations and, optionally, its weight.
+/// A finding as a rule builds it: message, locations and, optionally, its weight and what
+/// was observed.
 pub struct Report {
     pub message: String,
     pub locations: Vec<Location>,
     pub weight: u64,
+    pub evidence: Vec<Observed>,
 }
 
-impl From<(String, Vec<Location>)> for Report {
-    fn from((message, locations): (String, Vec<Location>)) -> Report {
+impl Report {
+    pub fn new(message: String, locations: Vec<Location>) -> Report {
         Report {
             message,
             locations,
             weight: 0,
+            evidence: Vec::new(),
         }
+    }
+
+    pub fn weight(mut self, w: u64) -> Report {
+        self.weight = w;
+        self
+    }
+
+    pub fn evidence(mut self, e: Vec<Observed>) -> Report {
+        self.evidence = e;
+        self
+    }
+}
+
+impl From<(String, Vec<Location>)> for Report {
+    fn from((message, locations): (String, Vec<Location>)) -> Report {
+        Report::new(message, locations)
     }
 }
 
 impl From<(String, Vec<Location>, u64)> for Report {
     fn from((message, locations, weight): (String, Vec<Location>, u64)) -> Report {
-        Report {
-            message,
-            locations,
-            weight,
-        }
+        Report::new(message, locations).weight(weight)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Accepted {
     pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
 }
 
@@ -244,6 +267,7 @@ impl Rule {
             listener,
             key,
             accepted: None,
+            evidence: Vec::new(),
             weight: 0,
         }
     }
@@ -264,6 +288,12 @@ pub enum Proposal<'s> {
         listener: &'s Listener,
         value: i64,
         safe: bool,
+        reason: Arc<str>,
+    },
+    /// Restart a running service so that it listens again (whatever else is applied).
+    Restart {
+        listener: &'s Listener,
+        why: String,
         reason: Arc<str>,
     },
 }
@@ -313,6 +343,7 @@ impl<'s> Outcome<'s> {
             let r: Report = finding().into();
             let mut f = rule.finding(about, r.message, r.locations);
             f.weight = r.weight;
+            f.evidence = r.evidence;
             f.accepted = accepted;
             self.findings.push(f);
         }

@@ -61,9 +61,14 @@ fn why_not() -> Option<String> {
     }
 }
 
-/// Run `body` in private namespaces: here when this process is already the inner one,
-/// otherwise by re-running this test inside `unshare`.
+/// `in_namespaces_at` for a test of this module.
 fn in_namespaces(test: &str, body: fn()) {
+    in_namespaces_at(&format!("kernel_sockets::{test}"), body)
+}
+
+/// Run `body` in private namespaces: here when this process is already the inner one,
+/// otherwise by re-running the test named by its full path (`module::name`) inside `unshare`.
+pub(crate) fn in_namespaces_at(test: &str, body: fn()) {
     if std::env::var_os(INNER).is_some() {
         guard_proc_sys();
         body();
@@ -78,12 +83,7 @@ fn in_namespaces(test: &str, body: fn()) {
         .args(["-k", "5", "120", "unshare", "-n", "-m", "-p", "--fork"])
         .args(["--kill-child", "--mount-proc", "--propagation", "private"])
         .arg(std::env::current_exe().unwrap())
-        .args([
-            &format!("kernel_sockets::{test}"),
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(INNER, "1")
         .env(HOST_NETNS, host_ns)
         .output()
@@ -98,14 +98,14 @@ fn in_namespaces(test: &str, body: fn()) {
     eprintln!("{stderr}");
 }
 
-fn sh(cmd: &str) {
+pub(crate) fn sh(cmd: &str) {
     let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
     assert!(st.success(), "{cmd}: {st}");
 }
 
 /// Only net.* may be writable: bind /proc/sys read-only, /proc/sys/net read-write over it,
 /// then prove it before anything is written.
-fn guard_proc_sys() {
+pub(crate) fn guard_proc_sys() {
     let host = std::env::var(HOST_NETNS).expect("inner run without the host's netns");
     let here = std::fs::read_link("/proc/self/ns/net").unwrap();
     assert_ne!(
@@ -124,12 +124,12 @@ fn guard_proc_sys() {
     sh("ip link set lo up");
 }
 
-fn sysctl(key: &str, value: &str) {
+pub(crate) fn sysctl(key: &str, value: &str) {
     assert!(key.starts_with("net/"), "only net.* keys: {key}");
     std::fs::write(Path::new("/proc/sys").join(key), value).unwrap();
 }
 
-fn tcp_listener(addr: &str, backlog: i32) -> (Socket, SocketAddr) {
+pub(crate) fn tcp_listener(addr: &str, backlog: i32) -> (Socket, SocketAddr) {
     let addr: SocketAddr = addr.parse().unwrap();
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
     if addr.is_ipv6() {
@@ -142,7 +142,7 @@ fn tcp_listener(addr: &str, backlog: i32) -> (Socket, SocketAddr) {
 }
 
 /// A non-blocking connect: the SYN is sent, the handshake completes (or not) on its own.
-fn connect_nb(to: SocketAddr) -> Socket {
+pub(crate) fn connect_nb(to: SocketAddr) -> Socket {
     let s = Socket::new(Domain::for_address(to), Type::STREAM, None).unwrap();
     s.set_nonblocking(true).unwrap();
     match s.connect(&to.into()) {

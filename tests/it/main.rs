@@ -10,6 +10,7 @@ mod checker_haproxy;
 mod checker_nginx;
 mod checker_phpfpm;
 mod checker_redis;
+mod evidence;
 mod golden;
 mod json_contract;
 mod kernel_sockets;

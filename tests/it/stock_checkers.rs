@@ -64,7 +64,7 @@ fn stock_configs_pass_their_own_checkers_after_apply() {
     );
     assert_eq!(r.code, 0, "{r}");
     let v = r.json();
-    let applied = v["applied"].to_string();
+    let applied = applied(&v).join("\n");
     for f in [
         "/etc/nginx/sites-available/default",
         "/etc/php/8.2/fpm/pool.d/www.conf",

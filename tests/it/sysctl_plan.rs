@@ -836,7 +836,7 @@ fn rollback_restores_files_and_live_values_and_refuses_changed_files() {
     );
     let r = qfix(d.path(), &["rollback", "--yes", "--format", "json"]);
     assert_eq!(r.code, 0, "{r}");
-    assert_eq!(r.json()["applied"][0], format!("rolled back {dir}"));
+    assert_eq!(applied(&r.json())[0], format!("rolled back {dir}"));
     assert_eq!(read(d.path(), "/etc/sysctl.conf"), before);
     assert!(
         std::fs::symlink_metadata(d.path().join("etc/sysctl.d/99-sysctl.conf"))

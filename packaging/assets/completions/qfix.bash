@@ -95,7 +95,7 @@ _qfix() {
 
     case "${cmd}" in
         qfix)
-            opts="-h -V --root --rules --help --version blame plan apply rollback listeners snapshot rules explain completions man schema help"
+            opts="-h -V --root --rules --sample --help --version blame plan apply rollback listeners snapshot rules explain completions man schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -109,6 +109,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -117,7 +121,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__apply)
-            opts="-y -h --set --policy --strategy --yes --unsafe-fixes --persist-only --restart --lock-timeout --format --root --rules --help"
+            opts="-y -h --set --policy --strategy --yes --unsafe-fixes --persist-only --restart --lock-timeout --format --root --rules --sample --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -151,6 +155,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -159,7 +167,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__blame)
-            opts="-h --snapshot --max-age --format --root --rules --help"
+            opts="-h --snapshot --max-age --format --root --rules --sample --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -185,6 +193,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -193,7 +205,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__completions)
-            opts="-h --root --rules --help bash elvish fish powershell zsh"
+            opts="-h --root --rules --sample --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,6 +216,10 @@ _qfix() {
                     return 0
                     ;;
                 --rules)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sample)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -215,7 +231,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__explain)
-            opts="-h --root --rules --help QF001 unparsable-sysctl-line QF002 live-differs-from-boot QF003 overridden-assignment QF004 sysctl-conf-not-read-at-boot QF005 unknown-sysctl-key QF006 somaxconn-above-kernel-limit QF007 value-differs-from-desired QF008 stale-waiver QF100 unreadable-service-config QF101 backlog-capped-by-somaxconn QF102 uwsgi-listen-above-somaxconn QF103 effective-backlog-too-small QF104 syn-backlog-below-somaxconn QF105 conflicting-backlogs-on-one-socket QF106 somaxconn-too-small"
+            opts="-h --root --rules --sample --help QF001 unparsable-sysctl-line QF002 live-differs-from-boot QF003 overridden-assignment QF004 sysctl-conf-not-read-at-boot QF005 unknown-sysctl-key QF006 somaxconn-above-kernel-limit QF007 value-differs-from-desired QF008 stale-waiver QF100 unreadable-service-config QF101 backlog-capped-by-somaxconn QF102 uwsgi-listen-above-somaxconn QF103 effective-backlog-too-small QF104 syn-backlog-below-somaxconn QF105 conflicting-backlogs-on-one-socket QF106 somaxconn-too-small QF110 listener-needs-restart QF111 accept-queue-overflow QF112 service-not-running QF113 container-somaxconn-too-small"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -226,6 +242,10 @@ _qfix() {
                     return 0
                     ;;
                 --rules)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sample)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -419,7 +439,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__listeners)
-            opts="-h --snapshot --max-age --format --root --rules --help"
+            opts="-h --snapshot --max-age --format --root --rules --sample --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -445,6 +465,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -453,7 +477,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__man)
-            opts="-h --dir --root --rules --help"
+            opts="-h --dir --root --rules --sample --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -471,6 +495,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -479,7 +507,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__plan)
-            opts="-h --set --policy --strategy --snapshot --max-age --format --all --out --root --rules --help"
+            opts="-h --set --policy --strategy --snapshot --max-age --format --all --out --root --rules --sample --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -521,6 +549,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -529,7 +561,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__rollback)
-            opts="-y -h --yes --force --lock-timeout --format --root --rules --help"
+            opts="-y -h --yes --force --lock-timeout --format --root --rules --sample --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -551,6 +583,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -559,7 +595,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__rules)
-            opts="-h --format --root --rules --help"
+            opts="-h --format --root --rules --sample --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -577,6 +613,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -585,7 +625,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__schema)
-            opts="-h --dir --root --rules --help"
+            opts="-h --dir --root --rules --sample --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -603,6 +643,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -611,7 +655,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__snapshot)
-            opts="-h --root --rules --help"
+            opts="-h --root --rules --sample --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -622,6 +666,10 @@ _qfix() {
                     return 0
                     ;;
                 --rules)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sample)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_qfix_global_optspecs
-    string join \n root= rules= h/help V/version
+    string join \n root= rules= sample= h/help V/version
 end
 
 function __fish_qfix_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c qfix -n "__fish_qfix_needs_command" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_needs_command" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
+complete -c qfix -n "__fish_qfix_needs_command" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_needs_command" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_needs_command" -s V -l version -d 'Print version'
 complete -c qfix -n "__fish_qfix_needs_command" -f -a "blame" -d 'Show each key\'s live value, boot value, the winning assignment and what it overrides'
@@ -46,6 +47,7 @@ complete -c qfix -n "__fish_qfix_using_subcommand blame" -l format -d 'Output fo
 json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand blame" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand blame" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
+complete -c qfix -n "__fish_qfix_using_subcommand blame" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand blame" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l set -d 'Desired exact value, e.g. --set net.core.somaxconn=4096 (repeatable)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l policy -d 'Policy file (default: /etc/qfix/policy.toml in the root)' -r -F
@@ -58,6 +60,7 @@ json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l out -d 'Save the plan, with fingerprints of everything it read, for `qfix apply PLANFILE`' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
+complete -c qfix -n "__fish_qfix_using_subcommand plan" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l all -d 'List every finding and every diff (by default: per rule and service, a count and the three worst)'
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l set -d 'Desired exact value, e.g. --set net.core.somaxconn=4096 (repeatable)' -r
@@ -69,6 +72,7 @@ complete -c qfix -n "__fish_qfix_using_subcommand apply" -l format -d 'Output fo
 json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
+complete -c qfix -n "__fish_qfix_using_subcommand apply" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -s y -l yes -d 'Apply without asking: all safe changes (and needs-review ones with --unsafe-fixes)'
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l unsafe-fixes -d 'With --yes, also apply changes classed "needs review"'
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l persist-only -d 'Only write files; do not write /proc/sys (images, read-only containers)'
@@ -79,6 +83,7 @@ complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l format -d 'Output
 json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
+complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -s y -l yes -d 'Do not ask'
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l force -d 'Also restore files and live values changed since the apply (default: refuse a changed file, leave a changed live value)'
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -s h -l help -d 'Print help'
@@ -88,28 +93,35 @@ complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l format -d 'Outpu
 json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
+complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
+complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -l format -d 'Output format: text for people, json for tools (shapes in the README)' -r -f -a "text\t''
 json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
+complete -c qfix -n "__fish_qfix_using_subcommand rules" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand completions" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand completions" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
+complete -c qfix -n "__fish_qfix_using_subcommand completions" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand man" -l dir -d 'Write qfix.1 and one page per command (qfix-plan.1, ...) into DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand man" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand man" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
+complete -c qfix -n "__fish_qfix_using_subcommand man" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand man" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -l dir -d 'Write every schema to DIR/qfix-NAME.schema.json' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
+complete -c qfix -n "__fish_qfix_using_subcommand schema" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "blame" -d 'Show each key\'s live value, boot value, the winning assignment and what it overrides'
 complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "plan" -d 'Report findings and propose the changes toward the desired state'
@@ -153,3 +165,11 @@ complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF105' -d 'Sev
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'conflicting-backlogs-on-one-socket' -d 'Several listen directives on one address ask for different backlogs'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF106' -d 'net.core.somaxconn below the policy minimum (default 4096)'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'somaxconn-too-small' -d 'net.core.somaxconn below the policy minimum (default 4096)'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF110' -d 'A running listener holds a smaller accept queue than listening now would give it'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'listener-needs-restart' -d 'A running listener holds a smaller accept queue than listening now would give it'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF111' -d 'An accept queue is full, or overflowed during the sample'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'accept-queue-overflow' -d 'An accept queue is full, or overflowed during the sample'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF112' -d 'A configured service has no listening socket: it is not running'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'service-not-running' -d 'A configured service has no listening socket: it is not running'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF113' -d 'A container\'s network namespace caps its listeners with its own, small somaxconn'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'container-somaxconn-too-small' -d 'A container\'s network namespace caps its listeners with its own, small somaxconn'

@@ -182,3 +182,49 @@ pub fn fixture_names() -> Vec<String> {
     names.sort();
     names
 }
+
+/// An apply's `applied` entries (JSON objects) as its text output says them: "wrote PATH",
+/// "KEY = VALUE (live)", "validated: COMMAND", or the note.
+pub fn applied(v: &serde_json::Value) -> Vec<String> {
+    let items = v["applied"].as_array().cloned().unwrap_or_default();
+    items
+        .iter()
+        .map(|a| match a["kind"].as_str() {
+            Some("file") => format!("wrote {}", a["path"].as_str().unwrap()),
+            Some("sysctl") => format!(
+                "{} = {} (live)",
+                a["key"].as_str().unwrap(),
+                a["value"].as_str().unwrap()
+            ),
+            Some("checked") => format!("validated: {}", a["command"].as_str().unwrap()),
+            _ => a["message"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect()
+}
+
+/// An apply's restarts as its text says them: "ran COMMAND", or "needed: ACTION UNIT
+/// (REASON)" (also for one not run, whose reason says why).
+pub fn restarts(v: &serde_json::Value) -> Vec<String> {
+    let items = v["restarts"].as_array().cloned().unwrap_or_default();
+    items
+        .iter()
+        .map(|r| match r["command"].as_str() {
+            Some(c) if r["ran"] == true => format!("ran: {c}"),
+            _ => format!(
+                "needed: {} {} ({})",
+                r["action"].as_str().unwrap(),
+                r["unit"].as_str().unwrap(),
+                r["reason"].as_str().unwrap()
+            ),
+        })
+        .collect()
+}
+
+/// What an apply skipped (each change's label).
+pub fn skipped(v: &serde_json::Value) -> Vec<String> {
+    let items = v["skipped"].as_array().cloned().unwrap_or_default();
+    items
+        .iter()
+        .map(|s| s["what"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -1,0 +1,165 @@
+//! What the running system shows of the configured listeners: each one's socket as the kernel
+//! holds it (backlog, queue, drops, owner, network namespace), found by address; and the
+//! evidence a finding cites (`Observed`). Everything here reads the snapshot only.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::kernel::{Evidence, KernelListener, Match, Namespace, Proto, Source, TableKind};
+use crate::services::Listener;
+use crate::snapshot::Snapshot;
+
+/// A figure a finding stands on, as observed (not computed from configs).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Observed {
+    /// A listening socket: its kernel backlog (Send-Q) and accept queue (Recv-Q).
+    Socket {
+        address: String,
+        backlog: Option<u32>,
+        queue: Option<u32>,
+        drops: Option<u64>,
+        pids: Vec<i32>,
+        process: Option<String>,
+        netns: Option<u64>,
+    },
+    /// A kernel counter, and how much it rose over the sample.
+    Counter {
+        name: String,
+        netns: Option<u64>,
+        value: Option<u64>,
+        delta: Option<u64>,
+        seconds: Option<f64>,
+    },
+    /// Lines of a log that say the same.
+    Log {
+        path: String,
+        line: usize,
+        count: u64,
+        first: Option<String>,
+        last: Option<String>,
+        message: String,
+    },
+}
+
+/// A configured listener's socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'s> {
+    pub ns: &'s Namespace,
+    pub socket: &'s KernelListener,
+}
+
+impl Seen<'_> {
+    pub fn observed(&self) -> Observed {
+        socket(self.ns, self.socket)
+    }
+
+    /// "pid 123 nginx", or what is known of the owner.
+    pub fn owner(&self) -> String {
+        let pid = self.socket.pids.first().map(|p| format!("pid {p}"));
+        let name = self.socket.process.clone();
+        match (pid, name) {
+            (Some(p), Some(n)) => format!("{p} {n}"),
+            (Some(p), None) => p,
+            (None, Some(n)) => n,
+            (None, None) => "owner unknown".to_string(),
+        }
+    }
+}
+
+pub fn socket(ns: &Namespace, s: &KernelListener) -> Observed {
+    Observed::Socket {
+        address: s.address.clone(),
+        backlog: s.backlog,
+        queue: s.queue,
+        drops: s.drops,
+        pids: s.pids.clone(),
+        process: s.process.clone(),
+        netns: ns.id,
+    }
+}
+
+/// The names a service's processes go by, to tell apart two services configured on one
+/// address (nginx and Apache both on *:80): the socket whose owner has the name wins.
+fn process_names(service: &str) -> &'static [&'static str] {
+    match service {
+        "nginx" => &["nginx"],
+        "php-fpm" => &["php-fpm"],
+        "redis" => &["redis"],
+        "haproxy" => &["haproxy"],
+        "apache" => &["apache2", "httpd"],
+        "mysql" => &["mariadbd", "mysqld"],
+        "memcached" => &["memcached"],
+        "uwsgi" => &["uwsgi"],
+        "systemd" => &["systemd"],
+        _ => &[],
+    }
+}
+
+impl Snapshot {
+    /// The kernel evidence, when it was read (live, or recorded with `qfix snapshot`).
+    pub fn evidence(&self) -> Option<&Evidence> {
+        self.live.as_ref()?.evidence.as_ref()
+    }
+
+    /// Whether the listening sockets of qfix's own network namespace could be read for this
+    /// protocol: then a configured listener with none is not listening.
+    pub fn sockets_seen(&self, proto: Proto) -> bool {
+        let Some(ns) = self.evidence().and_then(|e| e.namespaces.iter().find(|n| n.caller)) else {
+            return false;
+        };
+        let kinds: &[TableKind] = match proto {
+            Proto::Tcp => &[TableKind::Tcp4, TableKind::Tcp6],
+            Proto::Unix => &[TableKind::Unix],
+        };
+        kinds.iter().all(|k| {
+            ns.tables
+                .iter()
+                .any(|t| t.kind == *k && t.source != Source::Unavailable)
+        })
+    }
+
+    /// The socket a configured listener has in the kernel: the best address match, in qfix's
+    /// own namespace first; between equal matches, the one its service's process holds.
+    pub fn socket_of(&self, l: &Listener) -> Option<Seen<'_>> {
+        let ev = self.evidence()?;
+        let names = process_names(&l.service);
+        let mut best: Option<(Seen, (Match, bool, bool))> = None;
+        for ns in &ev.namespaces {
+            for s in &ns.listeners {
+                let Some(m) = crate::kernel::serves(&s.address, s.v6only, &l.address) else {
+                    continue;
+                };
+                let owned = s
+                    .process
+                    .as_deref()
+                    .is_some_and(|p| names.iter().any(|n| p.starts_with(n)));
+                let rank = (m, owned, ns.caller);
+                if best.as_ref().is_none_or(|(_, b)| rank > *b) {
+                    best = Some((Seen { ns, socket: s }, rank));
+                }
+            }
+        }
+        best.map(|(s, _)| s)
+    }
+
+    /// Kernel listening sockets no configured listener explains, with their namespace.
+    pub fn unknown_sockets(&self) -> Vec<(&Namespace, &KernelListener)> {
+        let Some(ev) = self.evidence() else {
+            return Vec::new();
+        };
+        let listeners = &self.services.listeners;
+        ev.listeners()
+            .filter(|(_, s)| {
+                !listeners
+                    .iter()
+                    .any(|l| crate::kernel::serves(&s.address, s.v6only, &l.address).is_some())
+            })
+            .collect()
+    }
+}
+
+/// "netns 4026531840", or "netns ?" when its id could not be read.
+pub fn netns(ns: &Namespace) -> String {
+    ns.id.map_or("netns ?".to_string(), |id| format!("netns {id}"))
+}
