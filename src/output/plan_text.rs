@@ -90,8 +90,13 @@ pub fn write(w: &mut dyn Write, p: &Plan, view: View) -> io::Result<()> {
         let head = format!("  {} {} ({}): ", r.verb(), r.unit, r.service);
         view.wrap(w, &head, "      ", &r.reason)?;
     }
-    if p.changes.is_empty() {
-        writeln!(w, "\nnothing to change")?;
+    match (p.changes.is_empty(), p.restarts.is_empty()) {
+        (true, true) => writeln!(w, "\nnothing to change")?,
+        (true, false) => writeln!(
+            w,
+            "\nnothing to write; the restarts above make running services listen again (qfix apply --restart)"
+        )?,
+        _ => {}
     }
     Ok(())
 }
