@@ -68,13 +68,14 @@ fn stock_debian_plan_with_somaxconn_128() {
     let counts = rules_count(&v);
     assert_eq!(counts.get("QF101"), Some(&6), "{counts:?}"); // nginx x2, redis x2, apache, memcached
     assert_eq!(counts.get("QF106"), Some(&1), "{counts:?}");
-    // php-fpm's -1, MariaDB's autosized 80 (x2) and uWSGI's 100: the others are capped by
-    // somaxconn, which QF101 already says
-    assert_eq!(counts.get("QF103"), Some(&4), "{counts:?}");
+    // php-fpm's -1, HAProxy's stats socket (10), MariaDB's autosized 80 (x2) and uWSGI's
+    // 100: the others are capped by somaxconn, which QF101 already says
+    assert_eq!(counts.get("QF103"), Some(&5), "{counts:?}");
     // raising somaxconn is safe; the service edits need review
     assert_eq!(
         file_changes(&v),
         [
+            ("/etc/haproxy/haproxy.cfg".to_string(), false),
             ("/etc/mysql/mariadb.conf.d/50-server.cnf".to_string(), false),
             ("/etc/sysctl.d/99-qfix.conf".to_string(), true),
             ("/etc/uwsgi/apps-enabled/app.ini".to_string(), false),
@@ -161,7 +162,8 @@ fn yes_applies_only_safe_fixes_and_unsafe_fixes_the_rest_idempotently() {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    // HAProxy's stats socket, MariaDB's back_log, uWSGI's listen
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
     assert!(
         v["restarts"]
             .as_array()
