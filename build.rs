@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::{env, fs, path::Path};
 
 /// Programs the integration tests run (cfg `missing_<name>`, `-` and `.` as `_`).
-const TOOLS: [&str; 13] = [
+const TOOLS: [&str; 16] = [
     "ansible-playbook",
     "apache2ctl",
     "haproxy",
@@ -22,6 +22,9 @@ const TOOLS: [&str; 13] = [
     "ip",
     "python3",
     "mount",
+    "mariadbd",
+    "memcached",
+    "uwsgi",
 ];
 
 fn main() {

@@ -385,9 +385,11 @@ pub fn apply(host: &Host, changes: &[&Change], persist_only: bool) -> Result<Rep
         }
     }
 
-    report
-        .applied
-        .extend(settle(host)?.into_iter().map(|message| Done::Note { message }));
+    report.applied.extend(
+        settle(host)?
+            .into_iter()
+            .map(|message| Done::Note { message }),
+    );
 
     // claim a backup directory, then journal the intent
     root.open_dir(BACKUP_DIR, true)?;
@@ -994,10 +996,7 @@ pub fn restart(root: &Root, restarts: &[crate::plan::Restart]) -> Vec<Result<Res
                     return Ok(done(
                         None,
                         false,
-                        format!(
-                            "no systemd and no /etc/init.d/{}: run it yourself",
-                            r.unit
-                        ),
+                        format!("no systemd and no /etc/init.d/{}: run it yourself", r.unit),
                     ));
                 };
             let shown = format!("{prog} {}", args.join(" "));
@@ -1102,7 +1101,10 @@ mod tests {
         let (d, host) = tree();
         let first = run(&host, "8192", &["true"]).unwrap();
         assert!(
-            first.applied.iter().any(|a| a.to_string() == "validated: true"),
+            first
+                .applied
+                .iter()
+                .any(|a| a.to_string() == "validated: true"),
             "{first:?}"
         );
         let e = run(&host, "16384", &["false"]).unwrap_err().to_string();
@@ -1166,7 +1168,9 @@ mod tests {
         .unwrap();
         let r = rollback(&host, &dir, m, true).unwrap();
         assert!(
-            r.applied.iter().any(|a| a.to_string() == format!("{KEY} = 4096 (live)")),
+            r.applied
+                .iter()
+                .any(|a| a.to_string() == format!("{KEY} = 4096 (live)")),
             "{r:?}"
         );
         assert_eq!(live(&d), "4096\n");

@@ -701,7 +701,13 @@ fn run_apply(
     // the sockets as they are, for the proof after restarting
     let before = o
         .restart
-        .then(|| Snapshot::read(&Request { sample: Duration::ZERO, ..req.clone() }).ok())
+        .then(|| {
+            Snapshot::read(&Request {
+                sample: Duration::ZERO,
+                ..req.clone()
+            })
+            .ok()
+        })
         .flatten();
     let mut report = if selected.is_empty() {
         apply::Report::default()
@@ -812,8 +818,10 @@ fn prove_restarts(
                         "{} {}: after the restart the kernel holds {} where {} was planned",
                         p.unit,
                         p.address,
-                        p.after.map_or("no socket".into(), |a| format!("a queue of {a}")),
-                        p.expected.map_or("a socket".into(), |e| format!("a queue of {e}"))
+                        p.after
+                            .map_or("no socket".into(), |a| format!("a queue of {a}")),
+                        p.expected
+                            .map_or("a socket".into(), |e| format!("a queue of {e}"))
                     ))
                 })
                 .collect();

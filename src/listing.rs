@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::limits::{SOMAXCONN, effective};
-use crate::rules::{Context, Side};
 use crate::observed::Seen;
+use crate::rules::{Context, Side};
 use crate::services::Listener;
 use crate::snapshot::Snapshot;
 

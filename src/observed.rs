@@ -105,7 +105,10 @@ impl Snapshot {
     /// Whether the listening sockets of qfix's own network namespace could be read for this
     /// protocol: then a configured listener with none is not listening.
     pub fn sockets_seen(&self, proto: Proto) -> bool {
-        let Some(ns) = self.evidence().and_then(|e| e.namespaces.iter().find(|n| n.caller)) else {
+        let Some(ns) = self
+            .evidence()
+            .and_then(|e| e.namespaces.iter().find(|n| n.caller))
+        else {
             return false;
         };
         let kinds: &[TableKind] = match proto {
@@ -161,5 +164,6 @@ impl Snapshot {
 
 /// "netns 4026531840", or "netns ?" when its id could not be read.
 pub fn netns(ns: &Namespace) -> String {
-    ns.id.map_or("netns ?".to_string(), |id| format!("netns {id}"))
+    ns.id
+        .map_or("netns ?".to_string(), |id| format!("netns {id}"))
 }

@@ -7,7 +7,6 @@ pub mod json;
 mod plan_text;
 pub use plan_text::{View, write as write_plan};
 
-
 use crate::apply::Report;
 use crate::blame::Entry;
 use crate::listing::Listing;
@@ -244,8 +243,10 @@ pub fn listeners(listing: &Listing, format: Format) {
         ],
     );
     let num = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
-    let seen = |k: Option<&crate::observed::Seen>, f: fn(&crate::kernel::KernelListener) -> Option<u32>| {
-        k.and_then(|k| f(k.socket)).map_or("-".to_string(), |v| v.to_string())
+    let seen = |k: Option<&crate::observed::Seen>,
+                f: fn(&crate::kernel::KernelListener) -> Option<u32>| {
+        k.and_then(|k| f(k.socket))
+            .map_or("-".to_string(), |v| v.to_string())
     };
     for r in &listing.rows {
         let l = r.listener;

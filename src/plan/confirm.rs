@@ -31,7 +31,9 @@ pub fn observed(cx: &Context, findings: &mut [Finding]) {
         .map(|l| format!("{} {}", l.service, l.instance))
         .collect();
     for f in findings.iter_mut() {
-        let Some(l) = f.listener.clone() else { continue };
+        let Some(l) = f.listener.clone() else {
+            continue;
+        };
         let kind = kind_of(f);
         let backlog_finding = matches!(
             kind,

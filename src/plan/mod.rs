@@ -523,6 +523,7 @@ mod tests {
                 line: Some(2),
             }),
             refuses_above_somaxconn: false,
+            control: false,
             checker: Arc::from(Vec::new()),
         };
         let mut live = LiveState::new(false);

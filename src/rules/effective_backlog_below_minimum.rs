@@ -17,7 +17,8 @@ impl Check for Params {
         let min = policy.min_backlog;
         let sides = cx.sides(SOMAXCONN);
         let mut raise_somaxconn = false;
-        for l in cx.listeners() {
+        // an administration socket's queue is sized for an operator, not for traffic
+        for l in cx.listeners().iter().filter(|l| !l.control) {
             let Some(r) = l.requested else { continue };
             for s in &sides {
                 let Some(som) = s.value else { continue };

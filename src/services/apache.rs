@@ -488,6 +488,7 @@ fn emit(st: &State, f: &Flavor, scan: &mut Scan) {
             action_reason: RESTART_REASON.into(),
             setter: setter.clone(),
             refuses_above_somaxconn: false,
+            control: false,
             checker: f
                 .checker
                 .iter()

@@ -5,13 +5,34 @@
 //! The backlog of a bind (src/listener.c `listener_backlog()`, 2.6):
 //! bind `backlog`, else the frontend's `backlog` (own or inherited from its defaults
 //! section), else bind `maxconn`, else the frontend's maxconn (own, else defaults, else
-//! global `maxconn`: proxy.c `proxy_adjust_all_maxconn()`); with no global maxconn HAProxy
-//! derives one from the fd limit at start, which a config scan cannot know.
+//! global `maxconn`: proxy.c `proxy_adjust_all_maxconn()`).
+//!
+//! With no global maxconn HAProxy derives one at start from the fd limit it was given
+//! (haproxy.c `compute_ideal_maxconn()`): (max(soft, hard limit), capped by `fd-hard-limit`,
+//! minus 10 reserved fds, one a listening socket, the stats frontend's maxconn and 3 a
+//! thread) / 2, at least 100 (checked with haproxy 2.6: fd-hard-limit 2000, 3 sockets and a
+//! stats socket give 987 with 1 thread, 985 with 2). The running daemon's limit is not in the
+//! config: qfix assumes systemd's default (DefaultLimitNOFILE=1024:524288 since v240, which
+//! haproxy.service keeps) and one thread unless `nbthread` (HAProxy starts one a CPU), and says
+//! it is a guess. That is about 262,000, above any usual somaxconn: the kernel gives somaxconn.
+//!
+//! `stats socket ADDR [bind params]` in `global` listens too, in the stats frontend
+//! (cli.c `cli_parse_global()`): its maxconn is 10 unless `stats maxconn N`, and it has no
+//! frontend backlog, so the bind's `backlog`, else its `maxconn`, else that maxconn.
+//! (The master CLI, `-S` on the command line, is not in the config and not listed.)
 
 use super::{Action, Listener, Location, Problem, Scan, Setter, Source};
 use crate::host::Host;
 
 const MAIN: &str = "/etc/haproxy/haproxy.cfg";
+/// cli.c `cli_alloc_fe()`: "default to 10 concurrent connections".
+const STATS_MAXCONN: i64 = 10;
+/// The hard RLIMIT_NOFILE systemd gives services (DefaultLimitNOFILE=1024:524288, v240+).
+const SYSTEMD_NOFILE: i64 = 524_288;
+/// haproxy.c: DEFAULT_MAXCONN, the floor of a computed maxconn.
+const MIN_MAXCONN: i64 = 100;
+/// haproxy.c: `global.maxsock = 10; /* reserve 10 fds ; will be incremented by socket eaters */`
+const RESERVED_FDS: i64 = 10;
 const CONF_D: &str = "/etc/haproxy/conf.d/*.cfg";
 
 const RESTART_REASON: &str = "haproxy's reload hands the old listening sockets to the new worker \
@@ -85,6 +106,14 @@ enum Sect {
 struct State {
     sect: Sect,
     global_maxconn: Option<Val>,
+    /// `fd-hard-limit` in global: caps the fd limit a computed maxconn starts from.
+    fd_hard_limit: Option<i64>,
+    /// `nbthread` in global: each thread takes 3 fds from a computed maxconn.
+    nbthread: Option<i64>,
+    /// `stats maxconn` in global.
+    stats_maxconn: Option<Val>,
+    /// `stats socket` lines.
+    stats: Vec<Bind>,
     /// The defaults a new proxy inherits (the last defaults section).
     last_defaults: Settings,
     named_defaults: std::collections::HashMap<String, Settings>,
@@ -106,6 +135,10 @@ pub fn scan(host: &Host, scan: &mut Scan) {
     let mut st = State {
         sect: Sect::Other,
         global_maxconn: None,
+        fd_hard_limit: None,
+        nbthread: None,
+        stats_maxconn: None,
+        stats: Vec::new(),
         last_defaults: Settings::default(),
         named_defaults: Default::default(),
         cur_defaults: Settings::default(),
@@ -220,6 +253,29 @@ fn parse_file(path: &str, text: &str, st: &mut State, scan: &mut Scan) {
                     st.global_maxconn = Some(v);
                 }
             }
+            (Sect::Global, "fd-hard-limit") => {
+                if let Some(v) = num(1, scan) {
+                    st.fd_hard_limit = Some(v.n);
+                }
+            }
+            (Sect::Global, "nbthread") => {
+                if let Some(v) = num(1, scan) {
+                    st.nbthread = Some(v.n);
+                }
+            }
+            (Sect::Global, "stats") => match words.get(1).map(|w| w.value.as_str()) {
+                Some("maxconn") => {
+                    if let Some(v) = num(2, scan) {
+                        st.stats_maxconn = Some(v);
+                    }
+                }
+                Some("socket") => {
+                    if let Some(b) = bind(&words[1..], path, line_no, line_start, line, at, scan) {
+                        st.stats.push(b);
+                    }
+                }
+                _ => {}
+            },
             (Sect::Defaults, "backlog") => {
                 if let Some(v) = num(1, scan) {
                     st.cur_defaults.backlog = Some(v);
@@ -242,51 +298,67 @@ fn parse_file(path: &str, text: &str, st: &mut State, scan: &mut Scan) {
                 }
             }
             (Sect::Proxy, "bind") => {
-                let Some(addr_tok) = words.get(1) else {
-                    scan.problems.push(Problem {
-                        location: Location {
-                            path: path.into(),
-                            line: line_no,
-                        },
-                        message: "haproxy: 'bind' without an address".into(),
-                    });
-                    continue;
-                };
-                let mut bind = Bind {
-                    addrs: addr_tok
-                        .value
-                        .split(',')
-                        .filter(|a| !a.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                    backlog: None,
-                    maxconn: None,
-                    path: path.to_string(),
-                    line: line_no,
-                    insert_at: line_start + words.last().map_or(line.len(), |t| t.end),
-                };
-                let mut i = 2;
-                while i < words.len() {
-                    let w = words[i].value.as_str();
-                    if (w == "backlog" || w == "maxconn") && i + 1 < words.len() {
-                        let v = number(words[i + 1], w, path, line_no, at(words[i + 1]), scan);
-                        if w == "backlog" {
-                            bind.backlog = v.or(bind.backlog);
-                        } else {
-                            bind.maxconn = v.or(bind.maxconn);
-                        }
-                        i += 2;
-                    } else {
-                        i += 1;
-                    }
-                }
-                if let Some(p) = st.proxies.last_mut() {
-                    p.binds.push(bind);
+                if let Some(b) = bind(&words, path, line_no, line_start, line, at, scan)
+                    && let Some(p) = st.proxies.last_mut()
+                {
+                    p.binds.push(b);
                 }
             }
             _ => {}
         }
     }
+}
+
+/// `bind ADDR[,ADDR...] [params]` (or `socket ADDR [params]` of `stats socket`), `words[0]`
+/// being the keyword: the addresses and the `backlog` and `maxconn` params.
+fn bind(
+    words: &[&Tok],
+    path: &str,
+    line_no: usize,
+    line_start: usize,
+    line: &str,
+    at: impl Fn(&Tok) -> std::ops::Range<usize>,
+    scan: &mut Scan,
+) -> Option<Bind> {
+    let Some(addr_tok) = words.get(1) else {
+        scan.problems.push(Problem {
+            location: Location {
+                path: path.into(),
+                line: line_no,
+            },
+            message: format!("haproxy: '{}' without an address", words[0].value),
+        });
+        return None;
+    };
+    let mut bind = Bind {
+        addrs: addr_tok
+            .value
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect(),
+        backlog: None,
+        maxconn: None,
+        path: path.to_string(),
+        line: line_no,
+        insert_at: line_start + words.last().map_or(line.len(), |t| t.end),
+    };
+    let mut i = 2;
+    while i < words.len() {
+        let w = words[i].value.as_str();
+        if (w == "backlog" || w == "maxconn") && i + 1 < words.len() {
+            let v = number(words[i + 1], w, path, line_no, at(words[i + 1]), scan);
+            if w == "backlog" {
+                bind.backlog = v.or(bind.backlog);
+            } else {
+                bind.maxconn = v.or(bind.maxconn);
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    Some(bind)
 }
 
 fn name_and_from<'a>(words: &[&'a Tok]) -> (Option<&'a str>, Option<&'a str>) {
@@ -359,64 +431,151 @@ fn number(
 }
 
 fn emit(st: &State, scan: &mut Scan) {
-    for p in &st.proxies {
+    // every listening socket first: a computed maxconn leaves an fd for each
+    let proxies: Vec<Vec<Vec<String>>> = st
+        .proxies
+        .iter()
+        .map(|p| {
+            p.binds
+                .iter()
+                .map(|b| expand_addrs(&b.addrs, &b.path, b.line, scan))
+                .collect()
+        })
+        .collect();
+    let stats: Vec<Vec<String>> = st
+        .stats
+        .iter()
+        .map(|b| expand_addrs(&b.addrs, &b.path, b.line, scan))
+        .collect();
+    let sockets = proxies.iter().flatten().chain(&stats).flatten().count() as i64;
+    let stats_maxconn = st.stats_maxconn.as_ref().map_or(STATS_MAXCONN, |v| v.n);
+    let guess = {
+        // compute_ideal_maxconn(): the fds reserved and taken by listeners and the stats
+        // frontend, a poller fd and a wake-up pipe per thread, then two fds a connection (no
+        // splicing, no SSL engines)
+        let limit = st
+            .fd_hard_limit
+            .map_or(SYSTEMD_NOFILE, |h| h.min(SYSTEMD_NOFILE));
+        let cli = if stats.is_empty() { 0 } else { stats_maxconn };
+        let threads = st.nbthread.unwrap_or(1);
+        let maxconn = ((limit - RESERVED_FDS - sockets - cli - 3 * threads) / 2).max(MIN_MAXCONN);
+        let capped = match st.fd_hard_limit {
+            Some(h) => format!(", fd-hard-limit {h}"),
+            None => String::new(),
+        };
+        (
+            maxconn,
+            format!(
+                "no backlog or maxconn: HAProxy uses the global maxconn it computes at start \
+                 from its fd limit, about {maxconn} with systemd's default limit \
+                 1024:524288{capped} (a guess: the running daemon's limit is not in the config)"
+            ),
+        )
+    };
+    for (p, binds) in st.proxies.iter().zip(proxies) {
         let backlog = p.own.backlog.as_ref().or(p.inherited.backlog.as_ref());
         let maxconn = p.own.maxconn.as_ref().or(p.inherited.maxconn.as_ref());
-        for b in &p.binds {
+        for (b, addrs) in p.binds.iter().zip(binds) {
             // listener_backlog(): bind backlog, frontend backlog, bind maxconn, frontend maxconn
-            let (requested, source, from_backlog): (Option<i64>, Source, Option<&Val>) =
+            let (requested, source, from_backlog): (i64, Source, Option<&Val>) =
                 if let Some(v) = &b.backlog {
-                    (Some(v.n), at(v), Some(v))
+                    (v.n, at(v), Some(v))
                 } else if let Some(v) = backlog {
-                    (Some(v.n), at(v), Some(v))
+                    (v.n, at(v), Some(v))
                 } else if let Some(v) = &b.maxconn {
-                    (Some(v.n), at(v), None)
+                    (v.n, at(v), None)
                 } else if let Some(v) = maxconn {
-                    (Some(v.n), at(v), None)
+                    (v.n, at(v), None)
                 } else if let Some(v) = &st.global_maxconn {
-                    (Some(v.n), at(v), None)
+                    (v.n, at(v), None)
                 } else {
-                    (
-                        None,
-                        Source::Default(
-                            "no backlog or maxconn: haproxy uses the frontend maxconn, which defaults \
-                             to the global maxconn that haproxy computes at start from the fd limit"
-                                .into(),
-                        ),
-                        None,
-                    )
+                    (guess.0, Source::Default(guess.1.clone().into()), None)
                 };
-            let setter = match from_backlog {
-                Some(v) if v.range.start < v.range.end => Setter {
-                    line: None,
-                    path: v.path.clone().into(),
-                    range: v.range.clone(),
-                    template: "{}".into(),
-                },
-                _ => Setter {
-                    line: None,
-                    path: b.path.clone().into(),
-                    range: b.insert_at..b.insert_at,
-                    template: " backlog {}".into(),
-                },
-            };
-            let addrs = expand_addrs(&b.addrs, &b.path, b.line, scan);
-            for address in addrs {
-                scan.listeners.push(Listener {
-                    service: "haproxy".into(),
-                    instance: p.name.clone(),
-                    address,
-                    requested,
-                    source: source.clone(),
-                    unit: "haproxy".into(),
-                    action: Action::Restart,
-                    action_reason: RESTART_REASON.into(),
-                    setter: Some(setter.clone()),
-                    refuses_above_somaxconn: false,
-                    checker: vec!["haproxy".into(), "-c".into(), "-f".into(), MAIN.into()].into(),
-                });
-            }
+            push(
+                scan,
+                &p.name,
+                b,
+                addrs,
+                requested,
+                source,
+                from_backlog,
+                false,
+            );
         }
+    }
+    // the stats frontend has no backlog of its own: the bind's backlog, its maxconn, then
+    // the frontend's maxconn
+    for (b, addrs) in st.stats.iter().zip(stats) {
+        let (requested, source, from_backlog) = if let Some(v) = &b.backlog {
+            (v.n, at(v), Some(v))
+        } else if let Some(v) = b.maxconn.as_ref().or(st.stats_maxconn.as_ref()) {
+            (v.n, at(v), None)
+        } else {
+            (
+                STATS_MAXCONN,
+                Source::Default(
+                    "a stats socket's backlog is the stats frontend's maxconn, 10 unless \
+                     `stats maxconn` (cli.c)"
+                        .into(),
+                ),
+                None,
+            )
+        };
+        push(
+            scan,
+            "stats socket",
+            b,
+            addrs,
+            requested,
+            source,
+            from_backlog,
+            true,
+        );
+    }
+}
+
+/// One listener per address of a bind line. A backlog written as a plain number is replaced in
+/// place; otherwise ` backlog N` is added to the bind line.
+#[allow(clippy::too_many_arguments)]
+fn push(
+    scan: &mut Scan,
+    instance: &str,
+    b: &Bind,
+    addrs: Vec<String>,
+    requested: i64,
+    source: Source,
+    from_backlog: Option<&Val>,
+    control: bool,
+) {
+    let setter = match from_backlog {
+        Some(v) if v.range.start < v.range.end => Setter {
+            line: None,
+            path: v.path.clone().into(),
+            range: v.range.clone(),
+            template: "{}".into(),
+        },
+        _ => Setter {
+            line: None,
+            path: b.path.clone().into(),
+            range: b.insert_at..b.insert_at,
+            template: " backlog {}".into(),
+        },
+    };
+    for address in addrs {
+        scan.listeners.push(Listener {
+            service: "haproxy".into(),
+            instance: instance.to_string(),
+            address,
+            requested: Some(requested),
+            source: source.clone(),
+            unit: "haproxy".into(),
+            action: Action::Restart,
+            action_reason: RESTART_REASON.into(),
+            setter: Some(setter.clone()),
+            refuses_above_somaxconn: false,
+            control,
+            checker: vec!["haproxy".into(), "-c".into(), "-f".into(), MAIN.into()].into(),
+        });
     }
 }
 
@@ -675,10 +834,58 @@ mod tests {
     }
 
     #[test]
-    fn debian_stock_has_no_frontend() {
-        let s = run(&host("debian-stock"));
-        assert!(s.listeners.is_empty());
+    fn debian_stock_listens_on_its_stats_socket() {
+        let h = host("debian-stock");
+        let s = run(&h);
         assert!(s.problems.is_empty() && s.errors.is_empty());
+        assert_eq!(
+            summary(&s),
+            vec![(
+                "stats socket".into(),
+                "unix /run/haproxy/admin.sock".into(),
+                Some(10),
+                0
+            )]
+        );
+        // a backlog param on the stats socket line (haproxy -c takes it: checker_haproxy.rs)
+        let edited = set(&h, &s.listeners[0], "128");
+        assert!(
+            edited.contains(
+                "\tstats socket /run/haproxy/admin.sock mode 660 level admin backlog 128\n"
+            )
+        );
+    }
+
+    #[test]
+    fn stats_sockets_use_the_stats_frontend() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc/haproxy")).unwrap();
+        let cfg = "global\n    maxconn 5000\n    stats socket /run/haproxy/a.sock level admin\n    \
+                   stats socket ipv4@127.0.0.1:9999 backlog 20\n    \
+                   stats socket abns@admin maxconn 7\n    stats maxconn 5\n\
+                   frontend f\n    bind :80\n";
+        std::fs::write(d.path().join("etc/haproxy/haproxy.cfg"), cfg).unwrap();
+        let s = run(&Host::new(Root::new(d.path()).unwrap()));
+        assert_eq!(
+            summary(&s),
+            vec![
+                // global maxconn reaches the frontends, not the stats frontend
+                ("f".into(), "tcp *:80".into(), Some(5000), 2),
+                (
+                    "stats socket".into(),
+                    "unix /run/haproxy/a.sock".into(),
+                    Some(5),
+                    6
+                ),
+                (
+                    "stats socket".into(),
+                    "tcp 127.0.0.1:9999".into(),
+                    Some(20),
+                    4
+                ),
+                ("stats socket".into(), "unix @admin".into(), Some(7), 5),
+            ]
+        );
     }
 
     #[test]
@@ -764,12 +971,37 @@ mod tests {
     }
 
     #[test]
-    fn no_maxconn_anywhere_is_unknown() {
+    fn no_maxconn_anywhere_is_sized_from_a_guessed_fd_limit() {
         let s = run(&host("haproxy-nomaxconn"));
         assert_eq!(s.listeners.len(), 1);
-        assert_eq!(s.listeners[0].requested, None);
-        assert!(matches!(s.listeners[0].source, Source::Default(_)));
+        // (524288 - 10 reserved - 1 listener - 3 for a thread) / 2, as
+        // compute_ideal_maxconn() with systemd's limit
+        assert_eq!(s.listeners[0].requested, Some(262_137));
+        let Source::Default(why) = &s.listeners[0].source else {
+            panic!("{:?}", s.listeners[0].source)
+        };
+        assert!(why.contains("a guess"), "{why}");
         let st = s.listeners[0].setter.as_ref().unwrap();
         assert_eq!(st.template, " backlog {}");
+    }
+
+    #[test]
+    fn fd_hard_limit_caps_the_guess() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc/haproxy")).unwrap();
+        let cfg = "global\n    fd-hard-limit 2000\n    nbthread 1\n    stats socket /run/a.sock\n\
+                   frontend f\n    bind :80,:81\n";
+        std::fs::write(d.path().join("etc/haproxy/haproxy.cfg"), cfg).unwrap();
+        let s = run(&Host::new(Root::new(d.path()).unwrap()));
+        // (2000 - 10 - 3 sockets - stats maxconn 10 - 3) / 2: haproxy 2.6 listens with 987
+        assert_eq!(s.listeners[0].requested, Some(987));
+        // and never below DEFAULT_MAXCONN
+        std::fs::write(
+            d.path().join("etc/haproxy/haproxy.cfg"),
+            cfg.replace("2000", "50"),
+        )
+        .unwrap();
+        let s = run(&Host::new(Root::new(d.path()).unwrap()));
+        assert_eq!(s.listeners[0].requested, Some(100));
     }
 }

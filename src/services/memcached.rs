@@ -410,6 +410,7 @@ fn listeners(scan: &mut Scan, o: Opts, insert: Setter) {
             action_reason: ACTION_REASON.into(),
             setter: Some(setter.clone()),
             refuses_above_somaxconn: false,
+            control: false,
             // memcached has no config-test mode.
             checker: Default::default(),
         });

@@ -81,6 +81,9 @@ pub struct Listener {
     pub setter: Option<Setter>,
     /// The service refuses to start when the backlog exceeds somaxconn (uWSGI).
     pub refuses_above_somaxconn: bool,
+    /// An administration socket (HAProxy's stats socket): its queue is sized for an operator,
+    /// not for traffic, so the minimum backlog does not apply to it.
+    pub control: bool,
     /// The config checker to run on an edited file, e.g. ["nginx", "-t", "-c", "{conf}"].
     /// Shared by every listener of one config (thousands on a busy nginx).
     pub checker: std::sync::Arc<[String]>,

@@ -387,6 +387,7 @@ fn emit(host: &Host, st: &State, scan: &mut Scan) {
             action_reason: RESTART_REASON.into(),
             setter: setter.clone(),
             refuses_above_somaxconn: false,
+            control: false,
             checker: checker
                 .iter()
                 .map(|s| s.to_string())

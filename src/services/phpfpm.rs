@@ -1,7 +1,10 @@
 //! php-fpm pools: `listen` and `listen.backlog` in each `[pool]` section.
 //!
 //! Config files: Debian `/etc/php/X.Y/fpm/php-fpm.conf` for every X.Y present, RHEL
-//! `/etc/php-fpm.conf`; pools usually come from their `include=` glob.
+//! `/etc/php-fpm.conf`; pools usually come from their `include=` glob. RHEL's paths name no
+//! PHP version, which sets the default backlog: it is read from the root (`rhel_version`: the
+//! binary's compiled-in version, a link's target, dpkg's status, dnf's module stream), else
+//! guessed, and the reason says which.
 //!
 //! What php-fpm does, and what this module mirrors (php-src sapi/fpm/fpm/fpm_conf.c,
 //! checked against php-fpm8.2 -t / -tt):
@@ -76,7 +79,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
         Ok(Some(_)) => {
             let main = Main {
                 path: RHEL.into(),
-                version: binary_version(host),
+                version: rhel_version(host),
                 unit: "php-fpm".into(),
                 checker: vec!["php-fpm".into(), "-t".into(), "-y".into(), RHEL.into()].into(),
             };
@@ -101,9 +104,97 @@ fn parse_version(xy: &str) -> Option<(u32, u32)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-/// RHEL paths carry no version: use a Debian-style versioned binary in the root when there
-/// is exactly one (`/usr/sbin/php-fpmX.Y`).
-fn binary_version(host: &Host) -> Option<((u32, u32), String)> {
+/// RHEL paths carry no version; the root may still tell it, from the most direct evidence:
+/// the binary itself (its compiled-in "X-Powered-By: PHP/X.Y.Z", main/SAPI.h
+/// `SAPI_PHP_VERSION_HEADER`), the name a /usr/sbin/php-fpm link points to, a single
+/// versioned binary /usr/sbin/php-fpmX.Y, an installed phpX.Y-fpm in dpkg's status file, or
+/// an enabled dnf module stream. (RPM's database is binary and is not read.)
+fn rhel_version(host: &Host) -> Option<((u32, u32), String)> {
+    const BIN: &str = "/usr/sbin/php-fpm";
+    if let Some(v) = compiled_version(host, BIN) {
+        return Some((
+            v,
+            format!("PHP {}.{} from the version compiled into {BIN}", v.0, v.1),
+        ));
+    }
+    if let Ok(Resolved::Path(target)) = host.root.resolve(BIN)
+        && target != BIN
+        && let Some(v) = version_in_path(&target)
+    {
+        return Some((
+            v,
+            format!("PHP {}.{} from the link {BIN} -> {target}", v.0, v.1),
+        ));
+    }
+    versioned_binary(host)
+        .or_else(|| dpkg_version(host))
+        .or_else(|| dnf_module_version(host))
+}
+
+/// The marker every PHP binary carries, followed by PHP_VERSION.
+const VERSION_MARKER: &[u8] = b"X-Powered-By: PHP/";
+
+/// The PHP version compiled into a binary in the root (links followed), read in pieces.
+fn compiled_version(host: &Host, path: &str) -> Option<(u32, u32)> {
+    use std::io::Read;
+    let file = host.root.resolve_host(path).ok()??;
+    let mut f = std::fs::File::open(file).ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let finder = memchr::memmem::Finder::new(VERSION_MARKER);
+    let mut buf = vec![0u8; 1 << 20];
+    // the tail of the previous piece, in case the marker spans two
+    let keep = VERSION_MARKER.len() + 16;
+    let mut have = 0;
+    // a php-fpm binary is a few MB; stop well after that
+    for _ in 0..64 {
+        let n = f.read(&mut buf[have..]).ok()?;
+        if n == 0 {
+            return None;
+        }
+        let end = have + n;
+        if let Some(i) = finder.find(&buf[..end]) {
+            let rest = &buf[i + VERSION_MARKER.len()..end];
+            let text: String = rest
+                .iter()
+                .take_while(|b| b.is_ascii_digit() || **b == b'.')
+                .map(|&b| b as char)
+                .collect();
+            let mut it = text.split('.');
+            return Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?));
+        }
+        let from = end.saturating_sub(keep);
+        buf.copy_within(from..end, 0);
+        have = end - from;
+    }
+    None
+}
+
+/// "php-fpm8.2", "php-fpm82" (Alpine), ".../php82/root/..." (Remi's collections),
+/// ".../php/8.2/...": the version a path names.
+fn version_in_path(path: &str) -> Option<(u32, u32)> {
+    path.rsplit('/').find_map(|c| {
+        let v = c
+            .strip_prefix("php-fpm")
+            .or_else(|| c.strip_prefix("php"))?;
+        if let Some(v) = parse_version(v) {
+            return Some(v);
+        }
+        // two or three digits: major, then minor
+        match v.as_bytes() {
+            [a, rest @ ..] if a.is_ascii_digit() && (1..=2).contains(&rest.len()) => {
+                let rest = std::str::from_utf8(rest).ok()?;
+                Some(((a - b'0') as u32, rest.parse().ok()?))
+            }
+            _ => None,
+        }
+    })
+}
+
+/// A Debian-style versioned binary in the root when there is exactly one
+/// (`/usr/sbin/php-fpmX.Y`).
+fn versioned_binary(host: &Host) -> Option<((u32, u32), String)> {
     let bins = host.root.glob("/usr/sbin/php-fpm[0-9]*").ok()?;
     let mut found: Vec<((u32, u32), String)> = bins
         .iter()
@@ -114,6 +205,63 @@ fn binary_version(host: &Host) -> Option<((u32, u32), String)> {
         .collect();
     found.dedup_by_key(|f| f.0);
     if found.len() == 1 { found.pop() } else { None }
+}
+
+/// The one phpX.Y-fpm package dpkg has installed (its status file's paragraphs).
+fn dpkg_version(host: &Host) -> Option<((u32, u32), String)> {
+    const STATUS: &str = "/var/lib/dpkg/status";
+    let text = host.read(STATUS).ok()??;
+    let mut found: Vec<(u32, u32)> = Vec::new();
+    for para in text.split("\n\n") {
+        let field = |name: &str| {
+            para.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(str::trim)
+        };
+        let installed = field("Status").is_some_and(|s| s.ends_with(" installed"));
+        let version = field("Package")
+            .and_then(|p| p.strip_prefix("php")?.strip_suffix("-fpm"))
+            .and_then(parse_version);
+        if let (true, Some(v)) = (installed, version)
+            && !found.contains(&v)
+        {
+            found.push(v);
+        }
+    }
+    match found.as_slice() {
+        [v] => Some((
+            *v,
+            format!(
+                "PHP {}.{} from package php{}.{}-fpm in {STATUS}",
+                v.0, v.1, v.0, v.1
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// The php stream an enabled dnf module names (/etc/dnf/modules.d/php.module, RHEL 8 and 9).
+fn dnf_module_version(host: &Host) -> Option<((u32, u32), String)> {
+    const MODULE: &str = "/etc/dnf/modules.d/php.module";
+    let text = host.read(MODULE).ok()??;
+    let value = |key: &str| {
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == key).then(|| v.trim())
+        })
+    };
+    if value("state") != Some("enabled") {
+        return None;
+    }
+    let stream = value("stream")?;
+    let v = parse_version(stream)?;
+    Some((
+        v,
+        format!(
+            "PHP {}.{} from dnf module stream php:{stream} ({MODULE})",
+            v.0, v.1
+        ),
+    ))
 }
 
 fn load_main(host: &Host, scan: &mut Scan, main: &Main) {
@@ -668,7 +816,8 @@ fn listener(scan: &mut Scan, main: &Main, pool: Pool) {
         Some((_, from)) => (511, format!("php-fpm default 511 for {from}")),
         None => (
             511,
-            "PHP version unknown: assuming the PHP <= 8.1 default 511 (8.2+ uses -1 = \
+            "PHP version unknown (no php-fpm binary, link, dpkg package or dnf module stream \
+             in the root names it): a guess, PHP <= 8.1, whose default is 511 (8.2+ uses -1 = \
              somaxconn); set listen.backlog to be sure"
                 .to_string(),
         ),
@@ -727,6 +876,7 @@ fn listener(scan: &mut Scan, main: &Main, pool: Pool) {
         action_reason: ACTION_REASON.into(),
         setter: Some(setter),
         refuses_above_somaxconn: false,
+        control: false,
         checker: main.checker.clone(),
     });
 }
@@ -922,6 +1072,120 @@ mod tests {
                     .into()
             )
         );
+    }
+
+    /// The RHEL fixture with more files, scanned: (requested, reason).
+    fn rhel_with(files: &[(&str, &[u8])]) -> (Option<i64>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&fixture("phpfpm-rhel"), dir.path());
+        for (p, content) in files {
+            let p = dir.path().join(p);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            match std::str::from_utf8(content)
+                .ok()
+                .and_then(|c| c.strip_prefix("-> "))
+            {
+                Some(target) => std::os::unix::fs::symlink(target, p).unwrap(),
+                None => fs::write(p, content).unwrap(),
+            }
+        }
+        let s = scan_dir(dir.path());
+        let Source::Default(why) = &s.listeners[0].source else {
+            panic!("{:?}", s.listeners[0].source)
+        };
+        (s.listeners[0].requested, why.to_string())
+    }
+
+    #[test]
+    fn rhel_version_compiled_into_the_binary() {
+        // the marker in the second MiB read, across the boundary of the first read
+        let mut bin = b"\x7fELF".to_vec();
+        bin.resize((1 << 20) - 7, 0);
+        bin.extend_from_slice(b"X-Powered-By: PHP/8.2.7\0more");
+        assert_eq!(
+            rhel_with(&[("usr/sbin/php-fpm", &bin)]),
+            (
+                Some(-1),
+                "php-fpm default -1 (= somaxconn) on Linux for PHP 8.2 from the version \
+                 compiled into /usr/sbin/php-fpm"
+                    .into()
+            )
+        );
+        let old = b"\x7fELF\0X-Powered-By: PHP/8.1.27\0";
+        assert_eq!(
+            rhel_with(&[("usr/sbin/php-fpm", old)]).1,
+            "php-fpm default 511 for PHP 8.1 from the version compiled into /usr/sbin/php-fpm"
+        );
+        // a link to it is followed inside the root
+        assert_eq!(
+            rhel_with(&[
+                (
+                    "usr/sbin/php-fpm",
+                    b"-> /opt/remi/php83/root/usr/sbin/php-fpm"
+                ),
+                ("opt/remi/php83/root/usr/sbin/php-fpm", old),
+            ])
+            .0,
+            Some(511)
+        );
+    }
+
+    #[test]
+    fn rhel_version_from_a_link_package_or_module() {
+        // a link whose target is not in the root still names the version
+        assert_eq!(
+            rhel_with(&[(
+                "usr/sbin/php-fpm",
+                b"-> /opt/remi/php82/root/usr/sbin/php-fpm"
+            )]),
+            (
+                Some(-1),
+                "php-fpm default -1 (= somaxconn) on Linux for PHP 8.2 from the link \
+                 /usr/sbin/php-fpm -> /opt/remi/php82/root/usr/sbin/php-fpm"
+                    .into()
+            )
+        );
+        assert_eq!(
+            rhel_with(&[("usr/sbin/php-fpm", b"-> php-fpm81")]).0,
+            Some(511)
+        );
+        let status = b"Package: php8.1-fpm\nStatus: deinstall ok config-files\nVersion: 8.1.2\n\n\
+                       Package: php8.3-fpm\nStatus: install ok installed\nVersion: 8.3.6\n\n\
+                       Package: php-fpm\nStatus: install ok installed\n";
+        assert_eq!(
+            rhel_with(&[("var/lib/dpkg/status", status)]),
+            (
+                Some(-1),
+                "php-fpm default -1 (= somaxconn) on Linux for PHP 8.3 from package \
+                 php8.3-fpm in /var/lib/dpkg/status"
+                    .into()
+            )
+        );
+        let module = b"[php]\nname=php\nstream=8.2\nprofiles=\nstate=enabled\n";
+        assert_eq!(
+            rhel_with(&[("etc/dnf/modules.d/php.module", module)]).1,
+            "php-fpm default -1 (= somaxconn) on Linux for PHP 8.2 from dnf module stream \
+             php:8.2 (/etc/dnf/modules.d/php.module)"
+        );
+        // a stream that is not enabled says nothing: the guess, and the reason says so
+        let (r, why) = rhel_with(&[(
+            "etc/dnf/modules.d/php.module",
+            b"[php]\nname=php\nstream=8.2\nstate=disabled\n",
+        )]);
+        assert_eq!(r, Some(511));
+        assert!(why.contains("a guess, PHP <= 8.1"), "{why}");
+    }
+
+    #[test]
+    fn versions_in_paths() {
+        assert_eq!(version_in_path("/usr/sbin/php-fpm8.2"), Some((8, 2)));
+        assert_eq!(version_in_path("/usr/sbin/php-fpm82"), Some((8, 2)));
+        assert_eq!(
+            version_in_path("/opt/remi/php74/root/usr/sbin/php-fpm"),
+            Some((7, 4))
+        );
+        assert_eq!(version_in_path("/usr/sbin/php-fpm"), None);
+        assert_eq!(version_in_path("/usr/sbin/php-fpm8"), None);
     }
 
     #[test]

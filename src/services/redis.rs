@@ -482,6 +482,7 @@ fn listeners(host: &Host, scan: &mut Scan, main: &str, unit: &str, conf: Conf) {
             action_reason: ACTION_REASON.into(),
             setter: setter.clone(),
             refuses_above_somaxconn: false,
+            control: false,
             // redis-server has no config-test mode (see tests/checker_redis.rs for how the
             // edited file is checked there).
             checker: Default::default(),

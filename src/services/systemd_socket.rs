@@ -377,6 +377,7 @@ fn emit(
             .into(),
             setter: Some(setter.clone()),
             refuses_above_somaxconn: false,
+            control: false,
             checker: std::sync::Arc::from([]),
         });
     }

@@ -1,6 +1,7 @@
 //! haproxy's own checker (`haproxy -c -f FILE`) accepts what qfix's setters write: the stock
 //! Debian haproxy.cfg plus a frontend, with the backlog inserted on the bind line, and with a
-//! defaults `backlog` replaced in place.
+//! defaults `backlog` replaced in place; the stock file alone, with the backlog added to its
+//! `stats socket` line.
 
 use crate::common::require;
 
@@ -28,7 +29,8 @@ fn check(extra: &str, expect_template: &str) {
     haproxy::scan(&host, &mut scan);
     assert!(scan.problems.is_empty(), "{:?}", scan.problems);
     assert!(!scan.listeners.is_empty());
-    let setter = scan.listeners[0].setter.clone().unwrap();
+    let first = scan.listeners[0].clone();
+    let setter = first.setter.clone().unwrap();
     assert_eq!(setter.template, expect_template);
     let edited = apply(
         &text,
@@ -51,11 +53,18 @@ fn check(extra: &str, expect_template: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // and qfix reads back the new value
+    // and qfix reads back the new value (the stats socket keeps its own unless edited)
     let host = Host::new(Root::new(d.path()).unwrap());
     let mut scan = Scan::default();
     haproxy::scan(&host, &mut scan);
-    assert!(scan.listeners.iter().all(|l| l.requested == Some(4096)));
+    let same = |l: &&qfix::services::Listener| l.instance == first.instance;
+    assert!(scan.listeners.iter().filter(same).count() > 0);
+    assert!(
+        scan.listeners
+            .iter()
+            .filter(same)
+            .all(|l| l.requested == Some(4096))
+    );
 }
 
 #[test]
@@ -72,4 +81,6 @@ fn haproxy_accepts_inserted_and_replaced_backlog() {
         "\ndefaults\n\tmode http\n\ttimeout connect 5s\n\ttimeout client 5s\n\ttimeout server 5s\n\tbacklog 100\n\nfrontend web\n\tbind 127.0.0.1:8080\n\tdefault_backend app\n\nbackend app\n\tserver a 127.0.0.1:9000\n",
         "{}",
     );
+    // the stock file's only listener: its stats socket
+    check("", " backlog {}");
 }

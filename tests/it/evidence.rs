@@ -51,7 +51,10 @@ fn redis(conf: &Path) -> Child {
 fn wait_for_port(port: u16) {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "nothing listens on {port}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nothing listens on {port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -100,7 +103,10 @@ fn a_listener_that_kept_its_old_queue_is_named_for_restart_with_its_pid() {
                 "{v:#}"
             );
             // the configs alone would have said all is well
-            let listeners = qfix(t.path(), &["listeners", "--format", "json", "--sample", "0"]);
+            let listeners = qfix(
+                t.path(),
+                &["listeners", "--format", "json", "--sample", "0"],
+            );
             let l = &listeners.json()["listeners"][0];
             assert_eq!(l["effective_live"], 1024);
             assert_eq!(l["kernel"]["backlog"], 128);
@@ -172,8 +178,8 @@ fn a_unix_socket_filled_until_eagain_is_a_full_queue() {
             let t = live_tree(&[]);
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("app.sock");
-            let server = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
-                .unwrap();
+            let server =
+                socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
             server
                 .bind(&socket2::SockAddr::unix(&path).unwrap())
                 .unwrap();
@@ -182,9 +188,8 @@ fn a_unix_socket_filled_until_eagain_is_a_full_queue() {
             // connect without blocking until the kernel answers EAGAIN, as nginx meets it
             let mut held = Vec::new();
             let eagain = loop {
-                let c =
-                    socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
-                        .unwrap();
+                let c = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
+                    .unwrap();
                 c.set_nonblocking(true).unwrap();
                 match c.connect(&socket2::SockAddr::unix(&path).unwrap()) {
                     Ok(()) => held.push(c),
@@ -278,10 +283,17 @@ fn two_network_namespaces_are_judged_each_by_its_own_somaxconn() {
             assert_eq!(capped.len(), 1, "{v:#}");
             let msg = capped[0]["message"].as_str().unwrap();
             assert!(msg.contains("net.core.somaxconn is 64 there"), "{msg}");
-            assert!(msg.contains("docker run --sysctl net.core.somaxconn=4096"), "{msg}");
+            assert!(
+                msg.contains("docker run --sysctl net.core.somaxconn=4096"),
+                "{msg}"
+            );
             assert_eq!(capped[0]["evidence"][0]["backlog"], 64);
             // each namespace's socket as the kernel holds it
-            let l = qfix(t.path(), &["listeners", "--format", "json", "--sample", "0"]).json();
+            let l = qfix(
+                t.path(),
+                &["listeners", "--format", "json", "--sample", "0"],
+            )
+            .json();
             let backlog = |addr: &str| {
                 l["listeners"]
                     .as_array()

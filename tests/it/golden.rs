@@ -21,6 +21,8 @@ fn settings(root: &Path) -> insta::Settings {
     s.set_prepend_module_to_snapshot(false);
     s.set_omit_expression(true);
     s.add_filter(&regex_escape(&root.display().to_string()), "[ROOT]");
+    // checkers' messages carry their pid: "[ALERT]    (14518) : config : ..."
+    s.add_filter(r"\] +\(\d+\) :", "] ([PID]) :");
     // backup directories are named by the time of the apply
     s.add_filter(
         r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z(-\d+)?",

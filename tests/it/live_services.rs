@@ -371,7 +371,9 @@ fn real_services_get_their_backlog_after_apply() {
     assert_eq!(apply["changed"], true);
     let applied = crate::common::applied(&apply);
     assert!(
-        applied.iter().any(|a| a == "net.core.somaxconn = 4096 (live)"),
+        applied
+            .iter()
+            .any(|a| a == "net.core.somaxconn = 4096 (live)"),
         "{applied:?}"
     );
     // this kernel's default (4096 since Linux 5.4) is what boot gives: nothing to persist

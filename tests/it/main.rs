@@ -10,6 +10,7 @@ mod checker_haproxy;
 mod checker_nginx;
 mod checker_phpfpm;
 mod checker_redis;
+mod daemons_vs_kernel;
 mod evidence;
 mod golden;
 mod json_contract;

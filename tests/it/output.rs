@@ -43,7 +43,8 @@ fn a_busy_hosts_plan_fits_a_screen_and_all_lists_everything() {
     let findings = json["findings"].as_array().unwrap().len();
     assert!(findings > 3000, "{findings}");
     let lines = short.stdout.lines().count();
-    assert!(lines <= 120, "{lines} lines:\n{}", short.stdout);
+    // (135 since HAProxy's stats socket is listed: a finding, its diff, a restart reason)
+    assert!(lines <= 140, "{lines} lines:\n{}", short.stdout);
     assert!(
         short.stdout.contains("3023 findings on nginx; the worst 3"),
         "{}",

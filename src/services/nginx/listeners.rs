@@ -395,6 +395,7 @@ pub(super) fn report(servers: &[Server], main: &str, scan: &mut Scan) {
             action_reason: RELOAD_REASON.into(),
             setter,
             refuses_above_somaxconn: false,
+            control: false,
             checker: checker.clone(),
         });
     };
