@@ -149,11 +149,28 @@ if [ "$verdict" != GO ]; then
     exit 4
 fi
 
-# --- qfix apply (the plan just checked), with the restarts ------------------------------
-"$QFIX" --root / apply "$OUT/planfile.json" --yes --restart --format json \
+# --- qfix apply (the plan just checked), without the restarts ---------------------------
+"$QFIX" --root / apply "$OUT/planfile.json" --yes --format json \
     >"$OUT/apply.json" 2>"$OUT/apply.err" </dev/null
 echo $? >"$OUT/apply.rc"
 log "apply exit $(cat "$OUT/apply.rc")"
+snapshot unrestarted
+
+# --- the running services kept their old queues: the kernel says so -----------------------
+"$QFIX" --root / plan --format json >"$OUT/plan-stale.json" 2>"$OUT/plan-stale.err" </dev/null
+echo $? >"$OUT/plan-stale.rc"
+log "plan after apply without restarts: exit $(cat "$OUT/plan-stale.rc")"
+# only restarts may be left: anything to write refuses the second apply
+if command -v jq >/dev/null && [ "$(jq '.changes | length' "$OUT/plan-stale.json")" != 0 ]; then
+    log "the plan after apply still has changes: refusing to apply again"
+    exit 4
+fi
+
+# --- qfix apply --restart: nothing to write, the restarts the evidence calls for ----------
+"$QFIX" --root / apply --yes --restart --format json \
+    >"$OUT/restart.json" 2>"$OUT/restart.err" </dev/null
+echo $? >"$OUT/restart.rc"
+log "apply --restart exit $(cat "$OUT/restart.rc")"
 wait_listen || log "not every listener came back (see the ss output)"
 snapshot after
 
