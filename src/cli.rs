@@ -135,6 +135,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// A live view of the kernel's listeners: the fullest accept queues, overflows per network
+    /// namespace, TIME_WAIT per destination; q or Ctrl-C quits
+    Watch {
+        /// Print one sample (two readings INTERVAL apart) and exit
+        #[arg(long)]
+        once: bool,
+        /// Seconds between readings
+        #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+        interval: f64,
+        /// Output format (with --once)
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Record the live state of this host (sysctl values, kernel, host name) as JSON, for
     /// `plan --snapshot` on a configuration checkout
     Snapshot,
@@ -338,6 +351,17 @@ pub fn run(cli: Cli) -> Outcome {
             cmd_explain(&root, rules_dir.as_deref(), &rule),
         ),
         Command::Snapshot => done(Format::Json, cmd_snapshot(&root, sample)),
+        Command::Watch {
+            once,
+            interval,
+            format,
+        } => {
+            let every = Duration::from_secs_f64(interval.clamp(0.1, 3600.0));
+            done(
+                format,
+                cmd_watch(&req(Vec::new(), None, None), once, every, format),
+            )
+        }
         Command::Schema { output, dir } => done(Format::Text, cmd_schema(output, dir)),
         Command::Blame {
             keys,
@@ -520,6 +544,69 @@ fn cmd_explain(root: &Path, dir: Option<&Path>, which: &str) -> Result<Outcome, 
     })?;
     output::explain(rule);
     Ok(Outcome::Clean)
+}
+
+fn cmd_watch(
+    req: &Request,
+    once: bool,
+    every: Duration,
+    format: Format,
+) -> Result<Outcome, Vec<Error>> {
+    // the configs once (to name services), the kernel at every tick
+    let snap = Snapshot::read(&Request {
+        evidence: false,
+        ..req.clone()
+    })?;
+    let root = Root::new(&req.root).map_err(|e| vec![e])?;
+    let Some((proc_root, opts)) = snapshot::kernel_source(&root) else {
+        return Err(vec![Error::msg(format!(
+            "{}: no /proc/net under this root: nothing to watch",
+            root.base().display()
+        ))]);
+    };
+    let read = || crate::kernel::Evidence::collect(&proc_root, &opts);
+    let configured = &snap.services.listeners;
+    let host = snap
+        .live
+        .as_ref()
+        .map_or("this host".to_string(), |l| l.host_name());
+    let mut before = read();
+    let mut at = std::time::Instant::now();
+    let tick = |before: &crate::kernel::Evidence, at: std::time::Instant| {
+        let now = read();
+        let sample = crate::kernel::deltas(before, &now, at.elapsed().as_secs_f64());
+        let view = crate::watch::view(&now, &sample, configured);
+        (now, view)
+    };
+    if once {
+        std::thread::sleep(every);
+        let (_, view) = tick(&before, at);
+        if format == Format::Json {
+            output::json(&view);
+        } else {
+            for line in crate::watch::render(&view, &format!("qfix watch  {host}"), 80) {
+                println!("{line}");
+            }
+        }
+        return Ok(Outcome::Clean);
+    }
+    let mut screen = output::Screen::enter().map_err(|e| vec![Error::io("terminal", e)])?;
+    loop {
+        if screen
+            .wait_for_quit(every)
+            .map_err(|e| vec![Error::io("terminal", e)])?
+        {
+            return Ok(Outcome::Clean);
+        }
+        let (now, view) = tick(&before, at);
+        (before, at) = (now, std::time::Instant::now());
+        let width = screen.width();
+        let clock = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+        let title = format!("qfix watch  {host}  {clock}  (q quits)");
+        screen
+            .draw(&crate::watch::render(&view, &title, width))
+            .map_err(|e| vec![Error::io("terminal", e)])?;
+    }
 }
 
 fn cmd_snapshot(root: &Path, sample: Duration) -> Result<Outcome, Vec<Error>> {

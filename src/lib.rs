@@ -23,3 +23,4 @@ pub mod snapshot;
 pub mod sysctl;
 pub mod tomlfile;
 pub mod trace;
+pub mod watch;

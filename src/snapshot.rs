@@ -282,12 +282,23 @@ impl Snapshot {
 /// every network namespace, a sample `wait` apart) when it is a procfs, else what a tree of
 /// /proc files holds (then nothing is sampled); `None` without a /proc/net.
 pub fn evidence(root: &Root, wait: Duration) -> Option<Evidence> {
+    let (proc_root, opts) = kernel_source(root)?;
+    Some(if opts.netlink {
+        Evidence::sample(&proc_root, &opts, wait)
+    } else {
+        Evidence::collect(&proc_root, &opts)
+    })
+}
+
+/// Where the kernel's evidence is read from under the root, and how: the running kernel's
+/// procfs (netlink, every namespace), or a tree of /proc files; `None` without a /proc/net.
+pub fn kernel_source(root: &Root) -> Option<(PathBuf, kernel::Options)> {
     let proc_root = root.host("/proc");
     if is_procfs(&proc_root) {
-        return Some(Evidence::sample(&proc_root, &kernel::Options::live(), wait));
+        return Some((proc_root, kernel::Options::live()));
     }
     root.is_dir("/proc/net")
-        .then(|| Evidence::collect(&proc_root, &kernel::Options::files()))
+        .then(|| (proc_root, kernel::Options::files()))
 }
 
 /// Whether a path is a mounted procfs (the running kernel's, not a tree of files).

@@ -350,6 +350,7 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
             schemars::schema_for!(crate::snapshot::LiveState),
         ),
         ("apply", schemars::schema_for!(ApplyOut<'static>)),
+        ("watch", schemars::schema_for!(crate::watch::View)),
         ("errors", schemars::schema_for!(Errors)),
     ]
 }

@@ -5,7 +5,9 @@ use std::io::Write;
 
 pub mod json;
 mod plan_text;
+mod screen;
 pub use plan_text::{View, write as write_plan};
+pub use screen::Screen;
 
 use crate::apply::Report;
 use crate::blame::Entry;

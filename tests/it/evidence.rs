@@ -312,3 +312,35 @@ fn two_network_namespaces_are_judged_each_by_its_own_somaxconn() {
         },
     );
 }
+
+#[test]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn watch_once_shows_the_fullest_queue_first() {
+    in_namespaces_at("evidence::watch_once_shows_the_fullest_queue_first", || {
+        sysctl("net/core/somaxconn", "4096");
+        let t = live_tree(&[]);
+        let (_idle, _) = tcp_listener("127.0.0.1:0", 100);
+        let (_full, addr) = tcp_listener("127.0.0.1:0", 4);
+        let _held: Vec<_> = (0..10).map(|_| connect_nb(addr)).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let r = qfix(
+            t.path(),
+            &["watch", "--once", "--interval", "0.3", "--format", "json"],
+        );
+        assert_eq!(r.code, 0, "{r}");
+        let v = r.json();
+        let first = &v["listeners"][0];
+        assert_eq!(first["address"], format!("tcp {addr}"), "{v:#}");
+        assert_eq!(first["backlog"], 4);
+        assert_eq!(first["queue"], 5);
+        assert_eq!(first["fill"], 125);
+        assert_eq!(v["format_version"], 1);
+        let text = qfix(t.path(), &["watch", "--once", "--interval", "0.1"]);
+        assert!(
+            text.stdout.lines().all(|l| l.chars().count() <= 80),
+            "{}",
+            text.stdout
+        );
+        assert!(text.stdout.contains("5/4"), "{}", text.stdout);
+    });
+}

@@ -458,7 +458,11 @@ fn real_services_get_their_backlog_after_apply() {
             .iter()
             .find(|p| p["unit"] == unit && p["address"] == addr)
             .unwrap_or_else(|| panic!("no proof for {unit} {addr}: {restart:#}"));
-        assert_eq!((&p["before"], &p["after"]), (&128.into(), &4096.into()), "{p}");
+        assert_eq!(
+            (&p["before"], &p["after"]),
+            (&128.into(), &4096.into()),
+            "{p}"
+        );
     }
 
     // after: the new listen() got the full 4096

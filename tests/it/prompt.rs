@@ -133,3 +133,25 @@ fn plan_colours_severities_on_a_terminal_unless_no_color() {
     assert!(!out.contains('\x1b'), "{out:?}");
     assert!(out.contains("  warning[QF101"), "{out:?}");
 }
+
+/// `qfix watch` draws on the alternate screen, quits on q, and gives the terminal back.
+#[test]
+fn watch_draws_quits_on_q_and_restores_the_terminal() {
+    let root = tempfile::tempdir().unwrap();
+    // the running kernel's /proc, read only, under a tree with no configs
+    std::os::unix::fs::symlink("/proc", root.path().join("proc")).unwrap();
+    let cmd = format!(
+        "{BIN} --root {} watch --interval 0.2",
+        root.path().display()
+    );
+    let mut p = rexpect::spawn(&cmd, Some(10_000)).unwrap();
+    p.exp_string("LISTENER").unwrap();
+    p.exp_string("NETNS").unwrap();
+    key(&mut p, "q");
+    let rest = p.exp_eof().unwrap();
+    // leaving the alternate screen, the cursor shown again
+    assert!(
+        rest.contains("\x1b[?1049l") || rest.contains("\x1b[?25h"),
+        "{rest:?}"
+    );
+}

@@ -52,6 +52,9 @@ _qfix() {
             qfix,snapshot)
                 cmd="qfix__subcmd__snapshot"
                 ;;
+            qfix,watch)
+                cmd="qfix__subcmd__watch"
+                ;;
             qfix__subcmd__help,apply)
                 cmd="qfix__subcmd__help__subcmd__apply"
                 ;;
@@ -88,6 +91,9 @@ _qfix() {
             qfix__subcmd__help,snapshot)
                 cmd="qfix__subcmd__help__subcmd__snapshot"
                 ;;
+            qfix__subcmd__help,watch)
+                cmd="qfix__subcmd__help__subcmd__watch"
+                ;;
             *)
                 ;;
         esac
@@ -95,7 +101,7 @@ _qfix() {
 
     case "${cmd}" in
         qfix)
-            opts="-h -V --root --rules --sample --help --version blame plan apply rollback listeners snapshot rules explain completions man schema help"
+            opts="-h -V --root --rules --sample --help --version blame plan apply rollback listeners watch snapshot rules explain completions man schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -257,7 +263,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__help)
-            opts="blame plan apply rollback listeners snapshot rules explain completions man schema help"
+            opts="blame plan apply rollback listeners watch snapshot rules explain completions man schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -425,6 +431,20 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__help__subcmd__snapshot)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        qfix__subcmd__help__subcmd__watch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -661,6 +681,40 @@ _qfix() {
                 return 0
             fi
             case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rules)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        qfix__subcmd__watch)
+            opts="-h --once --interval --format --root --rules --sample --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -34,6 +34,7 @@ complete -c qfix -n "__fish_qfix_needs_command" -f -a "plan" -d 'Report findings
 complete -c qfix -n "__fish_qfix_needs_command" -f -a "apply" -d 'Show the plan, ask for approval, and apply it atomically with backups'
 complete -c qfix -n "__fish_qfix_needs_command" -f -a "rollback" -d 'Undo an apply: restore its files from the backups and its live values'
 complete -c qfix -n "__fish_qfix_needs_command" -f -a "listeners" -d 'List every service listener with its requested and effective backlog'
+complete -c qfix -n "__fish_qfix_needs_command" -f -a "watch" -d 'A live view of the kernel\'s listeners: the fullest accept queues, overflows per network namespace, TIME_WAIT per destination; q or Ctrl-C quits'
 complete -c qfix -n "__fish_qfix_needs_command" -f -a "snapshot" -d 'Record the live state of this host (sysctl values, kernel, host name) as JSON, for `plan --snapshot` on a configuration checkout'
 complete -c qfix -n "__fish_qfix_needs_command" -f -a "rules" -d 'List the rules (built-in, site and --rules)'
 complete -c qfix -n "__fish_qfix_needs_command" -f -a "explain" -d 'Print a rule\'s documentation: what it flags, why, an example, and its fix'
@@ -95,6 +96,14 @@ complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l root -d 'Work on
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -s h -l help -d 'Print help'
+complete -c qfix -n "__fish_qfix_using_subcommand watch" -l interval -d 'Seconds between readings' -r
+complete -c qfix -n "__fish_qfix_using_subcommand watch" -l format -d 'Output format (with --once)' -r -f -a "text\t''
+json\t''"
+complete -c qfix -n "__fish_qfix_using_subcommand watch" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
+complete -c qfix -n "__fish_qfix_using_subcommand watch" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
+complete -c qfix -n "__fish_qfix_using_subcommand watch" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand watch" -l once -d 'Print one sample (two readings INTERVAL apart) and exit'
+complete -c qfix -n "__fish_qfix_using_subcommand watch" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
@@ -123,18 +132,19 @@ complete -c qfix -n "__fish_qfix_using_subcommand schema" -l root -d 'Work on th
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -s h -l help -d 'Print help'
-complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "blame" -d 'Show each key\'s live value, boot value, the winning assignment and what it overrides'
-complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "plan" -d 'Report findings and propose the changes toward the desired state'
-complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "apply" -d 'Show the plan, ask for approval, and apply it atomically with backups'
-complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "rollback" -d 'Undo an apply: restore its files from the backups and its live values'
-complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "listeners" -d 'List every service listener with its requested and effective backlog'
-complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "snapshot" -d 'Record the live state of this host (sysctl values, kernel, host name) as JSON, for `plan --snapshot` on a configuration checkout'
-complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "rules" -d 'List the rules (built-in, site and --rules)'
-complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "explain" -d 'Print a rule\'s documentation: what it flags, why, an example, and its fix'
-complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "completions" -d 'Print shell completions'
-complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "man" -d 'Print the man page qfix(1) (roff), or write every page with --dir'
-complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "schema" -d 'Print the JSON Schema of a JSON output (plan, listeners, blame, rules, snapshot, errors), or write them all to a directory'
-complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners snapshot rules explain completions man schema help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "blame" -d 'Show each key\'s live value, boot value, the winning assignment and what it overrides'
+complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "plan" -d 'Report findings and propose the changes toward the desired state'
+complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "apply" -d 'Show the plan, ask for approval, and apply it atomically with backups'
+complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "rollback" -d 'Undo an apply: restore its files from the backups and its live values'
+complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "listeners" -d 'List every service listener with its requested and effective backlog'
+complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "watch" -d 'A live view of the kernel\'s listeners: the fullest accept queues, overflows per network namespace, TIME_WAIT per destination; q or Ctrl-C quits'
+complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "snapshot" -d 'Record the live state of this host (sysctl values, kernel, host name) as JSON, for `plan --snapshot` on a configuration checkout'
+complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "rules" -d 'List the rules (built-in, site and --rules)'
+complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "explain" -d 'Print a rule\'s documentation: what it flags, why, an example, and its fix'
+complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "completions" -d 'Print shell completions'
+complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "man" -d 'Print the man page qfix(1) (roff), or write every page with --dir'
+complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "schema" -d 'Print the JSON Schema of a JSON output (plan, listeners, blame, rules, snapshot, errors), or write them all to a directory'
+complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF001' -d 'A sysctl.d line that is not an assignment'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'unparsable-sysctl-line' -d 'A sysctl.d line that is not an assignment'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF002' -d 'A live sysctl value differs from the value boot will set'
