@@ -67,6 +67,10 @@ pub struct Fingerprints {
     pub files: BTreeMap<String, Option<String>>,
     /// Every live value read.
     pub live: BTreeMap<String, Option<String>>,
+    /// Every directory listing, glob and link the plan depended on, with what it gave: a new
+    /// file in sysctl.d or pool.d, a retargeted 99-sysctl.conf link.
+    #[serde(default)]
+    pub lookups: Vec<(crate::host::Lookup, Vec<String>)>,
 }
 
 impl Fingerprints {
@@ -82,6 +86,7 @@ impl Fingerprints {
                 .as_ref()
                 .map(|l| l.sysctls.clone())
                 .unwrap_or_default(),
+            lookups: snap.lookups.clone(),
         }
     }
 
@@ -104,6 +109,41 @@ impl Fingerprints {
                 };
                 out.push(format!("{path}: {what} since the plan was made"));
             }
+        }
+        for (lookup, then) in &self.lookups {
+            let now = match host.look_again(lookup) {
+                Ok(n) => n,
+                Err(e) => {
+                    out.push(e.to_string());
+                    continue;
+                }
+            };
+            if &now == then {
+                continue;
+            }
+            let what = match lookup {
+                crate::host::Lookup::Resolve(p) => {
+                    format!("{p}: now leads to {} (was {})", now.join(""), then.join(""))
+                }
+                crate::host::Lookup::List(p) | crate::host::Lookup::Glob(p) => {
+                    let new: Vec<&String> = now.iter().filter(|n| !then.contains(n)).collect();
+                    let gone: Vec<&String> = then.iter().filter(|t| !now.contains(t)).collect();
+                    let list =
+                        |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+                    let mut parts = Vec::new();
+                    if !new.is_empty() {
+                        parts.push(format!("new: {}", list(&new)));
+                    }
+                    if !gone.is_empty() {
+                        parts.push(format!("gone: {}", list(&gone)));
+                    }
+                    format!(
+                        "{p}: changed since the plan was made ({})",
+                        parts.join("; ")
+                    )
+                }
+            };
+            out.push(what);
         }
         for (key, then) in &self.live {
             let now = host.live.as_ref().and_then(|l| l.read(key).ok().flatten());

@@ -359,31 +359,56 @@ impl Root {
     /// Read a regular file's bytes, at most `limit`; `Ok(None)` when it does not exist, an
     /// empty file for a /dev/null mask.
     pub fn read_bytes_opt(&self, inroot: &str, limit: usize) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.read_bytes_mode(inroot, limit)?.map(|(b, _)| b))
+    }
+
+    /// `read_bytes_opt`, with the file's permission bits (0 for a mask).
+    pub fn read_bytes_mode(
+        &self,
+        inroot: &str,
+        limit: usize,
+    ) -> Result<Option<(Vec<u8>, u32)>, Error> {
         // the usual case, a regular file, in one openat2 that follows links inside the root;
         // anything else (missing, a mask, a FIFO, an old kernel) takes the walk below, which
         // names what it found
         if let Ok(fd) = self.open_in(inroot, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()) {
-            if rustix::fs::fstat(&fd)
-                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
+            if let Ok(st) = rustix::fs::fstat(&fd)
+                && FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
             {
-                return read_limited(fs::File::from(fd), limit, inroot).map(Some);
+                let bytes = read_limited(fs::File::from(fd), limit, inroot)?;
+                return Ok(Some((bytes, st.st_mode & 0o7777)));
             }
         }
         if self.resolve(inroot)? == Resolved::DevNull {
-            return Ok(Some(Vec::new()));
+            return Ok(Some((Vec::new(), 0)));
         }
         let Some(f) = self.open_file(inroot, false)? else {
             return Ok(None);
         };
-        read_limited(f, limit, inroot).map(Some)
+        let mode = {
+            use std::os::unix::fs::MetadataExt;
+            f.metadata().map_or(0, |m| m.mode() & 0o7777)
+        };
+        read_limited(f, limit, inroot).map(|b| Some((b, mode)))
+    }
+
+    /// The permission bits of an in-root path (links followed); `None` when missing.
+    pub fn mode(&self, inroot: &str) -> Option<u32> {
+        let fd = self.open_in(inroot, OFlags::PATH, Mode::empty()).ok()?;
+        rustix::fs::fstat(&fd).ok().map(|st| st.st_mode & 0o7777)
     }
 
     /// Read a whole text file (in-root path). `Ok(None)` when it does not exist.
     pub fn read_opt(&self, inroot: &str) -> Result<Option<Arc<str>>, Error> {
-        let Some(bytes) = self.read_bytes_opt(inroot, MAX_FILE_BYTES)? else {
+        Ok(self.read_opt_mode(inroot)?.map(|(t, _)| t))
+    }
+
+    /// `read_opt`, with the file's permission bits.
+    pub fn read_opt_mode(&self, inroot: &str) -> Result<Option<(Arc<str>, u32)>, Error> {
+        let Some((bytes, mode)) = self.read_bytes_mode(inroot, MAX_FILE_BYTES)? else {
             return Ok(None);
         };
-        text(bytes, inroot).map(|t| Some(Arc::from(t)))
+        text(bytes, inroot).map(|t| Some((Arc::from(t), mode)))
     }
 
     /// Entries of an in-root directory (names only, sorted). Missing directory: empty;

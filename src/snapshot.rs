@@ -51,6 +51,10 @@ pub struct Snapshot {
     pub root: PathBuf,
     /// Every file read, by in-root path (`None`: it did not exist).
     pub files: BTreeMap<String, Option<Arc<str>>>,
+    /// Every directory listed, glob expanded and link followed, with what it gave.
+    pub lookups: Vec<(crate::host::Lookup, Vec<String>)>,
+    /// Permission bits of every file read and directory listed.
+    pub modes: BTreeMap<String, u32>,
     /// What systemd-sysctl would read at boot.
     pub sysctl: Layout,
     /// What it would set.
@@ -239,6 +243,8 @@ impl Snapshot {
         Ok(Snapshot {
             root: host.root.base().to_path_buf(),
             files: host.take_files(),
+            lookups: host.take_lookups().into_iter().collect(),
+            modes: host.take_modes(),
             sysctl,
             boot,
             services,

@@ -167,8 +167,8 @@ pub fn render(v: &View, title: &str, width: usize) -> Vec<String> {
         };
         out.push(fit(format!(
             "{:<34} {:<10} {:>13} {:>6} {:>8}",
-            l.address,
-            service,
+            cut(&l.address, 34),
+            cut(&service, 10),
             q,
             l.fill.map_or("-".into(), |f| format!("{f}%")),
             rate(l.drops, v.seconds)
@@ -202,11 +202,22 @@ pub fn render(v: &View, title: &str, width: usize) -> Vec<String> {
         for d in v.destinations.iter().take(ROWS / 2) {
             out.push(fit(format!(
                 "{:<44} {:>10} {:>8}",
-                d.address, d.time_wait, d.established
+                cut(&d.address, 44),
+                d.time_wait,
+                d.established
             )));
         }
     }
     out
+}
+
+/// `s` cut to `n` columns, its end marked.
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
 }
 
 /// A count over the sample as a rate per second.

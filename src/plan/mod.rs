@@ -532,6 +532,8 @@ mod tests {
         Snapshot {
             root: "/nonexistent".into(),
             files: [("/etc/redis/redis.conf".to_string(), Some(Arc::from(redis)))].into(),
+            lookups: Vec::new(),
+            modes: BTreeMap::new(),
             sysctl: layout,
             boot,
             services: Scan {

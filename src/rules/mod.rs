@@ -87,6 +87,7 @@ kinds! {
     AcceptQueueOverflow: accept_queue_overflow,
     ServiceNotRunning: service_not_running,
     NamespaceSomaxconnBelowMinimum: namespace_somaxconn_below_minimum,
+    WorldWritable: world_writable,
 }
 
 fn kebab(module: &str) -> String {
@@ -601,7 +602,7 @@ pub fn load(host: &Host, extra: Option<&std::path::Path>) -> Result<Vec<Rule>, V
         }
         Err(mut e) => errs.append(&mut e),
     };
-    match host.root.list_dir(SITE_DIR) {
+    match host.list_dir(SITE_DIR) {
         Ok(names) => {
             for name in names.iter().filter(|n| n.ends_with(".toml")) {
                 let path = format!("{SITE_DIR}/{name}");

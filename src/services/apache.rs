@@ -347,7 +347,7 @@ fn include(st: &mut State, from: &str, line: usize, arg: &str, optional: bool, s
     }
     let pat = root::join(&st.server_root, arg);
     let is_glob = pat.contains(['*', '?', '[']);
-    let mut files = match st.host.root.glob(&pat) {
+    let mut files = match st.host.glob(&pat) {
         Ok(f) => f,
         Err(e) => {
             scan.errors.push(Error::at(from, line, e));
@@ -397,7 +397,7 @@ fn expand_dir(st: &State, p: &str, out: &mut Vec<String>, depth: usize, scan: &m
     if depth > 16 {
         return;
     }
-    match st.host.root.list_dir(p) {
+    match st.host.list_dir(p) {
         Ok(names) => {
             for n in names {
                 expand_dir(st, &root::join(p, &n), out, depth + 1, scan);

@@ -127,7 +127,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
     // conf.d is read only by RHEL's unit; Debian's unit passes -f /etc/haproxy/haproxy.cfg alone.
     let debian = matches!(host.read("/etc/debian_version"), Ok(Some(_)));
     if !debian {
-        match host.root.glob(CONF_D) {
+        match host.glob(CONF_D) {
             Ok(g) => files.extend(g),
             Err(e) => scan.errors.push(e),
         }

@@ -57,7 +57,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
 }
 
 fn read(host: &Host, scan: &mut Scan, path: &str) -> Option<(String, std::sync::Arc<str>)> {
-    let real = match host.root.resolve(path) {
+    let real = match host.resolve(path) {
         Ok(Resolved::Path(p)) => p,
         Ok(Resolved::DevNull) => return None,
         Err(e) => {

@@ -96,7 +96,7 @@ fn read_file(
     from: Option<(&str, usize)>,
 ) {
     // edits must go to the real file, not the my.cnf -> mariadb.cnf link
-    let path = match host.root.resolve(path) {
+    let path = match host.resolve(path) {
         Ok(Resolved::Path(p)) => p,
         Ok(Resolved::DevNull) => return,
         Err(e) => {
@@ -238,7 +238,7 @@ fn include_dir(host: &Host, dir: &str, st: &mut State, scan: &mut Scan, from: &s
         );
         return;
     }
-    let names = match host.root.list_dir(dir) {
+    let names = match host.list_dir(dir) {
         Ok(n) => n,
         Err(e) => {
             scan.errors.push(e);

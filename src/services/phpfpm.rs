@@ -50,7 +50,7 @@ const PHP_PREFIX: &str = "/usr";
 const MAX_DEPTH: usize = 5;
 
 pub fn scan(host: &Host, scan: &mut Scan) {
-    let debian = match host.root.glob("/etc/php/*/fpm/php-fpm.conf") {
+    let debian = match host.glob("/etc/php/*/fpm/php-fpm.conf") {
         Ok(v) => v,
         Err(e) => {
             scan.errors.push(e);
@@ -117,7 +117,7 @@ fn rhel_version(host: &Host) -> Option<((u32, u32), String)> {
             format!("PHP {}.{} from the version compiled into {BIN}", v.0, v.1),
         ));
     }
-    if let Ok(Resolved::Path(target)) = host.root.resolve(BIN)
+    if let Ok(Resolved::Path(target)) = host.resolve(BIN)
         && target != BIN
         && let Some(v) = version_in_path(&target)
     {
@@ -195,7 +195,7 @@ fn version_in_path(path: &str) -> Option<(u32, u32)> {
 /// A Debian-style versioned binary in the root when there is exactly one
 /// (`/usr/sbin/php-fpmX.Y`).
 fn versioned_binary(host: &Host) -> Option<((u32, u32), String)> {
-    let bins = host.root.glob("/usr/sbin/php-fpm[0-9]*").ok()?;
+    let bins = host.glob("/usr/sbin/php-fpm[0-9]*").ok()?;
     let mut found: Vec<((u32, u32), String)> = bins
         .iter()
         .filter_map(|b| {
@@ -339,7 +339,7 @@ struct Loader<'a> {
 
 impl Loader<'_> {
     fn load(&mut self, path: &str, from: Option<&Location>) {
-        match self.host.root.resolve(path) {
+        match self.host.resolve(path) {
             Ok(Resolved::Path(p)) => self.load_resolved(p, from),
             Ok(Resolved::DevNull) => {}
             Err(e) => self.scan.errors.push(e),
@@ -568,7 +568,7 @@ impl Loader<'_> {
             return;
         }
         let full = root::join(PHP_PREFIX, pat);
-        let matches = match self.host.root.glob(&full) {
+        let matches = match self.host.glob(&full) {
             Ok(m) => m,
             Err(e) => {
                 self.scan.errors.push(Error::at(&loc.path, loc.line, e));
@@ -587,7 +587,7 @@ impl Loader<'_> {
             }
             if !pat.starts_with('/') {
                 let beside = root::join(root::parent(&loc.path), pat);
-                if self.host.root.glob(&beside).is_ok_and(|m| !m.is_empty()) {
+                if self.host.glob(&beside).is_ok_and(|m| !m.is_empty()) {
                     self.problem(
                         loc,
                         format!(
@@ -601,7 +601,7 @@ impl Loader<'_> {
         }
         for m in matches {
             // directories matched are skipped
-            match self.host.root.resolve(&m) {
+            match self.host.resolve(&m) {
                 Ok(Resolved::Path(p)) => {
                     if !self.host.root.is_dir(&p) {
                         self.load_resolved(p, Some(loc));

@@ -38,7 +38,7 @@ const DEFAULT_BACKLOG: i64 = 511;
 pub fn scan(host: &Host, scan: &mut Scan) {
     let mut seen: Vec<String> = Vec::new();
     for path in ["/etc/redis/redis.conf", "/etc/redis.conf"] {
-        let real = match host.root.resolve(path) {
+        let real = match host.resolve(path) {
             Ok(Resolved::Path(p)) => p,
             Ok(Resolved::DevNull) => continue,
             Err(e) => {
@@ -183,7 +183,7 @@ impl Loader<'_> {
         let pat = d.args[1].text.clone();
         let full = root::join(&self.cwd, &pat);
         let glob = pat.contains(['*', '?', '[']);
-        let files = match self.host.root.glob(&full) {
+        let files = match self.host.glob(&full) {
             Ok(f) => f,
             Err(e) => {
                 self.scan.errors.push(Error::at(&d.loc.path, d.loc.line, e));
@@ -201,7 +201,7 @@ impl Loader<'_> {
             return;
         }
         for f in files {
-            let real = match self.host.root.resolve(&f) {
+            let real = match self.host.resolve(&f) {
                 Ok(Resolved::Path(p)) => p,
                 Ok(Resolved::DevNull) => continue,
                 Err(e) => {

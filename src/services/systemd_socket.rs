@@ -57,7 +57,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
     // unit name -> in-root path of the file that wins (None when masked)
     let mut units: BTreeMap<String, Option<String>> = BTreeMap::new();
     for d in DIRS {
-        let names = match host.root.list_dir(d) {
+        let names = match host.list_dir(d) {
             Ok(n) => n,
             Err(e) => {
                 scan.errors.push(e);
@@ -69,7 +69,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
                 continue;
             }
             let p = root::join(d, &n);
-            let resolved = match host.root.resolve(&p) {
+            let resolved = match host.resolve(&p) {
                 Ok(Resolved::Path(r)) => Some(r),
                 Ok(Resolved::DevNull) => None,
                 Err(e) => {
@@ -113,7 +113,7 @@ fn enabled_instances(host: &Host, scan: &mut Scan) -> Vec<String> {
     let mut out = Vec::new();
     for d in DIRS {
         for pat in ["*.wants", "*.requires"] {
-            let dirs = match host.root.glob(&root::join(d, pat)) {
+            let dirs = match host.glob(&root::join(d, pat)) {
                 Ok(g) => g,
                 Err(e) => {
                     scan.errors.push(e);
@@ -121,7 +121,7 @@ fn enabled_instances(host: &Host, scan: &mut Scan) -> Vec<String> {
                 }
             };
             for w in dirs {
-                for n in host.root.list_dir(&w).unwrap_or_default() {
+                for n in host.list_dir(&w).unwrap_or_default() {
                     if n.ends_with(".socket") && !n.contains("@.") && !out.contains(&n) {
                         out.push(n);
                     }
@@ -141,7 +141,7 @@ enum Default {
 fn default_backlog(host: &Host) -> Default {
     let mut version = None;
     for pat in SHARED_LIBS {
-        for f in host.root.glob(pat).unwrap_or_default() {
+        for f in host.glob(pat).unwrap_or_default() {
             let v: String = root::file_name(&f)
                 .trim_start_matches("libsystemd-shared-")
                 .chars()
@@ -264,12 +264,12 @@ fn dropins(host: &Host, names: &[&str]) -> Vec<String> {
     for n in names {
         for d in DIRS {
             let dir = format!("{d}/{n}.d");
-            for f in host.root.list_dir(&dir).unwrap_or_default() {
+            for f in host.list_dir(&dir).unwrap_or_default() {
                 if !f.ends_with(".conf") || by_name.contains_key(&f) {
                     continue;
                 }
                 let p = root::join(&dir, &f);
-                let r = match host.root.resolve(&p) {
+                let r = match host.resolve(&p) {
                     Ok(Resolved::Path(r)) => Some(r),
                     _ => None,
                 };

@@ -61,7 +61,7 @@ pub fn scan(host: &Host, scan: &mut Scan) {
         "/etc/uwsgi.ini",
         "/etc/uwsgi.d/*.ini",
     ] {
-        match host.root.glob(pat) {
+        match host.glob(pat) {
             Ok(g) => files.extend(g),
             Err(e) => scan.errors.push(e),
         }

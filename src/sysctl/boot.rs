@@ -68,7 +68,7 @@ pub struct Layout {
 impl Layout {
     pub fn read(host: &Host) -> Layout {
         let lib_is_usr_lib =
-            matches!(host.root.resolve("/lib"), Ok(Resolved::Path(p)) if p == "/usr/lib");
+            matches!(host.resolve("/lib"), Ok(Resolved::Path(p)) if p == "/usr/lib");
         let mut layout = Layout {
             lib_is_usr_lib,
             ..Layout::default()
@@ -77,7 +77,7 @@ impl Layout {
             if dir == "/lib/sysctl.d" && lib_is_usr_lib {
                 continue;
             }
-            let names = host.root.list_dir(dir).map(|mut n| {
+            let names = host.list_dir(dir).map(|mut n| {
                 n.sort();
                 n
             });
@@ -129,7 +129,7 @@ impl Layout {
 }
 
 fn entry(host: &Host, path: &str) -> Entry {
-    let target = match host.root.resolve(path) {
+    let target = match host.resolve(path) {
         Ok(Resolved::DevNull) => return Entry::Masked,
         Ok(Resolved::Path(t)) => t,
         Err(e) => return Entry::Unreadable(e),

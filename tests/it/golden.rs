@@ -40,6 +40,31 @@ fn regex_escape(s: &str) -> String {
         .collect()
 }
 
+/// A fixture as the golden tests see it: itself, or a copy with the permission bits its
+/// `qfix-modes.txt` names (git keeps none but the executable bit).
+pub fn prepared(name: &str) -> (std::path::PathBuf, Option<tempfile::TempDir>) {
+    let src = fixture(name);
+    let modes = src.join("qfix-modes.txt");
+    let Ok(text) = std::fs::read_to_string(&modes) else {
+        return (src, None);
+    };
+    let copy = copy_fixture(name);
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (mode, path) = line.split_once(' ').unwrap();
+        let mode = u32::from_str_radix(mode, 8).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            copy.path().join(path),
+            std::fs::Permissions::from_mode(mode),
+        )
+        .unwrap();
+    }
+    (copy.path().to_path_buf(), Some(copy))
+}
+
 /// The options that judge `root` against its recorded live state, when it has one
 /// (`qfix-snapshot.json`, recorded by the fixture's record.sh: the kernel's sockets cannot be
 /// files in a tree).
@@ -129,14 +154,16 @@ fn tree_diff(before: &Path, after: &Path) -> String {
 #[test]
 fn every_fixture_prints_its_reviewed_outputs() {
     for name in fixture_names() {
-        read_only(&name, &fixture(&name));
+        let (root, _copy) = prepared(&name);
+        read_only(&name, &root);
     }
 }
 
 #[test]
 fn every_fixture_applies_to_its_reviewed_result() {
     for name in fixture_names() {
-        applied(&name, &fixture(&name));
+        let (root, _copy) = prepared(&name);
+        applied(&name, &root);
     }
 }
 
@@ -184,7 +211,7 @@ fn every_rule_fires_on_some_fixture() {
         .map(|r| r["code"].as_str().unwrap().to_string())
         .collect();
     for name in fixture_names() {
-        let root = fixture(&name);
+        let (root, _copy) = prepared(&name);
         let mut args = vec!["plan".to_string(), "--format".into(), "json".into()];
         args.extend(recorded(&root));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -991,3 +991,61 @@ fn shipped_man_pages_and_completions_match_the_cli() {
         }
     }
 }
+
+/// A saved plan fingerprints what it listed, globbed and followed, not only what it read: a
+/// new file in sysctl.d or pool.d, or a retargeted 99-sysctl.conf link, makes it stale.
+#[test]
+fn a_plan_is_stale_when_a_file_appears_where_it_looked_or_a_link_moves() {
+    type Change = fn(&Path);
+    let cases: [(&str, Change, &str); 3] = [
+        (
+            "a new sysctl.d file",
+            |root| {
+                fs::write(
+                    root.join("etc/sysctl.d/99-zzz.conf"),
+                    "net.core.somaxconn = 128\n",
+                )
+                .unwrap()
+            },
+            "/etc/sysctl.d: changed since the plan was made (new: 99-zzz.conf)",
+        ),
+        (
+            "a new php-fpm pool",
+            |root| {
+                fs::write(
+                    root.join("etc/php/8.2/fpm/pool.d/extra.conf"),
+                    "[extra]\nlisten = /run/php/extra.sock\nlisten.backlog = 8\n",
+                )
+                .unwrap()
+            },
+            "new: /etc/php/8.2/fpm/pool.d/extra.conf",
+        ),
+        (
+            "a retargeted 99-sysctl.conf",
+            |root| {
+                let link = root.join("etc/sysctl.d/99-sysctl.conf");
+                fs::remove_file(&link).unwrap();
+                fs::write(root.join("etc/other.conf"), "net.core.somaxconn = 64\n").unwrap();
+                std::os::unix::fs::symlink("../other.conf", &link).unwrap();
+            },
+            "/etc/sysctl.d/99-sysctl.conf: now leads to /etc/other.conf (was /etc/sysctl.conf)",
+        ),
+    ];
+    for (what, change, says) in cases {
+        let d = copy_fixture("debian-stock");
+        let planfile = d.path().join("plan.json");
+        let r = qfix(d.path(), &["plan", "--out", planfile.to_str().unwrap()]);
+        assert_eq!(r.code, 2, "{what}: {r}");
+        change(d.path());
+        let before = fs::read_to_string(d.path().join("proc/sys/net/core/somaxconn")).unwrap();
+        let r = qfix(d.path(), &["apply", planfile.to_str().unwrap(), "--yes"]);
+        assert_eq!(r.code, 1, "{what}: {r}");
+        assert!(r.stderr.contains("stale plan"), "{what}: {r}");
+        assert!(r.stderr.contains(says), "{what}: {r}");
+        assert_eq!(
+            fs::read_to_string(d.path().join("proc/sys/net/core/somaxconn")).unwrap(),
+            before,
+            "{what}: a stale plan wrote"
+        );
+    }
+}

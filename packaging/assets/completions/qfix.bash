@@ -237,7 +237,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__explain)
-            opts="-h --root --rules --sample --help QF001 unparsable-sysctl-line QF002 live-differs-from-boot QF003 overridden-assignment QF004 sysctl-conf-not-read-at-boot QF005 unknown-sysctl-key QF006 somaxconn-above-kernel-limit QF007 value-differs-from-desired QF008 stale-waiver QF100 unreadable-service-config QF101 backlog-capped-by-somaxconn QF102 uwsgi-listen-above-somaxconn QF103 effective-backlog-too-small QF104 syn-backlog-below-somaxconn QF105 conflicting-backlogs-on-one-socket QF106 somaxconn-too-small QF110 listener-needs-restart QF111 accept-queue-overflow QF112 service-not-running QF113 container-somaxconn-too-small"
+            opts="-h --root --rules --sample --help QF001 unparsable-sysctl-line QF002 live-differs-from-boot QF003 overridden-assignment QF004 sysctl-conf-not-read-at-boot QF005 unknown-sysctl-key QF006 somaxconn-above-kernel-limit QF007 value-differs-from-desired QF008 stale-waiver QF009 world-writable-config QF100 unreadable-service-config QF101 backlog-capped-by-somaxconn QF102 uwsgi-listen-above-somaxconn QF103 effective-backlog-too-small QF104 syn-backlog-below-somaxconn QF105 conflicting-backlogs-on-one-socket QF106 somaxconn-too-small QF110 listener-needs-restart QF111 accept-queue-overflow QF112 service-not-running QF113 container-somaxconn-too-small"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -161,6 +161,8 @@ complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF007' -d 'A s
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'value-differs-from-desired' -d 'A sysctl differs from the desired value (--set or the policy)'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF008' -d 'A waiver in the policy that has expired or matches no finding'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'stale-waiver' -d 'A waiver in the policy that has expired or matches no finding'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF009' -d 'A sysctl or service configuration file or directory that every user may write'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'world-writable-config' -d 'A sysctl or service configuration file or directory that every user may write'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF100' -d 'A service config line qfix cannot parse, or an include that fails'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'unreadable-service-config' -d 'A service config line qfix cannot parse, or an include that fails'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF101' -d 'A service asks listen() for more backlog than net.core.somaxconn allows'

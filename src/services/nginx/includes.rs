@@ -122,7 +122,7 @@ impl<'a> Walker<'a> {
         if let Some(real) = self.resolved.get(path) {
             return real.clone();
         }
-        let real = match self.host.root.resolve(path) {
+        let real = match self.host.resolve(path) {
             Ok(Resolved::Path(p)) => Some(Arc::from(p)),
             Ok(Resolved::DevNull) => None,
             Err(e) => {
@@ -268,7 +268,7 @@ impl<'a> Walker<'a> {
         };
         let pattern = root::join(self.conf_dir, &arg.value(&file.text));
         let files = if pattern.contains(['*', '?', '[']) {
-            match self.host.root.glob(&pattern) {
+            match self.host.glob(&pattern) {
                 Ok(f) => f,
                 Err(e) => {
                     self.scan.errors.push(Error::at(path, line, e));
