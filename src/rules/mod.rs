@@ -88,6 +88,8 @@ kinds! {
     ServiceNotRunning: service_not_running,
     NamespaceSomaxconnBelowMinimum: namespace_somaxconn_below_minimum,
     WorldWritable: world_writable,
+    EphemeralPorts: ephemeral_ports,
+    LiveSysctlNotPersisted: live_sysctl_not_persisted,
 }
 
 fn kebab(module: &str) -> String {
@@ -811,6 +813,10 @@ pub(crate) mod de {
         parse_version(&s).ok_or_else(|| {
             D::Error::custom(format!("{s:?} is not a kernel version such as \"4.12\""))
         })
+    }
+
+    pub fn opt_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Version>, D::Error> {
+        version(d).map(Some)
     }
 
     pub fn key<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

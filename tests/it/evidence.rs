@@ -344,3 +344,60 @@ fn watch_once_shows_the_fullest_queue_first() {
         assert!(text.stdout.contains("5/4"), "{}", text.stdout);
     });
 }
+
+#[test]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn short_connections_to_one_backend_run_the_port_range_out() {
+    in_namespaces_at(
+        "evidence::short_connections_to_one_backend_run_the_port_range_out",
+        || {
+            // 100 local ports, TIME_WAIT kept for outgoing connections (no reuse)
+            sysctl("net/ipv4/ip_local_port_range", "40000 40099");
+            sysctl("net/ipv4/tcp_tw_reuse", "0");
+            let t = live_tree(&[]);
+            let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = server.local_addr().unwrap();
+            let accepting = std::thread::spawn(move || {
+                for s in server.incoming().take(100) {
+                    drop(s);
+                }
+            });
+            // the client closes first: its side keeps TIME_WAIT
+            let mut refused = None;
+            for i in 0..100 {
+                match std::net::TcpStream::connect(addr) {
+                    Ok(c) => drop(c),
+                    Err(e) => {
+                        refused = Some((i, e.raw_os_error()));
+                        break;
+                    }
+                }
+            }
+            // one more than the range holds: EADDRNOTAVAIL, as nginx logs it (99)
+            let (made, errno) = match refused {
+                Some(r) => r,
+                None => {
+                    let e = std::net::TcpStream::connect(addr).unwrap_err();
+                    (100, e.raw_os_error())
+                }
+            };
+            assert!(made >= 60, "only {made} connections");
+            let _ = errno;
+            let (_, v) = plan(t.path(), "0");
+            let out = findings(&v, "QF120");
+            assert_eq!(out.len(), 1, "{v:#}");
+            let msg = out[0]["message"].as_str().unwrap();
+            assert!(msg.contains(&format!("to tcp {addr}")), "{msg}");
+            assert!(msg.contains("of the 100 local ports"), "{msg}");
+            assert!(msg.contains("keepalive"), "{msg}");
+            assert!(msg.contains("never tcp_tw_recycle"), "{msg}");
+            // tcp_tw_reuse 0 was set at run time, nothing persists it
+            let runtime = findings(&v, "QF121");
+            assert!(
+                runtime.iter().any(|f| f["key"] == "net.ipv4.tcp_tw_reuse"),
+                "{v:#}"
+            );
+            drop(accepting);
+        },
+    );
+}
