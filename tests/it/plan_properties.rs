@@ -270,3 +270,134 @@ fn lower_backlog_converges_and_accepts_what_only_a_somaxconn_raise_fixes() {
         "{v}"
     );
 }
+
+/// A small deterministic generator (xorshift): the same seeds give the same policies.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
+/// A random policy: somaxconn bounds (sometimes contradictory), a minimum backlog, and exact
+/// or bounded wants for a few keys.
+fn random_policy(rng: &mut Rng) -> String {
+    let sizes = [64, 128, 511, 1024, 4096, 8192, 65535];
+    let mut p = String::from("[listeners]\n");
+    p += &format!("min_backlog = {}\n", rng.pick(&[100, 511, 1024, 2048]));
+    if rng.next() % 2 == 0 {
+        p += &format!("min_somaxconn = {}\n", rng.pick(&sizes));
+    }
+    if rng.next() % 2 == 0 {
+        p += &format!("max_somaxconn = {}\n", rng.pick(&sizes));
+    }
+    p += "[sysctl]\n";
+    match rng.next() % 4 {
+        0 => {
+            p += &format!(
+                "\"net.core.somaxconn\" = {{ max = {} }}\n",
+                rng.pick(&sizes)
+            )
+        }
+        1 => {
+            p += &format!(
+                "\"net.core.somaxconn\" = {{ min = {} }}\n",
+                rng.pick(&sizes)
+            )
+        }
+        2 => {
+            p += &format!(
+                "\"net.core.somaxconn\" = {{ value = {} }}\n",
+                rng.pick(&sizes)
+            )
+        }
+        _ => {}
+    }
+    if rng.next() % 2 == 0 {
+        p += &format!(
+            "\"net.ipv4.tcp_max_syn_backlog\" = {{ min = {} }}\n",
+            rng.pick(&sizes)
+        );
+    }
+    p
+}
+
+/// For random policies on the fixtures with live values: a policy qfix accepts gives a plan
+/// that never breaks its own bounds, and applying it leaves nothing for a second plan (an
+/// apply that settles, never oscillating between bounds).
+#[test]
+fn applying_a_plan_settles_for_random_policies() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let hosts = [
+        "debian-stock",
+        "listeners-container",
+        "sysctl-debian",
+        "policy-mismatch",
+    ];
+    let (mut settled, mut refused) = (0, 0);
+    for round in 0..40 {
+        let host = rng.pick(&hosts);
+        let d = copy_fixture(host);
+        let policy = d.path().join("random-policy.toml");
+        let text = random_policy(&mut rng);
+        fs::write(&policy, &text).unwrap();
+        let p = policy.to_str().unwrap();
+        let first = qfix(d.path(), &["plan", "--policy", p, "--format", "json"]);
+        if first.code == 1 {
+            // a contradictory policy is an error at its line, and nothing is planned
+            let e = &first.json()["errors"][0];
+            assert!(
+                e["line"].as_u64().is_some(),
+                "round {round}: {text}\n{first}"
+            );
+            refused += 1;
+            continue;
+        }
+        let max = text
+            .lines()
+            .find_map(|l| l.strip_prefix("max_somaxconn = "))
+            .and_then(|v| v.parse::<i64>().ok());
+        for c in first.json()["changes"].as_array().unwrap() {
+            if c["key"] == "net.core.somaxconn" {
+                let to: i64 = c["to"].as_str().unwrap().parse().unwrap();
+                assert!(
+                    max.is_none_or(|m| to <= m),
+                    "round {round}: somaxconn {to} above the policy's maximum\n{text}"
+                );
+            }
+        }
+        let a = qfix(
+            d.path(),
+            &["apply", "--yes", "--unsafe-fixes", "--policy", p],
+        );
+        assert_eq!(a.code, 0, "round {round} on {host}: {text}\n{a}");
+        let second = qfix(d.path(), &["plan", "--policy", p, "--format", "json"]);
+        assert_eq!(
+            second.json()["changes"],
+            serde_json::json!([]),
+            "round {round} on {host}: a second plan still changes\n{text}\n{second}"
+        );
+        let again = qfix(
+            d.path(),
+            &["apply", "--yes", "--unsafe-fixes", "--policy", p],
+        );
+        assert_eq!(again.code, 0, "{again}");
+        assert!(
+            again.stdout.contains("nothing changed") || again.stdout.is_empty(),
+            "{again}"
+        );
+        settled += 1;
+    }
+    assert!(
+        settled >= 20 && refused >= 1,
+        "settled {settled}, refused {refused}"
+    );
+}
