@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::host::Host;
 
 pub mod apache;
+pub mod facts;
 pub mod haproxy;
 pub mod memcached;
 pub mod mysql;
@@ -103,6 +104,10 @@ pub struct Scan {
     pub problems: Vec<Problem>,
     /// Unreadable files, include loops, non-UTF-8: the run goes on, but exits 1.
     pub errors: Vec<Error>,
+    /// Where services log and what nginx passes to (for `crate::logs`); not part of the
+    /// JSON outputs.
+    #[serde(skip)]
+    pub facts: facts::ServiceFacts,
 }
 
 /// Scan every supported service found in the root, then give every setter its line (a

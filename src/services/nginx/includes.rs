@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::facts;
 use super::listeners::{self, Server};
 use super::parser::{self, Directive, Parsed};
 use super::{MAX_DEPTH, problem};
@@ -31,7 +32,14 @@ const MAX_INCLUDES: usize = 100_000;
 pub(super) fn walk(host: &Host, main: &str, scan: &mut Scan) -> Vec<Server> {
     let mut w = Walker::new(host, root::parent(main), scan);
     w.file(main, None, Ctx::Main);
-    w.servers
+    let Walker {
+        servers,
+        scan,
+        facts,
+        ..
+    } = w;
+    scan.facts.nginx.push(facts.finish(host, main));
+    servers
 }
 
 /// Where a directive is.
@@ -71,6 +79,8 @@ struct Walker<'a> {
     includes: usize,
     servers: Vec<Server>,
     scan: &'a mut Scan,
+    /// Error logs and upstreams, told every block and directive in walk order.
+    facts: facts::Collector,
 }
 
 impl<'a> Walker<'a> {
@@ -84,6 +94,7 @@ impl<'a> Walker<'a> {
             includes: 0,
             servers: Vec::new(),
             scan,
+            facts: facts::Collector::default(),
         }
     }
 
@@ -203,14 +214,22 @@ impl<'a> Walker<'a> {
             {
                 ctx = outer;
                 open.pop();
+                self.facts.close();
             }
             match d.block_end {
                 Some(end) => {
                     open.push((end, ctx));
+                    let parsed = &file.parsed;
+                    let (name, args) = (parsed.name(d), parsed.args(d));
+                    self.facts.open(&file.text, name, args, &file.path);
                     ctx = self.block(file, d, ctx);
                 }
                 None => self.directive(file, d, ctx),
             }
+        }
+        // blocks that end with the file
+        for _ in open {
+            self.facts.close();
         }
     }
 
@@ -238,7 +257,12 @@ impl<'a> Walker<'a> {
     fn directive(&mut self, file: &File, d: &Directive, ctx: Ctx) {
         let text = &*file.text;
         let args = file.parsed.args(d);
-        match (&*file.parsed.name(d).value(text), ctx) {
+        let name = file.parsed.name(d).value(text);
+        if name != "include" {
+            self.facts
+                .directive(text, file.parsed.name(d), args, &file.path);
+        }
+        match (&*name, ctx) {
             ("include", _) => self.include(file, d, ctx),
             ("listen", Ctx::Server(i)) => {
                 let stream = self.servers[i].stream;

@@ -6,8 +6,10 @@
 //! - `parser`: tokens to directives and blocks, with the spans and lines of their words;
 //! - `includes`: nginx.conf walked with its includes expanded as nginx does, collecting the
 //!   servers and their listen lines;
-//! - `listeners`: listen lines to `Listener`s, with the backlog of the socket each opens.
+//! - `listeners`: listen lines to `Listener`s, with the backlog of the socket each opens;
+//! - `facts`: beside the walk, the error logs and upstreams (`services::facts::NginxFacts`).
 
+mod facts;
 mod includes;
 mod lexer;
 mod listeners;

@@ -1,0 +1,327 @@
+//! What the services' configs say besides their backlogs, read in the same scan: where each
+//! service writes its log, and which upstreams nginx talks to, with the timeouts and the
+//! connection reuse that decide how a full queue shows up. `crate::logs` reads those logs;
+//! rules link what the logs say to listeners through these facts.
+//!
+//! Owned and serializable, so a recorded snapshot can carry them; `Scan` keeps them out of
+//! its JSON, so the outputs that exist do not change.
+
+use serde::{Deserialize, Serialize};
+
+use super::Location;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceFacts {
+    /// One per nginx main config found (usually one).
+    pub nginx: Vec<NginxFacts>,
+    /// One per php-fpm master (php-fpm.conf).
+    pub php_fpm: Vec<PhpFpmFacts>,
+    pub redis: Vec<RedisFacts>,
+    /// One per uWSGI ini file.
+    pub uwsgi: Vec<UwsgiFacts>,
+}
+
+/// A value and the line that sets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Set<T> {
+    pub value: T,
+    pub at: Location,
+}
+
+/// Where a service writes its log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LogTarget {
+    /// A file: an absolute in-root path.
+    File { path: String },
+    /// The process's stderr or stdout: the journal under systemd.
+    Stream { name: String },
+    /// syslog: nginx's `syslog:server=...`, php-fpm's `error_log = syslog`, Redis's
+    /// `syslog-enabled yes`, uWSGI's `logger = syslog`.
+    Syslog { spec: String },
+    /// nginx's in-memory ring buffer (`memory:SIZE`), seen only with a debugger.
+    Memory { spec: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSetting {
+    pub target: LogTarget,
+    /// The line that sets it; `None`: the service's default.
+    pub at: Option<Location>,
+    /// For a default, where the default comes from; any caveat ("assumed: ...").
+    pub note: Option<String>,
+}
+
+impl LogSetting {
+    /// The file it names, if it is one.
+    pub fn file(&self) -> Option<&str> {
+        match &self.target {
+            LogTarget::File { path } => Some(path),
+            _ => None,
+        }
+    }
+}
+
+/// nginx: its error logs, `upstream` blocks, and every `*_pass` with what applies to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NginxFacts {
+    /// The main config (in-root path).
+    pub config: String,
+    pub error_logs: Vec<NginxErrorLog>,
+    pub upstreams: Vec<NginxUpstream>,
+    pub passes: Vec<NginxPass>,
+}
+
+/// Where a directive sits in nginx's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NginxScope {
+    Main,
+    Http,
+    /// A `server` of http.
+    Server,
+    /// A `location` (or an `if`/`limit_except` inside one).
+    Location,
+    Stream,
+    /// A `server` of stream.
+    StreamServer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NginxErrorLog {
+    pub log: LogSetting,
+    pub scope: NginxScope,
+    /// `error_log FILE LEVEL`: messages below it are not written (default `error`; EAGAIN,
+    /// refused and timed-out connects are `error`, EADDRNOTAVAIL is `crit`).
+    pub level: String,
+}
+
+/// An `upstream NAME { ... }` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NginxUpstream {
+    pub name: String,
+    pub at: Location,
+    pub stream: bool,
+    /// Its `server` lines' addresses, as the error log names a peer: `unix:/path` or
+    /// `host:port` (port 80 when none is written).
+    pub servers: Vec<Set<String>>,
+    /// `keepalive N`: idle connections kept per worker (none: every request connects anew).
+    pub keepalive: Option<Set<u32>>,
+}
+
+/// What a `*_pass` sends to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PassTarget {
+    /// `unix:/path`.
+    Unix { path: String },
+    /// A host and port that name no `upstream` block.
+    Tcp { host: String, port: u16 },
+    /// An `upstream` block (its index in `NginxFacts::upstreams`).
+    Upstream { name: String, index: usize },
+    /// A name with no port and no `upstream` block of that name: nginx -t refuses it for
+    /// fastcgi/uwsgi/scgi ("no port in upstream").
+    Unknown { name: String },
+    /// It holds variables: resolved per request.
+    Dynamic { raw: String },
+}
+
+/// A time setting in effect, or its default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeout {
+    pub millis: u64,
+    /// As written (`60s` for the default).
+    pub raw: String,
+    /// `None`: nginx's default.
+    pub at: Option<Location>,
+}
+
+/// One `fastcgi_pass`, `proxy_pass`, `uwsgi_pass`, `scgi_pass` or `grpc_pass`, with the
+/// settings in effect where it is (its location, server, http, inherited as nginx does).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NginxPass {
+    pub directive: String,
+    pub at: Location,
+    /// Its argument as written.
+    pub raw: String,
+    /// `http`, `https`, `grpc`, `grpcs`; `None` for fastcgi, uwsgi, scgi and stream.
+    pub scheme: Option<String>,
+    pub target: PassTarget,
+    /// In a stream `server` (TCP/UDP proxying).
+    pub stream: bool,
+    /// The first name of its server's `server_name`.
+    pub server_name: Option<String>,
+    /// Its `location` (modifier and pattern), if in one.
+    pub location: Option<String>,
+    /// `fastcgi_read_timeout`, `proxy_read_timeout`... in effect (default 60s; stream:
+    /// `proxy_timeout`, default 10m): how long a request waits for the upstream's answer
+    /// once connected, then 504.
+    pub read_timeout: Timeout,
+    /// Indices in `NginxFacts::error_logs` of the logs its errors go to.
+    pub error_logs: Vec<usize>,
+    /// `fastcgi_keep_conn` in effect (fastcgi_pass only; off when unset).
+    pub keep_conn: Option<Set<bool>>,
+    /// `proxy_http_version` in effect (proxy_pass of http only; 1.0 when unset).
+    pub http_version: Option<Set<String>>,
+    /// `proxy_set_header Connection ...` in effect (proxy_pass of http only; unset: nginx
+    /// sends `Connection: close`).
+    pub connection_header: Option<Set<String>>,
+}
+
+impl NginxFacts {
+    /// The passes whose errors name `address` (`unix:/path` or `host:port`, as nginx's
+    /// error log does): a pass to it, or to an upstream block that lists it. Host names are
+    /// compared as written (nginx logs the address it resolved).
+    pub fn passes_to(&self, address: &str) -> Vec<&NginxPass> {
+        self.passes
+            .iter()
+            .filter(|p| match &p.target {
+                PassTarget::Unix { path } => address.strip_prefix("unix:") == Some(path),
+                PassTarget::Tcp { host, port } => same_tcp(address, host, *port),
+                PassTarget::Upstream { index, name } => {
+                    address == name
+                        || self.upstreams[*index]
+                            .servers
+                            .iter()
+                            .any(|s| s.value == address)
+                }
+                PassTarget::Unknown { name } => address == name,
+                PassTarget::Dynamic { .. } => false,
+            })
+            .collect()
+    }
+
+    /// The upstream block a pass sends to, if any.
+    pub fn upstream_of(&self, pass: &NginxPass) -> Option<&NginxUpstream> {
+        match pass.target {
+            PassTarget::Upstream { index, .. } => self.upstreams.get(index),
+            _ => None,
+        }
+    }
+
+    /// Whether a pass reuses upstream connections (the remedy for ephemeral-port
+    /// exhaustion): an upstream block with `keepalive`, and for http `proxy_http_version
+    /// 1.1` with an emptied Connection header, for fastcgi `fastcgi_keep_conn on`.
+    pub fn reuses_connections(&self, pass: &NginxPass) -> bool {
+        let keepalive = self
+            .upstream_of(pass)
+            .is_some_and(|u| u.keepalive.is_some());
+        keepalive
+            && match pass.directive.as_str() {
+                "proxy_pass" if !pass.stream => {
+                    pass.http_version.as_ref().is_some_and(|v| v.value == "1.1")
+                        && pass
+                            .connection_header
+                            .as_ref()
+                            .is_some_and(|c| c.value.is_empty())
+                }
+                "fastcgi_pass" => pass.keep_conn.as_ref().is_some_and(|k| k.value),
+                _ => true,
+            }
+    }
+
+    /// Every log file its error logs name, once each, in order.
+    pub fn log_files(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for l in &self.error_logs {
+            if let Some(f) = l.log.file()
+                && !out.contains(&f)
+            {
+                out.push(f);
+            }
+        }
+        out
+    }
+}
+
+/// `host:port` against a TCP target (IPv6 hosts in brackets, as nginx prints them).
+fn same_tcp(address: &str, host: &str, port: u16) -> bool {
+    let Some((h, p)) = address.rsplit_once(':') else {
+        return false;
+    };
+    p.parse::<u16>().ok() == Some(port) && h == host
+}
+
+/// php-fpm: its error log, log level and pools.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhpFpmFacts {
+    /// Its php-fpm.conf (in-root path).
+    pub config: String,
+    /// The unit that runs it (`php8.2-fpm`).
+    pub unit: String,
+    /// The global `error_log`: where the master writes "server reached pm.max_children".
+    pub error_log: Option<LogSetting>,
+    /// The global `log_level` (default notice; `error` or `alert` hide the warnings).
+    pub log_level: Option<Set<String>>,
+    pub pools: Vec<PhpFpmPool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhpFpmPool {
+    pub name: String,
+    /// Its `[name]` line.
+    pub at: Location,
+    /// As `Listener::address` names it: `unix /run/php/php8.2-fpm.sock`, `tcp 127.0.0.1:9000`.
+    pub address: Option<String>,
+    /// `pm`: static, dynamic or ondemand (php-fpm refuses to start without it). Only dynamic
+    /// and ondemand log reaching max_children; static never does.
+    pub pm: Option<Set<String>>,
+    /// `pm.max_children`: the most requests the pool serves at once.
+    pub max_children: Option<Set<u64>>,
+    /// `request_terminate_timeout` in seconds (0 or unset: off).
+    pub request_terminate_timeout: Option<Set<u64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedisFacts {
+    /// Its redis.conf (in-root path).
+    pub config: String,
+    /// `logfile` (empty or unset: stdout, the journal under systemd).
+    pub log: LogSetting,
+    /// `syslog-enabled yes`: every line also goes to syslog.
+    pub syslog: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UwsgiFacts {
+    /// The ini file (in-root path).
+    pub config: String,
+    /// Where it logs: `logto`, `logto2`, `daemonize`, `daemonize2`, `logger = file:...`,
+    /// Debian's init script's `--daemonize /var/log/uwsgi/app/NAME.log`; stderr otherwise.
+    pub logs: Vec<LogSetting>,
+}
+
+/// php-fpm's time values (`request_terminate_timeout`, fpm_conf.c `fpm_conf_set_time`):
+/// digits with an optional s, m, h or d; seconds when bare.
+pub fn fpm_seconds(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (digits, mult) = match v.as_bytes().last()? {
+        b's' => (&v[..v.len() - 1], 1),
+        b'm' => (&v[..v.len() - 1], 60),
+        b'h' => (&v[..v.len() - 1], 3600),
+        b'd' => (&v[..v.len() - 1], 86_400),
+        _ => (v, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fpm_times() {
+        assert_eq!(fpm_seconds("30"), Some(30));
+        assert_eq!(fpm_seconds("30s"), Some(30));
+        assert_eq!(fpm_seconds("5m"), Some(300));
+        assert_eq!(fpm_seconds("1h"), Some(3600));
+        assert_eq!(fpm_seconds("2d"), Some(172_800));
+        assert_eq!(fpm_seconds("0"), Some(0));
+        assert_eq!(fpm_seconds("s"), None);
+        assert_eq!(fpm_seconds("1.5m"), None);
+        assert_eq!(fpm_seconds(""), None);
+    }
+}
