@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Location;
 
+pub(crate) mod phpfpm;
+pub(crate) mod uwsgi;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceFacts {
     /// One per nginx main config found (usually one).
@@ -282,6 +285,45 @@ pub struct RedisFacts {
     pub syslog: bool,
 }
 
+impl RedisFacts {
+    /// From redis.conf's `logfile` (value, line), `syslog-enabled` and `daemonize`, and the
+    /// directory redis-server runs in once its config is read (the last `dir`): Redis opens
+    /// its log file on every write, relative to that (src/server.c `serverLogRaw`).
+    pub(crate) fn new(
+        config: &str,
+        logfile: Option<(&str, &Location)>,
+        syslog: &Option<bool>,
+        daemonize: &Option<bool>,
+        cwd: &str,
+    ) -> RedisFacts {
+        let log = match logfile {
+            Some((path, at)) if !path.is_empty() => LogSetting {
+                target: LogTarget::File {
+                    path: crate::root::join(cwd, path),
+                },
+                at: Some(at.clone()),
+                note: None,
+            },
+            _ => LogSetting {
+                target: LogTarget::Stream {
+                    name: "stdout".into(),
+                },
+                at: logfile.map(|(_, at)| at.clone()),
+                note: Some(if *daemonize == Some(true) {
+                    "logfile \"\" with daemonize yes: Redis sends its log to /dev/null".into()
+                } else {
+                    "logfile \"\" (the default): stdout, the journal under systemd".into()
+                }),
+            },
+        };
+        RedisFacts {
+            config: config.to_string(),
+            log,
+            syslog: *syslog == Some(true),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UwsgiFacts {
     /// The ini file (in-root path).
@@ -311,6 +353,48 @@ pub fn fpm_seconds(v: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::redis;
+    use crate::services::testutil::{fixture, scan_dir};
+
+    #[test]
+    fn redis_log_file_or_stdout() {
+        let s = scan_dir(&fixture("debian-stock"), redis::scan);
+        let conf = "/etc/redis/redis.conf";
+        assert_eq!(
+            s.facts.redis,
+            [RedisFacts {
+                config: conf.into(),
+                log: LogSetting {
+                    target: LogTarget::File {
+                        path: "/var/log/redis/redis-server.log".into()
+                    },
+                    at: Some(Location {
+                        path: conf.into(),
+                        line: 354
+                    }),
+                    note: None,
+                },
+                syslog: false,
+            }]
+        );
+        let at = Location {
+            path: "/r".into(),
+            line: 3,
+        };
+        let f = RedisFacts::new("/r", Some(("redis.log", &at)), &Some(true), &None, "/data");
+        assert_eq!(f.log.file(), Some("/data/redis.log"));
+        assert!(f.syslog);
+        let f = RedisFacts::new("/r", Some(("", &at)), &None, &Some(true), "/");
+        assert_eq!(
+            f.log.target,
+            LogTarget::Stream {
+                name: "stdout".into()
+            }
+        );
+        assert!(f.log.note.unwrap().contains("/dev/null"));
+        let f = RedisFacts::new("/r", None, &None, &None, "/");
+        assert_eq!(f.log.at, None);
+    }
 
     #[test]
     fn fpm_times() {

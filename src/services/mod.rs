@@ -113,7 +113,7 @@ pub struct Scan {
 /// Scan every supported service found in the root, then give every setter its line (a
 /// finding points at it).
 pub fn scan(host: &Host) -> Scan {
-    let scanners: [(&str, ScanFn); 9] = [
+    let scanners: [(&str, ScanFn); 10] = [
         ("nginx", nginx::scan),
         ("phpfpm", phpfpm::scan),
         ("redis", redis::scan),
@@ -123,6 +123,7 @@ pub fn scan(host: &Host) -> Scan {
         ("memcached", memcached::scan),
         ("uwsgi", uwsgi::scan),
         ("systemd_socket", systemd_socket::scan),
+        ("uwsgi_logs", facts::uwsgi::scan),
     ];
     let mut scan = Scan::default();
     for (name, f) in scanners {

@@ -272,9 +272,15 @@ fn load_main(host: &Host, scan: &mut Scan, main: &Main) {
         by_name: HashMap::default(),
         current: None,
         stack: Vec::new(),
+        facts: Default::default(),
     };
     l.load(&main.path, None);
-    let Loader { pools, scan, .. } = l;
+    let Loader {
+        pools, scan, facts, ..
+    } = l;
+    scan.facts
+        .php_fpm
+        .push(facts.finish(&main.path, &main.unit));
     for pool in pools {
         listener(scan, main, pool);
     }
@@ -335,6 +341,8 @@ struct Loader<'a> {
     current: Option<usize>,
     /// Files being read, outermost first (loop and depth check).
     stack: Vec<String>,
+    /// Error log and pool sizes, for `services::facts`.
+    facts: super::facts::phpfpm::Collector,
 }
 
 impl Loader<'_> {
@@ -463,6 +471,7 @@ impl Loader<'_> {
             self.include(&value, &at.loc());
             return;
         }
+        self.facts.setting(self.current, key, &value.text, at.loc());
         let Some(cur) = self.current else {
             return;
         };
@@ -540,6 +549,7 @@ impl Loader<'_> {
             return;
         }
         self.by_name.insert(lower, self.pools.len());
+        self.facts.pool(self.pools.len(), name, at.loc());
         self.current = Some(self.pools.len());
         self.pools.push(Pool {
             name: name.to_string(),
@@ -781,7 +791,7 @@ fn parse_value_ref(text: &str, pos: usize, end: usize) -> Result<ValueRef<'_>, S
     })
 }
 
-fn address(listen: &str, prefix: Option<&str>) -> String {
+pub(super) fn address(listen: &str, prefix: Option<&str>) -> String {
     if let Some(colon) = listen.rfind(':') {
         let (host, port) = (&listen[..colon], &listen[colon + 1..]);
         let host = match host {

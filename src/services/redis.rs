@@ -25,6 +25,7 @@
 
 use std::ops::Range;
 
+use super::facts::RedisFacts;
 use super::{Action, Listener, Location, Problem, Scan, Setter, Source};
 use crate::error::Error;
 use crate::host::Host;
@@ -68,7 +69,16 @@ pub fn scan(host: &Host, scan: &mut Scan) {
             conf: Conf::default(),
         };
         l.load(&real);
-        let conf = l.conf;
+        let (conf, cwd) = (l.conf, l.cwd);
+        scan.facts.redis.push(RedisFacts::new(
+            &real,
+            conf.logfile
+                .as_ref()
+                .map(|d| (d.args[1].text.as_str(), &d.loc)),
+            &conf.yes("syslog-enabled"),
+            &conf.yes("daemonize"),
+            &cwd,
+        ));
         listeners(host, scan, &real, &unit, conf);
     }
 }
@@ -107,6 +117,18 @@ struct Conf {
     bind: Option<Directive>,
     unixsocket: Option<Directive>,
     backlog: Option<Directive>,
+    /// For `services::facts`: where it logs.
+    logfile: Option<Directive>,
+    /// `syslog-enabled`, `daemonize`: the last value of each.
+    flags: Vec<(String, Directive)>,
+}
+
+impl Conf {
+    /// A yes/no directive's value, when set.
+    fn yes(&self, name: &str) -> Option<bool> {
+        let d = &self.flags.iter().rev().find(|(n, _)| n == name)?.1;
+        Some(d.args.get(1)?.text.eq_ignore_ascii_case("yes"))
+    }
 }
 
 struct Loader<'a> {
@@ -175,6 +197,8 @@ impl Loader<'_> {
             "bind" => self.conf.bind = Some(d),
             "unixsocket" => self.conf.unixsocket = Some(d),
             "tcp-backlog" => self.conf.backlog = Some(d),
+            "logfile" if d.args.len() == 2 => self.conf.logfile = Some(d),
+            "syslog-enabled" | "daemonize" => self.conf.flags.push((name, d)),
             _ => {}
         }
     }
