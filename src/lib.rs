@@ -10,6 +10,7 @@ pub mod host;
 pub mod kernel;
 pub mod limits;
 pub mod listing;
+pub mod logs;
 pub mod man;
 pub mod observed;
 pub mod output;
