@@ -30,6 +30,7 @@ pub const TARGETS: &[(&str, Option<&str>)] = &[
     ("uwsgi", Some("/etc/uwsgi/apps-enabled/app.ini")),
     ("systemd_socket", Some("/etc/systemd/system/app.socket")),
     ("sysctl_boot", Some("/etc/sysctl.d/50-fuzz.conf")),
+    ("log_lines", None),
 ];
 
 /// Run the named target on `data`. Unknown names panic (a typo in a fuzz target).
@@ -40,6 +41,7 @@ pub fn run(target: &str, data: &[u8]) {
         "edit" => edit(data),
         "policy" => policy(data),
         "rule" => rule(data),
+        "log_lines" => crate::logs::fuzz(data),
         _ => match TARGETS.iter().find(|t| t.0 == target) {
             Some((_, Some(path))) => service(path, data),
             _ => panic!("no fuzz target {target:?}"),
@@ -153,11 +155,16 @@ mod tests {
             "rule" => &[".toml"],
             "phpfpm" | "phpfpm_pool" => &["php"],
             "systemd_socket" => &[".socket"],
+            "log_lines" => &["captured"],
             t => &[&t[..t.len().min(5)]],
         };
         let mut out = vec![Vec::new(), b"\n".to_vec()];
         let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut todo = vec![base.join("fixtures"), base.join("rules")];
+        let mut todo = vec![
+            base.join("fixtures"),
+            base.join("rules"),
+            base.join("tests/logs/captured"),
+        ];
         while let Some(d) = todo.pop() {
             let Ok(rd) = std::fs::read_dir(&d) else {
                 continue;

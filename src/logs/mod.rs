@@ -721,3 +721,20 @@ fn finish<X>(p: &Partial<X>, samples: &[Sample]) -> Tally {
         sample: samples[p.sample].clone(),
     }
 }
+
+/// Fuzz entry point (`crate::fuzz`): every line of `data` through every parser, the
+/// syslog prefix and the time formats. None may panic.
+pub fn fuzz(data: &[u8]) {
+    let hint = time::YearHint::from_unix(0);
+    for raw in data.split(|&b| b == b'\n') {
+        let text = String::from_utf8_lossy(raw);
+        let msg = time::syslog(&text, hint).map_or(&*text, |(_, m)| m);
+        let _ = (nginx::parse(msg), phpfpm::parse(msg), redis::parse(msg));
+        let _ = uwsgi::parse(msg);
+        let _ = (time::nginx(msg), time::phpfpm(msg), time::redis(msg));
+        let _ = time::ctime(msg);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -28,7 +28,6 @@ if [ -z "${QFIX_CAPTURE_INNER:-}" ]; then
         --mount-proc --propagation private sh "$0" "$OUT"
 fi
 
-host_ns=$(readlink /proc/1/ns/net 2>/dev/null || true)
 mount --bind /proc/sys /proc/sys
 mount -o remount,bind,ro /proc/sys
 mount --bind /proc/sys/net /proc/sys/net
