@@ -18,6 +18,7 @@ mod kernel_sockets;
 mod kill_points;
 mod listeners;
 mod live_services;
+mod logs;
 mod oracle;
 mod output;
 mod plan_properties;

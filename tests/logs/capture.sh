@@ -24,8 +24,13 @@ OUT=${1:-$(cd "$(dirname "$0")" && pwd)/captured}
 if [ -z "${QFIX_CAPTURE_INNER:-}" ]; then
     [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
     mkdir -p "$OUT"
-    exec env QFIX_CAPTURE_INNER=1 timeout -k 5 300 unshare -n -m -p --fork --kill-child \
-        --mount-proc --propagation private sh "$0" "$OUT"
+    # the work directory: a mount point for the namespace's own tmpfs, removed after
+    W=$(mktemp -d /tmp/qfix-capture.XXXXXX)
+    rc=0
+    env QFIX_CAPTURE_INNER="$W" timeout -k 5 300 unshare -n -m -p --fork --kill-child \
+        --mount-proc --propagation private sh "$0" "$OUT" || rc=$?
+    rmdir "$W"
+    exit $rc
 fi
 
 mount --bind /proc/sys /proc/sys
@@ -38,8 +43,9 @@ fi
 ip link set lo up
 echo 128 > /proc/sys/net/core/somaxconn
 
-W=$(mktemp -d /tmp/qfix-capture.XXXXXX)
+W=$QFIX_CAPTURE_INNER
 mount -t tmpfs tmpfs "$W"
+grep -q " $W tmpfs " /proc/mounts || { echo "$W is not a private tmpfs" >&2; exit 1; }
 chmod 755 "$W"
 mkdir -p "$W/www" "$W/log" "$W/run" "$W/tmp"
 chmod 777 "$W/log" "$W/run" "$W/tmp"

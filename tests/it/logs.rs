@@ -1,0 +1,359 @@
+//! The log reader (`qfix::logs`) on the logs of real daemons: nginx in front of a php-fpm pool
+//! on a unix socket, somaxconn 128, `pm.max_children = 2`, a 200 ms script, 300 requests at
+//! once. nginx answers part of them 502 and logs one `connect() to unix:... failed (11:
+//! Resource temporarily unavailable)` line for each; php-fpm logs `server reached
+//! pm.max_children setting (2)`. The reader must find both logs from the configs alone and
+//! count exactly what the daemons wrote.
+//!
+//! The test re-runs itself (this one test, `--exact`) under `unshare -n -m -p --fork
+//! --kill-child --mount-proc --propagation private`: its own network namespace (somaxconn set
+//! there only), a private mount namespace, a pid namespace whose daemons end with it. Inside,
+//! before anything is written, /proc/sys is bound read-only with only /proc/sys/net writable
+//! over it, and the test proves kernel.pid_max cannot be opened for writing and that its
+//! network namespace is not the host's. /etc/nginx, /etc/php, /run, /var/log and
+//! /var/lib/nginx get tmpfs mounts of the namespace's own (each checked to be a tmpfs before
+//! a file is written there), so the daemons run with Debian's own paths and nothing reaches
+//! the host.
+//!
+//! Needs root, unshare, mount, ip, nginx and php-fpm8.2; says it was skipped otherwise (and
+//! fails under CI=true). Run: `cargo test --test it logs:: -- --nocapture`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use qfix::host::Host;
+use qfix::logs::{LogEvidence, Options, UpstreamErrorKind, upstream_is_listener};
+use qfix::root::Root;
+
+const INNER: &str = "QFIX_LOGS_INNER";
+const HOST_NETNS: &str = "QFIX_LOGS_HOST_NETNS";
+const SOCK: &str = "/run/php/php8.2-fpm.sock";
+const REQUESTS: usize = 300;
+
+fn why_not() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("needs root for private network, mount and pid namespaces".into());
+    }
+    let probe = Command::new("unshare")
+        .args(["-n", "-m", "-p", "--fork", "--mount-proc", "true"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(format!(
+            "unshare -n -m -p is not permitted here: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Some(format!("unshare: {e}")),
+    }
+}
+
+/// Run `body` in private namespaces: here when this process is the inner one, otherwise by
+/// re-running this test inside `unshare`.
+fn in_namespaces(test: &str, tools: &[&str], body: fn()) {
+    if std::env::var_os(INNER).is_some() {
+        guard_proc_sys();
+        body();
+        return;
+    }
+    for t in tools {
+        if !crate::common::require(t, &format!("logs::{test} runs it")) {
+            return;
+        }
+    }
+    if let Some(why) = why_not() {
+        crate::common::skip(&format!("logs::{test}: {why}"));
+        return;
+    }
+    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let out = Command::new("timeout")
+        .args(["-k", "5", "180", "unshare", "-n", "-m", "-p", "--fork"])
+        .args(["--kill-child", "--mount-proc", "--propagation", "private"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            &format!("logs::{test}"),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(INNER, "1")
+        .env(HOST_NETNS, host_ns)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "inner run of {test} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    eprintln!("{stderr}");
+}
+
+fn sh(cmd: &str) {
+    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
+    assert!(st.success(), "{cmd}: {st}");
+}
+
+/// Only net.* may be writable: bind /proc/sys read-only, /proc/sys/net read-write over it,
+/// then prove it before anything is written.
+fn guard_proc_sys() {
+    let host = std::env::var(HOST_NETNS).expect("inner run without the host's netns");
+    let here = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(
+        here.to_string_lossy(),
+        host,
+        "not in a private network namespace"
+    );
+    sh(
+        "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys \
+        && mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net",
+    );
+    let w = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/sys/kernel/pid_max");
+    assert!(w.is_err(), "kernel.pid_max is writable: refusing to go on");
+    sh("ip link set lo up");
+}
+
+fn sysctl(key: &str, value: &str) {
+    assert!(key.starts_with("net/"), "only net.* keys: {key}");
+    std::fs::write(Path::new("/proc/sys").join(key), value).unwrap();
+}
+
+/// A tmpfs of this mount namespace over `dir`, proven to be one before anything is written
+/// under it (a failed mount must never let the test write the host's /etc).
+fn private_tmpfs(dir: &str) {
+    sh(&format!(
+        "mkdir -p {dir} && mount -t tmpfs -o mode=0755 tmpfs {dir}"
+    ));
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    // the last mount on `dir` is the one in effect
+    let fstype = info
+        .lines()
+        .rfind(|l| l.split(' ').nth(4) == Some(dir))
+        .and_then(|l| l.split(" - ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .map(str::to_string);
+    assert_eq!(
+        fstype.as_deref(),
+        Some("tmpfs"),
+        "{dir} is not a private tmpfs"
+    );
+}
+
+fn write(path: &str, text: &str) {
+    let p = Path::new(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+const NGINX_CONF: &str = "user www-data;
+worker_processes 1;
+pid /run/nginx.pid;
+error_log /var/log/nginx/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:8080;
+        server_name burst;
+        root /run/www;
+        location ~ \\.php$ {
+            fastcgi_param REQUEST_METHOD $request_method;
+            fastcgi_param QUERY_STRING $query_string;
+            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+            fastcgi_pass unix:/run/php/php8.2-fpm.sock;
+        }
+    }
+}
+";
+
+const FPM_CONF: &str = "[global]
+pid = /run/php/php8.2-fpm.pid
+error_log = /var/log/php8.2-fpm.log
+include = /etc/php/8.2/fpm/pool.d/*.conf
+";
+
+const POOL: &str = "[www]
+user = www-data
+group = www-data
+listen = /run/php/php8.2-fpm.sock
+listen.owner = www-data
+listen.group = www-data
+pm = dynamic
+pm.max_children = 2
+pm.start_servers = 1
+pm.min_spare_servers = 1
+pm.max_spare_servers = 2
+";
+
+/// Wait until `ok` holds, at most `secs`.
+fn wait_for(what: &str, secs: u64, ok: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "{what}: not after {secs} s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One request; its HTTP status (0 when the connection failed).
+fn request() -> u16 {
+    let Ok(mut s) = TcpStream::connect("127.0.0.1:8080") else {
+        return 0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(120)));
+    if s.write_all(b"GET /slow.php HTTP/1.0\r\nHost: burst\r\n\r\n")
+        .is_err()
+    {
+        return 0;
+    }
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let head = String::from_utf8_lossy(&resp[..resp.len().min(32)]).into_owned();
+    head.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+#[cfg_attr(missing_nginx, ignore = "nginx is not installed")]
+#[cfg_attr(missing_php_fpm8_2, ignore = "php-fpm8.2 is not installed")]
+fn a_burst_on_a_small_pool_is_counted_in_nginx_and_php_fpm_logs() {
+    in_namespaces(
+        "a_burst_on_a_small_pool_is_counted_in_nginx_and_php_fpm_logs",
+        &["nginx", "php-fpm8.2", "unshare", "mount", "ip", "timeout"],
+        || {
+            sysctl("net/core/somaxconn", "128");
+            for d in [
+                "/etc/nginx",
+                "/etc/php",
+                "/run",
+                "/var/log",
+                "/var/lib/nginx",
+            ] {
+                private_tmpfs(d);
+            }
+            write("/etc/nginx/nginx.conf", NGINX_CONF);
+            write("/etc/php/8.2/fpm/php-fpm.conf", FPM_CONF);
+            write("/etc/php/8.2/fpm/pool.d/www.conf", POOL);
+            write(
+                "/run/www/slow.php",
+                "<?php usleep(200000); echo \"ok\\n\";\n",
+            );
+            sh("mkdir -p /run/php /var/log/nginx");
+            sh("php-fpm8.2 --fpm-config /etc/php/8.2/fpm/php-fpm.conf");
+            wait_for("php-fpm's socket", 15, || Path::new(SOCK).exists());
+            sh("nginx");
+            wait_for("nginx on 127.0.0.1:8080", 15, || {
+                TcpStream::connect("127.0.0.1:8080").is_ok()
+            });
+
+            // 300 requests at once
+            let go = Arc::new(Barrier::new(REQUESTS));
+            let clients: Vec<_> = (0..REQUESTS)
+                .map(|_| {
+                    let go = go.clone();
+                    std::thread::Builder::new()
+                        .stack_size(128 << 10)
+                        .spawn(move || {
+                            go.wait();
+                            request()
+                        })
+                        .unwrap()
+                })
+                .collect();
+            let codes: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+            let bad_gateway = codes.iter().filter(|c| **c == 502).count() as u64;
+            let ok = codes.iter().filter(|c| **c == 200).count();
+            eprintln!(
+                "burst: {REQUESTS} requests, {ok} x 200, {bad_gateway} x 502, {} other",
+                REQUESTS - ok - bad_gateway as usize
+            );
+            assert!(bad_gateway > 0, "no 502 at all: the queue never overflowed");
+            // php-fpm checks its pools once a second
+            std::thread::sleep(Duration::from_millis(1500));
+
+            let host = Host::new(Root::new(Path::new("/")).unwrap());
+            let scan = qfix::services::scan(&host);
+            let ev = LogEvidence::read(&host, &scan.facts, &Options::default());
+            let upstream = format!("unix:{SOCK}");
+            let eagain: Vec<_> = ev
+                .upstream_errors_for(&upstream)
+                .filter(|e| e.kind == UpstreamErrorKind::Eagain)
+                .collect();
+            assert_eq!(eagain.len(), 1, "{ev:#?}");
+            let e = eagain[0];
+            eprintln!(
+                "{}: {} x EAGAIN for {} between {:?} and {:?}, last at line {:?}",
+                e.log, e.tally.count, e.upstream, e.tally.first, e.tally.last, e.tally.sample.line
+            );
+            assert_eq!(e.log, "/var/log/nginx/error.log");
+            assert_eq!(e.scheme.as_deref(), Some("fastcgi"));
+            // one line per 502: nginx had no other server to try
+            assert_eq!(e.tally.count, bad_gateway);
+            assert!(e.tally.first.is_some() && e.tally.first <= e.tally.last);
+            assert!(
+                e.tally
+                    .sample
+                    .text
+                    .contains("(11: Resource temporarily unavailable)")
+            );
+            let log = std::fs::read_to_string("/var/log/nginx/error.log").unwrap();
+            let n = e.tally.sample.line.unwrap() as usize;
+            assert_eq!(log.lines().nth(n - 1), Some(e.tally.sample.text.as_str()));
+
+            let mc: Vec<_> = ev.max_children.iter().filter(|m| m.pool == "www").collect();
+            assert_eq!(mc.len(), 1, "{ev:#?}");
+            let m = mc[0];
+            eprintln!(
+                "{}: pool {} reached {} = {} ({} x) at {:?}",
+                m.log, m.pool, m.setting, m.max_children, m.tally.count, m.tally.last
+            );
+            assert_eq!(m.log, "/var/log/php8.2-fpm.log");
+            assert_eq!((m.max_children, m.setting.as_str()), (2, "pm.max_children"));
+            assert!(m.tally.count >= 1);
+
+            // the log's upstream is the pool's listener and the location's pass
+            let fpm = scan
+                .facts
+                .php_fpm
+                .iter()
+                .find(|f| f.config == "/etc/php/8.2/fpm/php-fpm.conf")
+                .unwrap();
+            let pool = fpm
+                .pools
+                .iter()
+                .find(|p| upstream_is_listener(&e.upstream, p.address.as_deref().unwrap_or("")))
+                .unwrap();
+            assert_eq!(pool.name, "www");
+            assert_eq!(pool.max_children.as_ref().unwrap().value, 2);
+            let listener = scan
+                .listeners
+                .iter()
+                .find(|l| upstream_is_listener(&e.upstream, &l.address))
+                .unwrap();
+            assert_eq!(
+                (&*listener.service, listener.instance.as_str()),
+                ("php-fpm", "www")
+            );
+            let nginx = &scan.facts.nginx[0];
+            let passes = nginx.passes_to(&e.upstream);
+            assert_eq!(passes.len(), 1);
+            assert_eq!(passes[0].read_timeout.millis, 60_000);
+            assert_eq!(passes[0].error_logs.len(), 1);
+            assert_eq!(
+                nginx.error_logs[passes[0].error_logs[0]].log.file(),
+                Some("/var/log/nginx/error.log")
+            );
+        },
+    );
+}
