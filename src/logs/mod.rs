@@ -51,6 +51,27 @@ pub struct Options {
     pub max_bytes: u64,
 }
 
+impl Options {
+    /// `--log-bytes` as given: a number of bytes, with an optional K, M or G suffix (powers
+    /// of 1024; `KiB`, `MiB`, `GiB` and `k` too).
+    pub fn parse_bytes(v: &str) -> Result<u64, String> {
+        let v = v.trim();
+        let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+        let (num, unit) = v.split_at(split);
+        let mult: u64 = match unit.trim() {
+            "" => 1,
+            "k" | "K" | "KiB" => 1 << 10,
+            "M" | "MiB" => 1 << 20,
+            "G" | "GiB" => 1 << 30,
+            u => return Err(format!("{v}: unknown unit {u:?} (bytes, or K, M, G)")),
+        };
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("{v}: not a number of bytes"))?;
+        n.checked_mul(mult).ok_or_else(|| format!("{v}: too large"))
+    }
+}
+
 impl Default for Options {
     fn default() -> Options {
         Options {
@@ -60,7 +81,7 @@ impl Default for Options {
 }
 
 /// Everything the logs said.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogEvidence {
     /// The bound each log was read with.
     pub max_bytes: u64,
@@ -77,7 +98,7 @@ pub struct LogEvidence {
 }
 
 /// One log file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogFile {
     /// In-root path.
     pub path: String,
@@ -90,7 +111,7 @@ pub struct LogFile {
 }
 
 /// How often a line appeared, when, and the most recent one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Tally {
     pub count: u64,
     /// Earliest and latest times among the lines (not the first and last in the file:
@@ -101,7 +122,7 @@ pub struct Tally {
 }
 
 /// One line, where to find it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Sample {
     /// Its line number in the file: known only when the whole file was read.
     pub line: Option<u64>,
@@ -114,7 +135,7 @@ pub struct Sample {
 }
 
 /// nginx's failures to reach one upstream, of one kind, in one log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UpstreamErrors {
     pub log: String,
     /// As the log names it: `unix:/run/php/php8.2-fpm.sock`, `127.0.0.1:9000`, or an
@@ -131,7 +152,7 @@ pub struct UpstreamErrors {
 }
 
 /// php-fpm: a pool reached its max_children.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MaxChildrenReached {
     pub log: String,
     pub pool: String,
@@ -144,7 +165,7 @@ pub struct MaxChildrenReached {
 }
 
 /// Redis: its tcp-backlog capped by somaxconn at start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RedisBacklogCapped {
     pub log: String,
     pub backlog: u64,
@@ -153,7 +174,7 @@ pub struct RedisBacklogCapped {
 }
 
 /// uWSGI: a socket's listen queue full (checked by the master every second).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UwsgiQueueFull {
     pub log: String,
     pub socket: String,
@@ -165,7 +186,7 @@ pub struct UwsgiQueueFull {
 }
 
 /// uWSGI: refused to start, its listen above somaxconn.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UwsgiRefused {
     pub log: String,
     pub somaxconn: u64,
@@ -468,7 +489,7 @@ fn read_one(
         _ => false,
     };
     if !same {
-        notes.push("rotated during the read: counted the file that was open".into());
+        notes.push("rotated or removed during the read: counted the file that was open".into());
     }
     LogFile {
         path: src.path.clone(),

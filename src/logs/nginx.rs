@@ -19,7 +19,19 @@
 use serde::{Deserialize, Serialize};
 
 /// What went wrong with an upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum UpstreamErrorKind {
     /// `(11: Resource temporarily unavailable)`: a unix socket's accept queue was full.

@@ -32,7 +32,9 @@ pub struct Line<'a> {
 }
 
 /// What was read.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Window {
     /// The file's size when opened.
     pub size: u64,

@@ -281,6 +281,16 @@ fn the_captured_logs_counted_through_their_configs() {
     assert_eq!(passes.len(), 1);
     assert_eq!(passes[0].read_timeout.millis, 60_000);
     assert_eq!(ev.upstream_errors_for(&eagain.upstream).count(), 1);
+
+    // owned data that survives a recorded snapshot: JSON there and back
+    let json = serde_json::to_string(&ev).unwrap();
+    assert_eq!(serde_json::from_str::<LogEvidence>(&json).unwrap(), ev);
+    let json = serde_json::to_string(&scan.facts).unwrap();
+    assert_eq!(
+        serde_json::from_str::<services::facts::ServiceFacts>(&json).unwrap(),
+        scan.facts
+    );
+    let _ = schemars::schema_for!(LogEvidence);
 }
 
 #[test]
@@ -412,7 +422,7 @@ fn a_log_rotated_during_the_read_is_read_from_the_open_file() {
     let f = read_one(&host, &src, &file, &Options::default(), &mut counts);
     assert_eq!(
         f.notes,
-        ["rotated during the read: counted the file that was open"]
+        ["rotated or removed during the read: counted the file that was open"]
     );
     let mut ev = LogEvidence::default();
     counts.into_evidence(&mut ev);
@@ -559,4 +569,18 @@ fn non_utf8_bytes_and_times_out_of_order() {
         .trim_end()
         .to_string();
     assert!(third.contains('\u{fffd}'));
+}
+
+#[test]
+fn log_bytes_as_given_on_the_command_line() {
+    assert_eq!(Options::parse_bytes("65536"), Ok(65536));
+    assert_eq!(Options::parse_bytes("64M"), Ok(64 << 20));
+    assert_eq!(Options::parse_bytes("64MiB"), Ok(64 << 20));
+    assert_eq!(Options::parse_bytes("1G"), Ok(1 << 30));
+    assert_eq!(Options::parse_bytes("512k"), Ok(512 << 10));
+    assert_eq!(Options::parse_bytes("0"), Ok(0));
+    assert!(Options::parse_bytes("64X").is_err());
+    assert!(Options::parse_bytes("M").is_err());
+    assert!(Options::parse_bytes("-1").is_err());
+    assert!(Options::parse_bytes("99999999999999999999G").is_err());
 }

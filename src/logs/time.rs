@@ -13,7 +13,9 @@
 use serde::{Deserialize, Serialize};
 
 /// A local wall-clock time as a log wrote it (seconds; fractions dropped).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct LogTime(String);
 

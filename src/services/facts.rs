@@ -13,7 +13,7 @@ use super::Location;
 pub(crate) mod phpfpm;
 pub(crate) mod uwsgi;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceFacts {
     /// One per nginx main config found (usually one).
     pub nginx: Vec<NginxFacts>,
@@ -25,14 +25,14 @@ pub struct ServiceFacts {
 }
 
 /// A value and the line that sets it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Set<T> {
     pub value: T,
     pub at: Location,
 }
 
 /// Where a service writes its log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LogTarget {
     /// A file: an absolute in-root path.
@@ -46,7 +46,7 @@ pub enum LogTarget {
     Memory { spec: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogSetting {
     pub target: LogTarget,
     /// The line that sets it; `None`: the service's default.
@@ -66,7 +66,7 @@ impl LogSetting {
 }
 
 /// nginx: its error logs, `upstream` blocks, and every `*_pass` with what applies to it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NginxFacts {
     /// The main config (in-root path).
     pub config: String,
@@ -76,7 +76,7 @@ pub struct NginxFacts {
 }
 
 /// Where a directive sits in nginx's config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NginxScope {
     Main,
@@ -90,7 +90,7 @@ pub enum NginxScope {
     StreamServer,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NginxErrorLog {
     pub log: LogSetting,
     pub scope: NginxScope,
@@ -100,7 +100,7 @@ pub struct NginxErrorLog {
 }
 
 /// An `upstream NAME { ... }` block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NginxUpstream {
     pub name: String,
     pub at: Location,
@@ -113,7 +113,7 @@ pub struct NginxUpstream {
 }
 
 /// What a `*_pass` sends to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PassTarget {
     /// `unix:/path`.
@@ -130,7 +130,7 @@ pub enum PassTarget {
 }
 
 /// A time setting in effect, or its default.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Timeout {
     pub millis: u64,
     /// As written (`60s` for the default).
@@ -141,7 +141,7 @@ pub struct Timeout {
 
 /// One `fastcgi_pass`, `proxy_pass`, `uwsgi_pass`, `scgi_pass` or `grpc_pass`, with the
 /// settings in effect where it is (its location, server, http, inherited as nginx does).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NginxPass {
     pub directive: String,
     pub at: Location,
@@ -246,7 +246,7 @@ fn same_tcp(address: &str, host: &str, port: u16) -> bool {
 }
 
 /// php-fpm: its error log, log level and pools.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PhpFpmFacts {
     /// Its php-fpm.conf (in-root path).
     pub config: String,
@@ -259,7 +259,7 @@ pub struct PhpFpmFacts {
     pub pools: Vec<PhpFpmPool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PhpFpmPool {
     pub name: String,
     /// Its `[name]` line.
@@ -275,7 +275,7 @@ pub struct PhpFpmPool {
     pub request_terminate_timeout: Option<Set<u64>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RedisFacts {
     /// Its redis.conf (in-root path).
     pub config: String,
@@ -324,7 +324,7 @@ impl RedisFacts {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UwsgiFacts {
     /// The ini file (in-root path).
     pub config: String,
