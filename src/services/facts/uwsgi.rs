@@ -28,7 +28,7 @@ const APPS: &str = "/etc/uwsgi/apps-enabled/";
 /// The uWSGI scanner reports unreadable files; this one only adds facts.
 pub fn scan(host: &Host, scan: &mut Scan) {
     for pat in FILES {
-        for f in host.root.glob(pat).unwrap_or_default() {
+        for f in host.glob(pat).unwrap_or_default() {
             if let Ok(Some(text)) = host.read(&f) {
                 scan.facts.uwsgi.push(facts(&f, &text));
             }
