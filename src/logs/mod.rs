@@ -333,7 +333,7 @@ fn sources(facts: &ServiceFacts) -> (Vec<Source>, Vec<String>) {
     for n in &facts.nginx {
         for l in &n.error_logs {
             s.setting(&l.log, Service::Nginx, "nginx");
-            if matches!(l.level.as_str(), "crit" | "alert" | "emerg")
+            if matches!(&*l.level, "crit" | "alert" | "emerg")
                 && let Some(at) = &l.log.at
             {
                 s.notes.push(format!(

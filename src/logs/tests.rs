@@ -279,7 +279,7 @@ fn the_captured_logs_counted_through_their_configs() {
     assert_eq!(pool.max_children.as_ref().unwrap().value, 2);
     let passes = scan.facts.nginx[0].passes_to(&eagain.upstream);
     assert_eq!(passes.len(), 1);
-    assert_eq!(passes[0].read_timeout.millis, 60_000);
+    assert_eq!(scan.facts.nginx[0].read_timeout(passes[0]).millis, 60_000);
     assert_eq!(ev.upstream_errors_for(&eagain.upstream).count(), 1);
 
     // owned data that survives a recorded snapshot: JSON there and back

@@ -6,6 +6,9 @@
 //! Owned and serializable, so a recorded snapshot can carry them; `Scan` keeps them out of
 //! its JSON, so the outputs that exist do not change.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::Location;
@@ -65,13 +68,19 @@ impl LogSetting {
     }
 }
 
-/// nginx: its error logs, `upstream` blocks, and every `*_pass` with what applies to it.
+/// nginx: its error logs, `upstream` blocks, every `*_pass`, and the scopes they inherit
+/// their settings from. A pass's settings are looked up through its scopes, as nginx inherits
+/// them (`read_timeout`, `error_logs_of`...): a busy host has tens of thousands of passes
+/// that mostly share them, so nothing is copied per pass.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NginxFacts {
     /// The main config (in-root path).
     pub config: String,
     pub error_logs: Vec<NginxErrorLog>,
     pub upstreams: Vec<NginxUpstream>,
+    /// Main (index 0), http, stream, servers, and the locations that set something; each
+    /// after its parent.
+    pub scopes: Vec<NginxScopeFacts>,
     pub passes: Vec<NginxPass>,
 }
 
@@ -96,7 +105,7 @@ pub struct NginxErrorLog {
     pub scope: NginxScope,
     /// `error_log FILE LEVEL`: messages below it are not written (default `error`; EAGAIN,
     /// refused and timed-out connects are `error`, EADDRNOTAVAIL is `crit`).
-    pub level: String,
+    pub level: Cow<'static, str>,
 }
 
 /// An `upstream NAME { ... }` block.
@@ -110,6 +119,79 @@ pub struct NginxUpstream {
     pub servers: Vec<Set<String>>,
     /// `keepalive N`: idle connections kept per worker (none: every request connects anew).
     pub keepalive: Option<Set<u32>>,
+}
+
+/// A block that passes inherit settings from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NginxScopeFacts {
+    /// Index of the enclosing scope in `NginxFacts::scopes` (none for main).
+    pub parent: Option<u32>,
+    pub kind: NginxScope,
+    /// A server's first `server_name`.
+    pub server_name: Option<Arc<str>>,
+    /// `*_read_timeout`, `proxy_timeout`, `fastcgi_keep_conn`, `proxy_http_version` written
+    /// at this level (the last of each).
+    pub settings: Vec<NginxSetting>,
+    /// This level has `proxy_set_header` lines: then none is inherited from outside.
+    pub sets_headers: bool,
+    /// Its last `proxy_set_header Connection ...` line.
+    pub connection: Option<Box<NginxSetting>>,
+    /// Indices in `NginxFacts::error_logs` of this level's `error_log` lines (main's holds
+    /// the compiled default when it has none).
+    pub error_logs: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NginxSetting {
+    pub name: NginxSettingName,
+    pub value: String,
+    pub at: Location,
+}
+
+/// The settings kept for passes, by directive name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NginxSettingName {
+    FastcgiReadTimeout,
+    ProxyReadTimeout,
+    UwsgiReadTimeout,
+    ScgiReadTimeout,
+    GrpcReadTimeout,
+    /// stream's
+    ProxyTimeout,
+    FastcgiKeepConn,
+    ProxyHttpVersion,
+    /// `proxy_set_header Connection VALUE`.
+    ProxySetHeaderConnection,
+}
+
+impl NginxSettingName {
+    pub const ALL: [NginxSettingName; 9] = [
+        NginxSettingName::FastcgiReadTimeout,
+        NginxSettingName::ProxyReadTimeout,
+        NginxSettingName::UwsgiReadTimeout,
+        NginxSettingName::ScgiReadTimeout,
+        NginxSettingName::GrpcReadTimeout,
+        NginxSettingName::ProxyTimeout,
+        NginxSettingName::FastcgiKeepConn,
+        NginxSettingName::ProxyHttpVersion,
+        NginxSettingName::ProxySetHeaderConnection,
+    ];
+
+    /// The directive as written (`proxy_set_header` for the Connection header).
+    pub fn directive(self) -> &'static str {
+        match self {
+            NginxSettingName::FastcgiReadTimeout => "fastcgi_read_timeout",
+            NginxSettingName::ProxyReadTimeout => "proxy_read_timeout",
+            NginxSettingName::UwsgiReadTimeout => "uwsgi_read_timeout",
+            NginxSettingName::ScgiReadTimeout => "scgi_read_timeout",
+            NginxSettingName::GrpcReadTimeout => "grpc_read_timeout",
+            NginxSettingName::ProxyTimeout => "proxy_timeout",
+            NginxSettingName::FastcgiKeepConn => "fastcgi_keep_conn",
+            NginxSettingName::ProxyHttpVersion => "proxy_http_version",
+            NginxSettingName::ProxySetHeaderConnection => "proxy_set_header",
+        }
+    }
 }
 
 /// What a `*_pass` sends to.
@@ -134,42 +216,32 @@ pub enum PassTarget {
 pub struct Timeout {
     pub millis: u64,
     /// As written (`60s` for the default).
-    pub raw: String,
+    pub raw: Cow<'static, str>,
     /// `None`: nginx's default.
     pub at: Option<Location>,
 }
 
-/// One `fastcgi_pass`, `proxy_pass`, `uwsgi_pass`, `scgi_pass` or `grpc_pass`, with the
-/// settings in effect where it is (its location, server, http, inherited as nginx does).
+/// One `fastcgi_pass`, `proxy_pass`, `uwsgi_pass`, `scgi_pass` or `grpc_pass`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NginxPass {
-    pub directive: String,
+    pub directive: Cow<'static, str>,
     pub at: Location,
     /// Its argument as written.
     pub raw: String,
     /// `http`, `https`, `grpc`, `grpcs`; `None` for fastcgi, uwsgi, scgi and stream.
-    pub scheme: Option<String>,
+    pub scheme: Option<Cow<'static, str>>,
     pub target: PassTarget,
     /// In a stream `server` (TCP/UDP proxying).
     pub stream: bool,
-    /// The first name of its server's `server_name`.
-    pub server_name: Option<String>,
-    /// Its `location` (modifier and pattern), if in one.
-    pub location: Option<String>,
-    /// `fastcgi_read_timeout`, `proxy_read_timeout`... in effect (default 60s; stream:
-    /// `proxy_timeout`, default 10m): how long a request waits for the upstream's answer
-    /// once connected, then 504.
-    pub read_timeout: Timeout,
-    /// Indices in `NginxFacts::error_logs` of the logs its errors go to.
-    pub error_logs: Vec<usize>,
-    /// `fastcgi_keep_conn` in effect (fastcgi_pass only; off when unset).
-    pub keep_conn: Option<Set<bool>>,
-    /// `proxy_http_version` in effect (proxy_pass of http only; 1.0 when unset).
-    pub http_version: Option<Set<String>>,
-    /// `proxy_set_header Connection ...` in effect (proxy_pass of http only; unset: nginx
-    /// sends `Connection: close`).
-    pub connection_header: Option<Set<String>>,
+    /// Its `location` (modifier and pattern, as written), if in one.
+    pub location: Option<Arc<str>>,
+    /// The innermost scope around it that sets anything (index in `NginxFacts::scopes`).
+    pub scope: u32,
 }
+
+/// `*_read_timeout` default (60s), stream `proxy_timeout` default (10m).
+const DEFAULT_READ_MS: u64 = 60_000;
+const DEFAULT_STREAM_MS: u64 = 600_000;
 
 impl NginxFacts {
     /// The passes whose errors name `address` (`unix:/path` or `host:port`, as nginx's
@@ -194,6 +266,91 @@ impl NginxFacts {
             .collect()
     }
 
+    /// The scopes around a pass, innermost first.
+    fn chain(&self, pass: &NginxPass) -> impl Iterator<Item = &NginxScopeFacts> {
+        let mut next = Some(pass.scope);
+        std::iter::from_fn(move || {
+            let s = self.scopes.get(next? as usize)?;
+            next = s.parent;
+            Some(s)
+        })
+    }
+
+    /// The setting `name` in effect for a pass, if written.
+    pub fn setting(&self, pass: &NginxPass, name: NginxSettingName) -> Option<&NginxSetting> {
+        if name == NginxSettingName::ProxySetHeaderConnection {
+            return self.connection_header(pass);
+        }
+        self.chain(pass)
+            .find_map(|s| s.settings.iter().find(|x| x.name == name))
+    }
+
+    /// How long a request through this pass waits for the upstream's answer once connected
+    /// (then 504): its `*_read_timeout` (default 60s), for stream `proxy_timeout` (10m).
+    pub fn read_timeout(&self, pass: &NginxPass) -> Timeout {
+        let name = match (&*pass.directive, pass.stream) {
+            (_, true) => NginxSettingName::ProxyTimeout,
+            ("fastcgi_pass", _) => NginxSettingName::FastcgiReadTimeout,
+            ("uwsgi_pass", _) => NginxSettingName::UwsgiReadTimeout,
+            ("scgi_pass", _) => NginxSettingName::ScgiReadTimeout,
+            ("grpc_pass", _) => NginxSettingName::GrpcReadTimeout,
+            _ => NginxSettingName::ProxyReadTimeout,
+        };
+        if let Some(s) = self.setting(pass, name)
+            && let Some(millis) = nginx_millis(&s.value)
+        {
+            return Timeout {
+                millis,
+                raw: Cow::Owned(s.value.clone()),
+                at: Some(s.at.clone()),
+            };
+        }
+        let (millis, raw) = if pass.stream {
+            (DEFAULT_STREAM_MS, "10m")
+        } else {
+            (DEFAULT_READ_MS, "60s")
+        };
+        Timeout {
+            millis,
+            raw: Cow::Borrowed(raw),
+            at: None,
+        }
+    }
+
+    /// The error logs a pass's errors go to (indices in `error_logs`): the nearest level's.
+    pub fn error_logs_of(&self, pass: &NginxPass) -> Vec<usize> {
+        self.chain(pass)
+            .find(|s| !s.error_logs.is_empty())
+            .map(|s| s.error_logs.iter().map(|&i| i as usize).collect())
+            .unwrap_or_default()
+    }
+
+    /// The first name of the pass's server's `server_name`.
+    pub fn server_name(&self, pass: &NginxPass) -> Option<&str> {
+        self.chain(pass)
+            .find(|s| matches!(s.kind, NginxScope::Server | NginxScope::StreamServer))?
+            .server_name
+            .as_deref()
+    }
+
+    /// `fastcgi_keep_conn on` in effect (fastcgi_pass).
+    pub fn keep_conn(&self, pass: &NginxPass) -> bool {
+        self.setting(pass, NginxSettingName::FastcgiKeepConn)
+            .is_some_and(|s| s.value.eq_ignore_ascii_case("on"))
+    }
+
+    /// `proxy_http_version` in effect (proxy_pass of http; `1.0` when unset).
+    pub fn http_version(&self, pass: &NginxPass) -> &str {
+        self.setting(pass, NginxSettingName::ProxyHttpVersion)
+            .map_or("1.0", |s| s.value.as_str())
+    }
+
+    /// `proxy_set_header Connection ...` in effect (unset: nginx sends `Connection: close`).
+    pub fn connection_header(&self, pass: &NginxPass) -> Option<&NginxSetting> {
+        let level = self.chain(pass).find(|s| s.sets_headers)?;
+        level.connection.as_deref()
+    }
+
     /// The upstream block a pass sends to, if any.
     pub fn upstream_of(&self, pass: &NginxPass) -> Option<&NginxUpstream> {
         match pass.target {
@@ -210,15 +367,14 @@ impl NginxFacts {
             .upstream_of(pass)
             .is_some_and(|u| u.keepalive.is_some());
         keepalive
-            && match pass.directive.as_str() {
+            && match &*pass.directive {
                 "proxy_pass" if !pass.stream => {
-                    pass.http_version.as_ref().is_some_and(|v| v.value == "1.1")
-                        && pass
-                            .connection_header
-                            .as_ref()
+                    self.http_version(pass) == "1.1"
+                        && self
+                            .connection_header(pass)
                             .is_some_and(|c| c.value.is_empty())
                 }
-                "fastcgi_pass" => pass.keep_conn.as_ref().is_some_and(|k| k.value),
+                "fastcgi_pass" => self.keep_conn(pass),
                 _ => true,
             }
     }
@@ -235,6 +391,52 @@ impl NginxFacts {
         }
         out
     }
+}
+
+/// nginx's time values (`ngx_parse_time`): numbers with units ms, s, m, h, d, w, M, y,
+/// several in a row (`1m30s`), seconds when bare. Milliseconds.
+pub fn nginx_millis(v: &str) -> Option<u64> {
+    let b = v.as_bytes();
+    let mut i = 0;
+    let mut total: u64 = 0;
+    let mut any = false;
+    while i < b.len() {
+        if b[i] == b' ' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if start == i {
+            return None;
+        }
+        let n: u64 = v[start..i].parse().ok()?;
+        let unit: u64 = match (b.get(i), b.get(i + 1)) {
+            (Some(b'm'), Some(b's')) => {
+                i += 2;
+                1
+            }
+            (Some(c), _) => {
+                i += 1;
+                match c {
+                    b's' => 1_000,
+                    b'm' => 60_000,
+                    b'h' => 3_600_000,
+                    b'd' => 86_400_000,
+                    b'w' => 7 * 86_400_000,
+                    b'M' => 30 * 86_400_000,
+                    b'y' => 365 * 86_400_000,
+                    _ => return None,
+                }
+            }
+            (None, _) => 1_000,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        any = true;
+    }
+    any.then_some(total)
 }
 
 /// `host:port` against a TCP target (IPv6 hosts in brackets, as nginx prints them).

@@ -471,7 +471,8 @@ impl Loader<'_> {
             self.include(&value, &at.loc());
             return;
         }
-        self.facts.setting(self.current, key, &value.text, at.loc());
+        self.facts
+            .setting(self.current, key, &value.text, || at.loc());
         let Some(cur) = self.current else {
             return;
         };

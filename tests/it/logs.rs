@@ -348,10 +348,11 @@ fn a_burst_on_a_small_pool_is_counted_in_nginx_and_php_fpm_logs() {
             let nginx = &scan.facts.nginx[0];
             let passes = nginx.passes_to(&e.upstream);
             assert_eq!(passes.len(), 1);
-            assert_eq!(passes[0].read_timeout.millis, 60_000);
-            assert_eq!(passes[0].error_logs.len(), 1);
+            assert_eq!(nginx.read_timeout(passes[0]).millis, 60_000);
+            let logs = nginx.error_logs_of(passes[0]);
+            assert_eq!(logs.len(), 1);
             assert_eq!(
-                nginx.error_logs[passes[0].error_logs[0]].log.file(),
+                nginx.error_logs[logs[0]].log.file(),
                 Some("/var/log/nginx/error.log")
             );
         },

@@ -46,9 +46,29 @@ impl Collector {
         p.at = Some(at);
     }
 
-    /// `key = value` in pool `pool`, or in the global section (`None`).
-    pub fn setting(&mut self, pool: Option<usize>, key: &str, value: &str, at: Location) {
+    /// `key = value` in pool `pool`, or in the global section (`None`); `at` gives its line.
+    pub fn setting(
+        &mut self,
+        pool: Option<usize>,
+        key: &str,
+        value: &str,
+        at: impl FnOnce() -> Location,
+    ) {
         let is = |k: &str| key.eq_ignore_ascii_case(k);
+        let wanted: &[&str] = match pool {
+            None => &["error_log", "log_level"],
+            Some(_) => &[
+                "listen",
+                "prefix",
+                "pm",
+                "pm.max_children",
+                "request_terminate_timeout",
+            ],
+        };
+        if !wanted.iter().any(|k| is(k)) {
+            return;
+        }
+        let at = at();
         let set = |value: &str| Set {
             value: value.to_string(),
             at: at.clone(),

@@ -14,57 +14,47 @@
 //!   setting; `proxy_set_header` lines are inherited only by a level that has none of its own.
 //! - A pass names an `upstream` block when its host has no port and a block of that name
 //!   exists; a host with a port is a plain address.
+//!
+//! A busy host has a hundred thousand locations: one that sets nothing is forgotten when it
+//! closes (its passes inherit from its parent), and nothing is copied per pass.
 
+use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use super::parser::Word;
 use crate::host::Host;
 use crate::root;
 use crate::services::Location;
 use crate::services::facts::{
-    LogSetting, LogTarget, NginxErrorLog, NginxFacts, NginxPass, NginxScope, NginxUpstream,
-    PassTarget, Set, Timeout,
+    LogSetting, LogTarget, NginxErrorLog, NginxFacts, NginxPass, NginxScope, NginxScopeFacts,
+    NginxSetting, NginxSettingName, NginxUpstream, PassTarget, Set,
 };
 
-/// The directives that send a request upstream, and their timeout's name.
-const PASSES: [(&str, &str); 5] = [
-    ("fastcgi_pass", "fastcgi_read_timeout"),
-    ("proxy_pass", "proxy_read_timeout"),
-    ("uwsgi_pass", "uwsgi_read_timeout"),
-    ("scgi_pass", "scgi_read_timeout"),
-    ("grpc_pass", "grpc_read_timeout"),
+/// The directives that send a request upstream.
+const PASSES: [&str; 5] = [
+    "fastcgi_pass",
+    "proxy_pass",
+    "uwsgi_pass",
+    "scgi_pass",
+    "grpc_pass",
 ];
-/// Settings kept per scope and looked up through the outer ones.
-const SETTINGS: [&str; 8] = [
-    "fastcgi_read_timeout",
-    "proxy_read_timeout",
-    "uwsgi_read_timeout",
-    "scgi_read_timeout",
-    "grpc_read_timeout",
-    "proxy_timeout",
-    "fastcgi_keep_conn",
-    "proxy_http_version",
+/// Error log levels nginx knows (`err_levels` in src/core/ngx_log.c).
+const LEVELS: [&str; 8] = [
+    "debug", "info", "notice", "warn", "error", "crit", "alert", "emerg",
 ];
-/// `*_read_timeout` default (60s), stream `proxy_timeout` default (10m).
-const DEFAULT_READ_MS: u64 = 60_000;
-const DEFAULT_STREAM_MS: u64 = 600_000;
 /// The nginx binary, where its compiled-in configure arguments tell the default error log.
 const BINARIES: [&str; 2] = ["/usr/sbin/nginx", "/usr/local/nginx/sbin/nginx"];
 /// An nginx binary is a few MB; refuse to read anything much bigger.
 const MAX_BINARY: usize = 64 << 20;
 
-#[derive(Debug)]
-struct Scope {
-    parent: Option<usize>,
-    kind: NginxScope,
-    server_name: Option<String>,
-    location: Option<String>,
-    /// Settings by name (a later line at the same level wins, as for most directives).
-    settings: Vec<(&'static str, Set<String>)>,
-    /// `proxy_set_header` lines, when the scope has any.
-    headers: Option<Vec<(String, Set<String>)>>,
-    /// Indices in `Collector::error_logs`.
-    error_logs: Vec<usize>,
+#[derive(Debug, Clone)]
+enum LocName {
+    /// The file's text and where the name is in it.
+    Span(Arc<str>, Range<usize>),
+    Name(Arc<str>),
 }
 
 #[derive(Debug)]
@@ -75,60 +65,61 @@ enum Frame {
     Other,
 }
 
-/// A pass seen, resolved at the end (upstream blocks may come later, and settings after the
-/// pass in its block apply too).
-#[derive(Debug)]
-struct Pending {
-    directive: &'static str,
-    timeout: &'static str,
-    at: Location,
-    raw: String,
-    scope: usize,
-    stream: bool,
-}
-
-/// An `error_log` line, its file not yet resolved (the prefix may come from the binary).
-#[derive(Debug)]
-struct RawLog {
-    value: String,
-    level: String,
-    scope: NginxScope,
-    at: Location,
-}
-
 #[derive(Debug)]
 pub(super) struct Collector {
-    scopes: Vec<Scope>,
+    scopes: Vec<NginxScopeFacts>,
     stack: Vec<Frame>,
+    /// The names of the open locations (scope index, name), innermost last.
+    locations: Vec<(usize, LocName)>,
     upstreams: Vec<NginxUpstream>,
-    passes: Vec<Pending>,
-    error_logs: Vec<RawLog>,
+    passes: Vec<NginxPass>,
+    /// Passes whose host had no port: an upstream block's name when one has it (blocks may
+    /// come after the pass). (pass index, host).
+    named: Vec<(usize, String)>,
+    error_logs: Vec<NginxErrorLog>,
+    /// Error logs whose relative path waits for the prefix (the binary is read only then).
+    relative: Vec<usize>,
 }
 
 impl Default for Collector {
     fn default() -> Collector {
         Collector {
-            scopes: vec![Scope::new(None, NginxScope::Main)],
+            scopes: vec![new_scope(None, NginxScope::Main)],
             stack: Vec::new(),
+            locations: Vec::new(),
             upstreams: Vec::new(),
             passes: Vec::new(),
+            named: Vec::new(),
             error_logs: Vec::new(),
+            relative: Vec::new(),
         }
     }
 }
 
-impl Scope {
-    fn new(parent: Option<usize>, kind: NginxScope) -> Scope {
-        Scope {
-            parent,
-            kind,
-            server_name: None,
-            location: None,
-            settings: Vec::new(),
-            headers: None,
-            error_logs: Vec::new(),
-        }
+fn new_scope(parent: Option<usize>, kind: NginxScope) -> NginxScopeFacts {
+    NginxScopeFacts {
+        parent: parent.map(|p| p as u32),
+        kind,
+        server_name: None,
+        settings: Vec::new(),
+        sets_headers: false,
+        connection: None,
+        error_logs: Vec::new(),
     }
+}
+
+/// A setting's name, for the directives kept per scope.
+fn setting_name(directive: &str) -> Option<NginxSettingName> {
+    NginxSettingName::ALL
+        .into_iter()
+        .find(|n| n.directive() == directive && *n != NginxSettingName::ProxySetHeaderConnection)
+}
+
+/// Push keeping the capacity exact: most scopes hold one or two (a Vec's first push makes
+/// room for four).
+fn push_exact<T>(v: &mut Vec<T>, x: T) {
+    v.reserve_exact(1);
+    v.push(x);
 }
 
 fn values(text: &str, args: &[Word]) -> Vec<String> {
@@ -145,11 +136,15 @@ impl Collector {
         }
     }
 
+    fn kind(&self, s: usize) -> NginxScope {
+        self.scopes[s].kind
+    }
+
     /// A block `name args {` opens.
-    pub fn open(&mut self, text: &str, name: &Word, args: &[Word], path: &Arc<str>) {
+    pub fn open(&mut self, text: &Arc<str>, name: &Word, args: &[Word], path: &Arc<str>) {
         let name = name.value(text);
         let parent = self.current();
-        let kind = parent.map(|p| self.scopes[p].kind);
+        let kind = parent.map(|p| self.kind(p));
         let frame = match (&*name, kind) {
             ("http", Some(NginxScope::Main)) => self.scope(parent, NginxScope::Http),
             ("stream", Some(NginxScope::Main)) => self.scope(parent, NginxScope::Stream),
@@ -159,12 +154,20 @@ impl Collector {
             | ("if" | "limit_except", Some(NginxScope::Server | NginxScope::Location)) => {
                 let f = self.scope(parent, NginxScope::Location);
                 if let Frame::Scope(i) = f {
-                    self.scopes[i].location = if name == "location" {
-                        Some(values(text, args).join(" "))
+                    let loc = if name == "location" {
+                        match (args.first(), args.last()) {
+                            (Some(a), Some(b)) => {
+                                Some(LocName::Span(text.clone(), a.span.start..b.span.end))
+                            }
+                            _ => None,
+                        }
                     } else {
                         // an `if` or `limit_except` keeps its location's name
-                        parent.and_then(|p| self.scopes[p].location.clone())
+                        self.locations.last().map(|(_, l)| l.clone())
                     };
+                    if let Some(l) = loc {
+                        self.locations.push((i, l));
+                    }
                 }
                 f
             }
@@ -190,99 +193,169 @@ impl Collector {
     }
 
     fn scope(&mut self, parent: Option<usize>, kind: NginxScope) -> Frame {
-        self.scopes.push(Scope::new(parent, kind));
+        self.scopes.push(new_scope(parent, kind));
         Frame::Scope(self.scopes.len() - 1)
     }
 
-    /// The name of the server around scope `s` (its `server_name` may come after the
-    /// location).
-    fn server_name(&self, mut s: usize) -> Option<String> {
-        loop {
-            let scope = &self.scopes[s];
-            if matches!(scope.kind, NginxScope::Server | NginxScope::StreamServer) {
-                return scope.server_name.clone();
-            }
-            s = scope.parent?;
-        }
+    /// The name of the innermost open location, made a string once.
+    fn location_name(&mut self) -> Option<Arc<str>> {
+        let (_, loc) = self.locations.last_mut()?;
+        let name = match loc {
+            LocName::Name(n) => return Some(n.clone()),
+            LocName::Span(text, span) => Arc::<str>::from(&text[span.clone()]),
+        };
+        *loc = LocName::Name(name.clone());
+        Some(name)
     }
 
-    /// The innermost open block closes.
+    /// The innermost open block closes. A location that set nothing is forgotten: its
+    /// passes look their settings up from its parent.
     pub fn close(&mut self) {
-        self.stack.pop();
+        let Some(Frame::Scope(i)) = self.stack.pop() else {
+            return;
+        };
+        if self.locations.last().is_some_and(|(l, _)| *l == i) {
+            self.locations.pop();
+        }
+        let s = &self.scopes[i];
+        let empty = s.settings.is_empty() && !s.sets_headers && s.error_logs.is_empty();
+        if s.kind != NginxScope::Location || !empty || i + 1 != self.scopes.len() {
+            return;
+        }
+        let parent = s.parent.unwrap_or(0);
+        // its passes, and those of locations inside it forgotten before, are the last ones
+        for p in self.passes.iter_mut().rev() {
+            if (p.scope as usize) < i {
+                break;
+            }
+            p.scope = parent;
+        }
+        self.scopes.pop();
     }
 
     /// A directive `name args;` (not an include: the walk expands those).
     pub fn directive(&mut self, text: &str, name: &Word, args: &[Word], path: &Arc<str>) {
+        let line = name.line;
+        let name = name.value(text);
+        // most directives are none of these: nothing is copied for them
+        let wanted = match self.stack.last() {
+            Some(Frame::Upstream(_)) => matches!(&*name, "server" | "keepalive"),
+            Some(Frame::Other) => false,
+            _ => {
+                matches!(
+                    &*name,
+                    "error_log"
+                        | "server_name"
+                        | "proxy_set_header"
+                        | "fastcgi_pass"
+                        | "proxy_pass"
+                        | "uwsgi_pass"
+                        | "scgi_pass"
+                        | "grpc_pass"
+                        | "fastcgi_read_timeout"
+                        | "proxy_read_timeout"
+                        | "uwsgi_read_timeout"
+                        | "scgi_read_timeout"
+                        | "grpc_read_timeout"
+                        | "proxy_timeout"
+                        | "fastcgi_keep_conn"
+                        | "proxy_http_version"
+                )
+            }
+        };
+        if !wanted {
+            return;
+        }
         let at = Location {
             path: path.clone(),
-            line: name.line,
+            line,
         };
-        let name = name.value(text);
-        match self.stack.last() {
-            Some(Frame::Upstream(u)) => {
-                let u = *u;
-                self.upstream_directive(u, &name, values(text, args), at);
-                return;
-            }
-            Some(Frame::Other) => return,
-            _ => {}
+        if let Some(Frame::Upstream(u)) = self.stack.last() {
+            let u = *u;
+            self.upstream_directive(u, &name, values(text, args), at);
+            return;
         }
         let Some(s) = self.current() else { return };
         let args = values(text, args);
-        let kind = self.scopes[s].kind;
+        let kind = self.kind(s);
         match &*name {
             "error_log" => {
                 let Some(value) = args.first() else { return };
-                self.error_logs.push(RawLog {
-                    value: value.clone(),
-                    level: args.get(1).cloned().unwrap_or_else(|| "error".into()),
+                let level = match args.get(1) {
+                    None => Cow::Borrowed("error"),
+                    Some(l) => match LEVELS.iter().find(|x| *x == l) {
+                        Some(x) => Cow::Borrowed(*x),
+                        None => Cow::Owned(l.clone()),
+                    },
+                };
+                let (target, relative) = log_target(value);
+                let i = self.error_logs.len();
+                if relative {
+                    self.relative.push(i);
+                }
+                self.error_logs.push(NginxErrorLog {
+                    log: LogSetting {
+                        target,
+                        at: Some(at),
+                        note: None,
+                    },
                     scope: kind,
-                    at,
+                    level,
                 });
-                let i = self.error_logs.len() - 1;
-                self.scopes[s].error_logs.push(i);
+                push_exact(&mut self.scopes[s].error_logs, i as u32);
             }
             "server_name" if matches!(kind, NginxScope::Server | NginxScope::StreamServer) => {
-                if self.scopes[s].server_name.is_none() {
-                    self.scopes[s].server_name = Some(args.first().cloned().unwrap_or_default());
+                let out = &mut self.scopes[s];
+                if out.server_name.is_none() {
+                    out.server_name = Some(Arc::from(args.first().map_or("", String::as_str)));
                 }
             }
             "proxy_set_header" => {
                 if let [h, v, ..] = args.as_slice() {
-                    self.scopes[s].headers.get_or_insert_with(Vec::new).push((
-                        h.to_ascii_lowercase(),
-                        Set {
+                    let scope = &mut self.scopes[s];
+                    scope.sets_headers = true;
+                    if h.eq_ignore_ascii_case("connection") {
+                        scope.connection = Some(Box::new(NginxSetting {
+                            name: NginxSettingName::ProxySetHeaderConnection,
                             value: v.clone(),
                             at,
-                        },
-                    ));
+                        }));
+                    }
                 }
             }
             n => {
-                if let Some(&(directive, timeout)) = PASSES.iter().find(|(p, _)| *p == n) {
-                    let stream = kind == NginxScope::StreamServer;
-                    if let Some(raw) = args.first() {
-                        self.passes.push(Pending {
-                            directive,
-                            timeout: if stream { "proxy_timeout" } else { timeout },
-                            at,
-                            raw: raw.clone(),
-                            scope: s,
-                            stream,
-                        });
+                if let Some(&directive) = PASSES.iter().find(|p| **p == n) {
+                    let Some(raw) = args.into_iter().next() else {
+                        return;
+                    };
+                    let (scheme, target, named) = pass_target(directive, &raw);
+                    let location = self.location_name();
+                    if let Some(host) = named {
+                        self.named.push((self.passes.len(), host));
                     }
-                } else if let Some(key) = SETTINGS.iter().find(|k| **k == n)
-                    && let Some(v) = args.first()
+                    self.passes.push(NginxPass {
+                        directive: Cow::Borrowed(directive),
+                        at,
+                        raw,
+                        scheme,
+                        target,
+                        stream: kind == NginxScope::StreamServer,
+                        location,
+                        scope: s as u32,
+                    });
+                } else if let Some(key) = setting_name(n)
+                    && let Some(v) = args.into_iter().next()
                 {
                     let settings = &mut self.scopes[s].settings;
-                    settings.retain(|(k, _)| k != key);
-                    settings.push((
-                        key,
-                        Set {
-                            value: v.clone(),
+                    settings.retain(|x| x.name != key);
+                    push_exact(
+                        settings,
+                        NginxSetting {
+                            name: key,
+                            value: v,
                             at,
                         },
-                    ));
+                    );
                 }
             }
         }
@@ -308,48 +381,8 @@ impl Collector {
         }
     }
 
-    /// The setting `key` in effect in scope `s`.
-    fn setting(&self, mut s: usize, key: &str) -> Option<&Set<String>> {
-        loop {
-            let scope = &self.scopes[s];
-            if let Some((_, v)) = scope.settings.iter().find(|(k, _)| *k == key) {
-                return Some(v);
-            }
-            s = scope.parent?;
-        }
-    }
-
-    /// The `proxy_set_header Connection` in effect in scope `s`.
-    fn connection_header(&self, mut s: usize) -> Option<&Set<String>> {
-        loop {
-            let scope = &self.scopes[s];
-            if let Some(h) = &scope.headers {
-                return h
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == "connection")
-                    .map(|x| &x.1);
-            }
-            s = scope.parent?;
-        }
-    }
-
-    /// The error logs in effect in scope `s` (indices in `error_logs`).
-    fn logs_of(&self, mut s: usize) -> Vec<usize> {
-        loop {
-            let scope = &self.scopes[s];
-            if !scope.error_logs.is_empty() {
-                return scope.error_logs.clone();
-            }
-            match scope.parent {
-                Some(p) => s = p,
-                None => return Vec::new(),
-            }
-        }
-    }
-
     /// The facts, once the walk of `main` is done.
-    pub fn finish(self, host: &Host, main: &str) -> NginxFacts {
+    pub fn finish(mut self, host: &Host, main: &str) -> NginxFacts {
         let mut binary: Option<Option<Compiled>> = None;
         let mut compiled = || binary.get_or_insert_with(|| Compiled::read(host)).clone();
         let prefix = |c: &Option<Compiled>| -> String {
@@ -360,25 +393,23 @@ impl Collector {
                 None => "/usr/share/nginx".into(),
             }
         };
-        let mut error_logs: Vec<NginxErrorLog> = Vec::new();
-        for raw in &self.error_logs {
-            let target = log_target(&raw.value, || prefix(&compiled()));
-            error_logs.push(NginxErrorLog {
-                log: LogSetting {
-                    target,
-                    at: Some(raw.at.clone()),
-                    note: None,
-                },
-                scope: raw.scope,
-                level: raw.level.clone(),
-            });
+        if !self.relative.is_empty() {
+            let p = prefix(&compiled());
+            for &i in &self.relative {
+                if let LogTarget::File { path } = &mut self.error_logs[i].log.target {
+                    *path = root::join(&p, path);
+                }
+            }
         }
         // no main-level error_log: nginx opens its compiled default
-        let default = if self.scopes[0].error_logs.is_empty() {
+        if self.scopes[0].error_logs.is_empty() {
             let c = compiled();
             let (target, note) = match c.as_ref().and_then(|c| c.error_log.clone()) {
                 Some(v) => {
-                    let target = log_target(&v, || prefix(&c));
+                    let (mut target, relative) = log_target(&v);
+                    if relative && let LogTarget::File { path } = &mut target {
+                        *path = root::join(&prefix(&c), path);
+                    }
                     let note = format!("nginx's compiled default (--error-log-path={v})");
                     (target, note)
                 }
@@ -397,102 +428,60 @@ impl Collector {
                         .to_string(),
                 ),
             };
-            error_logs.push(NginxErrorLog {
+            self.error_logs.push(NginxErrorLog {
                 log: LogSetting {
                     target,
                     at: None,
                     note: Some(note),
                 },
                 scope: NginxScope::Main,
-                level: "error".into(),
+                level: Cow::Borrowed("error"),
             });
-            Some(error_logs.len() - 1)
-        } else {
-            None
-        };
-        let passes = self.passes.iter().map(|p| self.pass(p, default)).collect();
+            let i = (self.error_logs.len() - 1) as u32;
+            self.scopes[0].error_logs.push(i);
+        }
+        // names of upstream blocks, the first of each name
+        let by_name: HashMap<(&str, bool), usize> = self
+            .upstreams
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, u)| ((u.name.as_str(), u.stream), i))
+            .collect();
+        for (i, host) in std::mem::take(&mut self.named) {
+            let pass = &mut self.passes[i];
+            if let Some(&index) = by_name.get(&(host.as_str(), pass.stream)) {
+                pass.target = PassTarget::Upstream { name: host, index };
+            }
+        }
+        drop(by_name);
+        // the room the vectors grew into is given back for what the plan allocates next
+        self.scopes.shrink_to_fit();
+        self.passes.shrink_to_fit();
+        self.error_logs.shrink_to_fit();
         NginxFacts {
             config: main.to_string(),
-            error_logs,
+            error_logs: self.error_logs,
             upstreams: self.upstreams,
-            passes,
-        }
-    }
-
-    fn pass(&self, p: &Pending, default_log: Option<usize>) -> NginxPass {
-        let (scheme, target) = pass_target(p.directive, &p.raw, p.stream, &self.upstreams);
-        let timeout = match self.setting(p.scope, p.timeout) {
-            Some(s) => match nginx_millis(&s.value) {
-                Some(ms) => Timeout {
-                    millis: ms,
-                    raw: s.value.clone(),
-                    at: Some(s.at.clone()),
-                },
-                None => default_timeout(p.stream),
-            },
-            None => default_timeout(p.stream),
-        };
-        let mut error_logs = self.logs_of(p.scope);
-        if error_logs.is_empty() {
-            error_logs.extend(default_log);
-        }
-        let scope = &self.scopes[p.scope];
-        let http_proxy = p.directive == "proxy_pass" && !p.stream;
-        NginxPass {
-            directive: p.directive.to_string(),
-            at: p.at.clone(),
-            raw: p.raw.clone(),
-            scheme,
-            target,
-            stream: p.stream,
-            server_name: self.server_name(p.scope),
-            location: scope.location.clone(),
-            read_timeout: timeout,
-            error_logs,
-            keep_conn: (p.directive == "fastcgi_pass")
-                .then(|| self.setting(p.scope, "fastcgi_keep_conn"))
-                .flatten()
-                .map(|s| Set {
-                    value: s.value.eq_ignore_ascii_case("on"),
-                    at: s.at.clone(),
-                }),
-            http_version: http_proxy
-                .then(|| self.setting(p.scope, "proxy_http_version").cloned())
-                .flatten(),
-            connection_header: http_proxy
-                .then(|| self.connection_header(p.scope).cloned())
-                .flatten(),
+            scopes: self.scopes,
+            passes: self.passes,
         }
     }
 }
 
-fn default_timeout(stream: bool) -> Timeout {
-    let (millis, raw) = if stream {
-        (DEFAULT_STREAM_MS, "10m")
-    } else {
-        (DEFAULT_READ_MS, "60s")
-    };
-    Timeout {
-        millis,
-        raw: raw.into(),
-        at: None,
-    }
-}
-
-/// An `error_log` value as a target; `prefix` gives the prefix for a relative path.
-fn log_target(v: &str, prefix: impl FnOnce() -> String) -> LogTarget {
+/// An `error_log` value as a target, and whether it is a relative path (then the prefix
+/// still has to go before it).
+fn log_target(v: &str) -> (LogTarget, bool) {
     if v == "stderr" {
-        LogTarget::Stream {
-            name: "stderr".into(),
-        }
+        let name = "stderr".into();
+        (LogTarget::Stream { name }, false)
     } else if v.starts_with("syslog:") {
-        LogTarget::Syslog { spec: v.into() }
+        (LogTarget::Syslog { spec: v.into() }, false)
     } else if v.starts_with("memory:") {
-        LogTarget::Memory { spec: v.into() }
+        (LogTarget::Memory { spec: v.into() }, false)
     } else {
-        LogTarget::File {
-            path: root::join(&prefix(), v),
-        }
+        let path = v.to_string();
+        (LogTarget::File { path }, !v.starts_with('/'))
     }
 }
 
@@ -553,32 +542,33 @@ fn split_port(a: &str) -> (&str, Option<u16>) {
     }
 }
 
-/// What a pass's argument names: its scheme and target.
+/// What a pass's argument names: its scheme, its target, and the host when no port was
+/// written (it may be an upstream block's name).
 fn pass_target(
     directive: &str,
     raw: &str,
-    stream: bool,
-    upstreams: &[NginxUpstream],
-) -> (Option<String>, PassTarget) {
+) -> (Option<Cow<'static, str>>, PassTarget, Option<String>) {
     let mut rest = raw;
-    let mut scheme: Option<String> = None;
+    let mut scheme: Option<Cow<'static, str>> = None;
     if let Some((s, after)) = raw.split_once("://") {
-        scheme = Some(s.to_ascii_lowercase());
+        let s = s.to_ascii_lowercase();
+        scheme = Some(
+            match ["http", "https", "grpc", "grpcs"].iter().find(|k| **k == s) {
+                Some(k) => Cow::Borrowed(*k),
+                None => Cow::Owned(s),
+            },
+        );
         rest = after;
     } else if directive == "grpc_pass" {
-        scheme = Some("grpc".into());
+        scheme = Some(Cow::Borrowed("grpc"));
     }
-    // uwsgi_pass's and fastcgi's schemes are not part of what the log calls it
+    // uwsgi_pass's schemes are not part of what the log calls it
     if matches!(scheme.as_deref(), Some("uwsgi" | "suwsgi")) {
         scheme = None;
     }
     if raw.contains('$') {
-        return (
-            scheme,
-            PassTarget::Dynamic {
-                raw: raw.to_string(),
-            },
-        );
+        let raw = raw.to_string();
+        return (scheme, PassTarget::Dynamic { raw }, None);
     }
     if let Some(p) = rest.strip_prefix("unix:") {
         // proxy_pass http://unix:/path:/uri — the path ends at the next colon
@@ -586,12 +576,8 @@ fn pass_target(
             Some(i) => &p[..i],
             None => p,
         };
-        return (
-            scheme,
-            PassTarget::Unix {
-                path: path.to_string(),
-            },
-        );
+        let path = path.to_string();
+        return (scheme, PassTarget::Unix { path }, None);
     }
     // http(s)://host[:port][/uri]
     let authority = match rest.find('/') {
@@ -599,19 +585,7 @@ fn pass_target(
         _ => rest,
     };
     let (host, port) = split_port(authority);
-    if port.is_none()
-        && let Some(i) = upstreams
-            .iter()
-            .position(|u| u.name == host && u.stream == stream)
-    {
-        return (
-            scheme,
-            PassTarget::Upstream {
-                name: host.to_string(),
-                index: i,
-            },
-        );
-    }
+    let named = port.is_none().then(|| host.to_string());
     let default_port = match scheme.as_deref() {
         Some("http") => Some(80),
         Some("https") => Some(443),
@@ -626,53 +600,7 @@ fn pass_target(
             name: host.to_string(),
         },
     };
-    (scheme, target)
-}
-
-/// nginx's time values (`ngx_parse_time`): numbers with units ms, s, m, h, d, w, M, y,
-/// several in a row (`1m30s`), seconds when bare. Milliseconds.
-pub(super) fn nginx_millis(v: &str) -> Option<u64> {
-    let b = v.as_bytes();
-    let mut i = 0;
-    let mut total: u64 = 0;
-    let mut any = false;
-    while i < b.len() {
-        if b[i] == b' ' {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if start == i {
-            return None;
-        }
-        let n: u64 = v[start..i].parse().ok()?;
-        let unit: u64 = match (b.get(i), b.get(i + 1)) {
-            (Some(b'm'), Some(b's')) => {
-                i += 2;
-                1
-            }
-            (Some(c), _) => {
-                i += 1;
-                match c {
-                    b's' => 1_000,
-                    b'm' => 60_000,
-                    b'h' => 3_600_000,
-                    b'd' => 86_400_000,
-                    b'w' => 7 * 86_400_000,
-                    b'M' => 30 * 86_400_000,
-                    b'y' => 365 * 86_400_000,
-                    _ => return None,
-                }
-            }
-            (None, _) => 1_000,
-        };
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        any = true;
-    }
-    any.then_some(total)
+    (scheme, target, named)
 }
 
 #[cfg(test)]
@@ -683,6 +611,7 @@ mod tests {
     use super::*;
     use crate::root::Root;
     use crate::services::Scan;
+    use crate::services::facts::{Timeout, nginx_millis};
 
     fn write(root: &Path, files: &[(&str, &str)]) {
         for (p, text) in files {
@@ -762,7 +691,7 @@ mod tests {
                 (
                     &l.log.target,
                     l.scope,
-                    l.level.as_str(),
+                    &*l.level,
                     l.log.at.as_ref().map(|a| a.line),
                 )
             })
@@ -836,7 +765,7 @@ mod tests {
         // the site's passes first (included inside http), the stream's last
         let php = p(0);
         assert_eq!(
-            (php.directive.as_str(), &php.target, php.at.clone()),
+            (&*php.directive, &php.target, php.at.clone()),
             (
                 "fastcgi_pass",
                 &PassTarget::Unix {
@@ -847,10 +776,10 @@ mod tests {
         );
         assert_eq!(php.location.as_deref(), Some("~ \\.php$"));
         // server_name comes after the locations: still theirs
-        assert_eq!(php.server_name.as_deref(), Some("app.example"));
+        assert_eq!(f.server_name(php), Some("app.example"));
         // inherited from http
         assert_eq!(
-            php.read_timeout,
+            f.read_timeout(php),
             Timeout {
                 millis: 30_000,
                 raw: "30s".into(),
@@ -858,8 +787,8 @@ mod tests {
             }
         );
         // the server's error log, not main's
-        assert_eq!(php.error_logs, [1]);
-        assert_eq!(php.keep_conn, None);
+        assert_eq!(f.error_logs_of(php), [1]);
+        assert!(!f.keep_conn(php));
 
         let pool = p(1);
         assert_eq!(
@@ -869,18 +798,18 @@ mod tests {
                 index: 0
             }
         );
-        assert_eq!(pool.read_timeout.millis, 90_000);
-        assert_eq!(pool.keep_conn.as_ref().map(|k| k.value), Some(true));
+        assert_eq!(f.read_timeout(pool).millis, 90_000);
+        assert!(f.keep_conn(pool));
         // keep_conn without keepalive in the upstream: still a new connection per request
         assert!(!f.reuses_connections(pool));
 
         let api = p(2);
         assert_eq!(api.scheme.as_deref(), Some("http"));
-        assert_eq!(api.error_logs, [2]);
-        assert_eq!(api.http_version.as_ref().unwrap().value, "1.1");
-        assert_eq!(api.connection_header.as_ref().unwrap().value, "");
-        assert_eq!(api.read_timeout.at, None);
-        assert_eq!(api.read_timeout.millis, 60_000);
+        assert_eq!(f.error_logs_of(api), [2]);
+        assert_eq!(f.http_version(api), "1.1");
+        assert_eq!(f.connection_header(api).unwrap().value, "");
+        assert_eq!(f.read_timeout(api).at, None);
+        assert_eq!(f.read_timeout(api).millis, 60_000);
         assert!(f.reuses_connections(api));
 
         let direct = p(3);
@@ -891,8 +820,8 @@ mod tests {
                 port: 8080
             }
         );
-        assert_eq!(direct.read_timeout.millis, 5_000);
-        assert_eq!(direct.http_version, None);
+        assert_eq!(f.read_timeout(direct).millis, 5_000);
+        assert_eq!(f.http_version(direct), "1.0");
         assert!(!f.reuses_connections(direct));
         assert_eq!(
             p(4).target,
@@ -908,7 +837,7 @@ mod tests {
         );
         assert_eq!(p(6).scheme.as_deref(), Some("grpc"));
         assert_eq!(p(7).scheme, None);
-        assert_eq!(p(7).read_timeout.millis, 7_200_000);
+        assert_eq!(f.read_timeout(p(7)).millis, 7_200_000);
         let db = p(8);
         assert!(db.stream);
         assert_eq!(
@@ -918,9 +847,9 @@ mod tests {
                 index: 2
             }
         );
-        assert_eq!(db.read_timeout.millis, 60_000);
-        assert_eq!(db.error_logs, [3]);
-        assert_eq!(db.server_name, None);
+        assert_eq!(f.read_timeout(db).millis, 60_000);
+        assert_eq!(f.error_logs_of(db), [3]);
+        assert_eq!(f.server_name(db), None);
 
         // what the error log names, back to the passes
         let to = |a: &str| -> Vec<usize> {
@@ -945,7 +874,7 @@ mod tests {
         assert_eq!(d.log.at, None);
         assert_eq!(d.log.target, file("/var/log/nginx/error.log"));
         assert!(d.log.note.as_deref().unwrap().starts_with("assumed"));
-        assert_eq!(f.passes[0].error_logs, [0]);
+        assert_eq!(f.error_logs_of(&f.passes[0]), [0]);
 
         // a Debian 12 binary: stderr
         let bin = "\x7fELF\0configure arguments: --prefix=/usr/share/nginx \
@@ -997,12 +926,52 @@ mod tests {
         let conn: Vec<Option<&str>> = f
             .passes
             .iter()
-            .map(|p| p.connection_header.as_ref().map(|c| c.value.as_str()))
+            .map(|p| f.connection_header(p).map(|c| c.value.as_str()))
             .collect();
         assert_eq!(conn, [Some(""), None, Some("")]);
         let reuse: Vec<bool> = f.passes.iter().map(|p| f.reuses_connections(p)).collect();
         assert_eq!(reuse, [true, false, true]);
         assert_eq!(f.passes[2].location.as_deref(), Some("/c"));
+    }
+
+    /// Locations that set nothing are forgotten as they close; what their passes inherit
+    /// and their names stay right, however they nest.
+    #[test]
+    fn nested_locations_inherit_through_forgotten_ones() {
+        let conf = "events {}\nhttp {\n\
+            server {\n\
+            server_name s;\n\
+            fastcgi_read_timeout 10s;\n\
+            location /a { fastcgi_read_timeout 20s; location /a/b { fastcgi_pass 127.0.0.1:1; } }\n\
+            location /c { location /c/d { fastcgi_read_timeout 30s; fastcgi_pass 127.0.0.1:2; }\n\
+            fastcgi_pass 127.0.0.1:3; }\n\
+            location /e { location /e/f { location /e/f/g { fastcgi_pass 127.0.0.1:4; } } }\n\
+            location /h { location /h/i { } fastcgi_pass 127.0.0.1:5; error_log /h.log; }\n\
+            }\n}\n";
+        let f = facts(&[(CONF, conf)]);
+        let got: Vec<(Option<&str>, u64, Vec<usize>)> = f
+            .passes
+            .iter()
+            .map(|p| {
+                (
+                    p.location.as_deref(),
+                    f.read_timeout(p).millis,
+                    f.error_logs_of(p),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("/a/b"), 20_000, vec![1]),
+                (Some("/c/d"), 30_000, vec![1]),
+                (Some("/c"), 10_000, vec![1]),
+                (Some("/e/f/g"), 10_000, vec![1]),
+                // its error_log comes after the pass: still its own
+                (Some("/h"), 10_000, vec![0]),
+            ]
+        );
+        assert!(f.passes.iter().all(|p| f.server_name(p) == Some("s")));
     }
 
     #[test]
