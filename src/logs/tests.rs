@@ -282,6 +282,24 @@ fn the_captured_logs_counted_through_their_configs() {
     assert_eq!(scan.facts.nginx[0].read_timeout(passes[0]).millis, 60_000);
     assert_eq!(ev.upstream_errors_for(&eagain.upstream).count(), 1);
 
+    // the same through ServiceFacts' helpers
+    let (master, www) = scan.facts.php_fpm_pool_serving(&eagain.upstream).unwrap();
+    assert_eq!(
+        (master.unit.as_str(), www.name.as_str()),
+        ("php8.2-fpm", "www")
+    );
+    let (_, sys_pool) = scan
+        .facts
+        .php_fpm_pool_logging(&ev.max_children[1].log, &ev.max_children[1].pool)
+        .unwrap();
+    assert_eq!(sys_pool.name, "sys");
+    assert_eq!(sys_pool.max_children.as_ref().unwrap().value, 1);
+    assert!(
+        scan.facts
+            .php_fpm_pool_logging("/var/log/php8.2-fpm.log", "sys")
+            .is_none()
+    );
+
     // owned data that survives a recorded snapshot: JSON there and back
     let json = serde_json::to_string(&ev).unwrap();
     assert_eq!(serde_json::from_str::<LogEvidence>(&json).unwrap(), ev);

@@ -27,6 +27,43 @@ pub struct ServiceFacts {
     pub uwsgi: Vec<UwsgiFacts>,
 }
 
+impl ServiceFacts {
+    /// The php-fpm pool listening where an nginx upstream (`unix:/path`, `host:port`, as
+    /// its error log names it) connects, and its master.
+    pub fn php_fpm_pool_serving(&self, upstream: &str) -> Option<(&PhpFpmFacts, &PhpFpmPool)> {
+        self.php_fpm.iter().find_map(|m| {
+            let pool = m.pools.iter().find(|p| {
+                p.address
+                    .as_deref()
+                    .is_some_and(|a| crate::logs::upstream_is_listener(upstream, a))
+            })?;
+            Some((m, pool))
+        })
+    }
+
+    /// The php-fpm pool named `pool` whose master writes to `log` (its error_log file, or a
+    /// syslog file for a master logging to syslog), and that master.
+    pub fn php_fpm_pool_logging(
+        &self,
+        log: &str,
+        pool: &str,
+    ) -> Option<(&PhpFpmFacts, &PhpFpmPool)> {
+        self.php_fpm.iter().find_map(|m| {
+            let writes_there = match m.error_log.as_ref().map(|l| &l.target) {
+                Some(LogTarget::File { path }) => path == log,
+                Some(LogTarget::Syslog { .. }) => crate::logs::SYSLOG_FILES.contains(&log),
+                _ => false,
+            };
+            // php-fpm names pools case-insensitively
+            let p = m
+                .pools
+                .iter()
+                .find(|p| writes_there && p.name.eq_ignore_ascii_case(pool))?;
+            Some((m, p))
+        })
+    }
+}
+
 /// A value and the line that sets it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Set<T> {
