@@ -1,12 +1,15 @@
 //! `qfix watch`: the kernel's view of the listeners, refreshed: listeners by how full their
-//! accept queue is, overflows per network namespace, TIME_WAIT per destination. `view` is a
-//! pure function of two readings (and the configured listeners, to name services); `render`
-//! lays it out for an 80-column terminal; the loop and the terminal live in the CLI.
+//! accept queue is, overflows per network namespace, TIME_WAIT per destination, and nginx's
+//! upstream errors (EAGAIN...) logged since the previous frame. `view` is a pure function of
+//! two readings, the lines logged between them and the configured listeners (to name
+//! services); `render` lays it out for an 80-column terminal; the loop and the terminal
+//! live in the CLI.
 
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::kernel::{Evidence, Sample};
+use crate::logs::follow::RecentErrors;
 use crate::services::Listener;
 
 /// How many rows of each table a frame shows.
@@ -23,6 +26,8 @@ pub struct View {
     pub namespaces: Vec<WatchedNamespace>,
     /// Outgoing destinations, the most TIME_WAIT first.
     pub destinations: Vec<WatchedDestination>,
+    /// nginx's upstream errors logged during the sample (EAGAIN, refused...), the most first.
+    pub upstream_errors: Vec<RecentErrors>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -61,7 +66,12 @@ pub struct WatchedDestination {
 }
 
 /// The view of `now`, with the rates of `sample` (from the reading before it).
-pub fn view(now: &Evidence, sample: &Sample, configured: &[Listener]) -> View {
+pub fn view(
+    now: &Evidence,
+    sample: &Sample,
+    logged: Vec<RecentErrors>,
+    configured: &[Listener],
+) -> View {
     let mut listeners = Vec::new();
     for ns in &now.namespaces {
         let delta = sample.namespaces.iter().find(|d| d.id == ns.id);
@@ -134,6 +144,7 @@ pub fn view(now: &Evidence, sample: &Sample, configured: &[Listener]) -> View {
         listeners,
         namespaces,
         destinations,
+        upstream_errors: logged,
     }
 }
 
@@ -208,6 +219,25 @@ pub fn render(v: &View, title: &str, width: usize) -> Vec<String> {
             )));
         }
     }
+    if !v.upstream_errors.is_empty() {
+        out.push(String::new());
+        out.push(fit(format!(
+            "{:<44} {:<18} {:>8}",
+            "UPSTREAM (nginx error log)", "ERROR", "PER s"
+        )));
+        for e in v.upstream_errors.iter().take(ROWS / 2) {
+            let kind = serde_json::to_value(e.kind)
+                .ok()
+                .and_then(|k| k.as_str().map(str::to_string))
+                .unwrap_or_default();
+            out.push(fit(format!(
+                "{:<44} {:<18} {:>8}",
+                cut(&e.upstream, 44),
+                kind,
+                rate(Some(e.count), v.seconds)
+            )));
+        }
+    }
     out
 }
 
@@ -274,7 +304,12 @@ mod tests {
     #[test]
     fn the_fullest_queue_comes_first_and_drops_are_rates() {
         let (now, sample) = ev();
-        let v = view(&now, &sample, &[]);
+        let logged = vec![RecentErrors {
+            upstream: "unix:/run/php/php8.2-fpm.sock".into(),
+            kind: crate::logs::UpstreamErrorKind::Eagain,
+            count: 338,
+        }];
+        let v = view(&now, &sample, logged, &[]);
         assert_eq!(v.listeners[0].fill, Some(112));
         assert_eq!(v.listeners[0].drops, Some(40));
         assert_eq!(v.listeners[1].address, "tcp 127.0.0.1:6379");
@@ -283,6 +318,11 @@ mod tests {
         let row = lines.iter().find(|l| l.contains("9/8")).unwrap();
         assert!(
             row.contains("112%") && row.trim_end().ends_with("20"),
+            "{row}"
+        );
+        let row = lines.iter().find(|l| l.contains("php8.2-fpm")).unwrap();
+        assert!(
+            row.contains("eagain") && row.trim_end().ends_with("169"),
             "{row}"
         );
     }

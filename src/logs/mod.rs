@@ -17,6 +17,7 @@
 //! Times are the logs' own local times, compared as written; lines out of order are fine
 //! (first and last are the earliest and latest seen).
 
+pub mod follow;
 pub mod nginx;
 pub mod phpfpm;
 pub mod redis;
