@@ -51,6 +51,10 @@ pub struct Cli {
     /// Read the kernel's counters twice SECS apart, to see queues overflowing now (0: once)
     #[arg(long, global = true, value_name = "SECS", default_value_t = 1.0)]
     pub sample: f64,
+    /// Read at most SIZE from the end of each service log (K, M, G; 0: read no log)
+    #[arg(long, global = true, value_name = "SIZE", default_value = "64M",
+        value_parser = crate::logs::Options::parse_bytes)]
+    pub log_bytes: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -327,6 +331,9 @@ pub fn run(cli: Cli) -> Outcome {
     let root = cli.root;
     let rules_dir = cli.rules;
     let sample = Duration::from_secs_f64(cli.sample.clamp(0.0, 60.0));
+    let logs = crate::logs::Options {
+        max_bytes: cli.log_bytes,
+    };
     let req = |keys: Vec<String>, recorded: Option<LiveState>, policy: Option<PathBuf>| Request {
         root: root.clone(),
         policy,
@@ -335,6 +342,7 @@ pub fn run(cli: Cli) -> Outcome {
         recorded,
         evidence: true,
         sample,
+        logs: Some(logs),
     };
     match cli.command {
         Command::Completions { shell } => {
@@ -350,7 +358,7 @@ pub fn run(cli: Cli) -> Outcome {
             Format::Text,
             cmd_explain(&root, rules_dir.as_deref(), &rule),
         ),
-        Command::Snapshot => done(Format::Json, cmd_snapshot(&root, sample)),
+        Command::Snapshot => done(Format::Json, cmd_snapshot(&root, sample, &logs)),
         Command::Watch {
             once,
             interval,
@@ -570,12 +578,21 @@ fn cmd_watch(
         .live
         .as_ref()
         .map_or("this host".to_string(), |l| l.host_name());
+    let nginx_logs: Vec<&str> = snap
+        .services
+        .facts
+        .nginx
+        .iter()
+        .flat_map(|n| n.log_files())
+        .collect();
+    let follow = std::cell::RefCell::new(crate::logs::follow::Follow::new(&root, &nginx_logs));
     let mut before = read();
     let mut at = std::time::Instant::now();
     let tick = |before: &crate::kernel::Evidence, at: std::time::Instant| {
         let now = read();
+        let logged = follow.borrow_mut().read(&root);
         let sample = crate::kernel::deltas(before, &now, at.elapsed().as_secs_f64());
-        let view = crate::watch::view(&now, &sample, configured);
+        let view = crate::watch::view(&now, &sample, logged, configured);
         (now, view)
     };
     if once {
@@ -609,8 +626,12 @@ fn cmd_watch(
     }
 }
 
-fn cmd_snapshot(root: &Path, sample: Duration) -> Result<Outcome, Vec<Error>> {
-    let state = snapshot::record(root, sample).map_err(|e| vec![e])?;
+fn cmd_snapshot(
+    root: &Path,
+    sample: Duration,
+    logs: &crate::logs::Options,
+) -> Result<Outcome, Vec<Error>> {
+    let state = snapshot::record(root, sample, logs).map_err(|e| vec![e])?;
     output::json(&state);
     Ok(Outcome::Clean)
 }
@@ -791,6 +812,7 @@ fn run_apply(
         .then(|| {
             Snapshot::read(&Request {
                 sample: Duration::ZERO,
+                logs: None,
                 ..req.clone()
             })
             .ok()
@@ -857,6 +879,7 @@ fn prove_restarts(
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let quick = Request {
         sample: Duration::ZERO,
+        logs: None,
         ..req.clone()
     };
     loop {

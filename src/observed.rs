@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::kernel::{Evidence, KernelListener, Match, Namespace, Proto, Source, TableKind};
+use crate::logs::{LogEvidence, Tally};
 use crate::services::Listener;
 use crate::snapshot::Snapshot;
 
@@ -31,15 +32,69 @@ pub enum Observed {
         delta: Option<u64>,
         seconds: Option<f64>,
     },
-    /// Lines of a log that say the same.
+    /// Lines of a log that say the same: how many, the earliest and latest time, and the
+    /// most recent one (its line number when the whole file was read, and its offset).
     Log {
         path: String,
-        line: usize,
+        /// What was counted.
+        message: String,
         count: u64,
         first: Option<String>,
         last: Option<String>,
-        message: String,
+        line: Option<u64>,
+        offset: u64,
+        sample: String,
     },
+}
+
+/// A log tally as evidence.
+pub fn log(path: &str, message: &str, t: &Tally) -> Observed {
+    Observed::Log {
+        path: path.to_string(),
+        message: message.to_string(),
+        count: t.count,
+        first: t.first.as_ref().map(|f| f.as_str().to_string()),
+        last: t.last.as_ref().map(|f| f.as_str().to_string()),
+        line: t.sample.line,
+        offset: t.sample.offset,
+        sample: t.sample.text.clone(),
+    }
+}
+
+/// Where a tally's most recent line is: `/var/log/nginx/error.log:1234`, or its byte offset
+/// when only the tail was read (the line number is then unknown).
+pub fn log_at(path: &str, t: &Tally) -> String {
+    match t.sample.line {
+        Some(n) => format!("{path}:{n}"),
+        None => format!("{path} at byte {}", t.sample.offset),
+    }
+}
+
+/// "between 2026-12-04T10:00:01 and 2026-12-04T10:00:03", "at T", or nothing.
+pub fn log_when(t: &Tally) -> String {
+    match (&t.first, &t.last) {
+        (Some(a), Some(b)) if a != b => format!(" between {} and {}", a.as_str(), b.as_str()),
+        (Some(a), _) | (None, Some(a)) => format!(" at {}", a.as_str()),
+        (None, None) => String::new(),
+    }
+}
+
+/// The size of an accept queue and how qfix knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    pub size: i64,
+    /// `observed`, or `inferred from backlog 511 and somaxconn 128`.
+    pub how: String,
+}
+
+impl std::fmt::Display for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.how == "observed" {
+            write!(f, "observed {}", self.size)
+        } else {
+            write!(f, "{}, {}", self.size, self.how)
+        }
+    }
 }
 
 /// A configured listener's socket.
@@ -100,6 +155,43 @@ impl Snapshot {
     /// The kernel evidence, when it was read (live, or recorded with `qfix snapshot`).
     pub fn evidence(&self) -> Option<&Evidence> {
         self.live.as_ref()?.evidence.as_ref()
+    }
+
+    /// What the services' logs said, when they were read.
+    pub fn logs(&self) -> Option<&LogEvidence> {
+        self.live.as_ref()?.logs.as_ref()
+    }
+
+    /// The configured listener an upstream reaches, as nginx's error log names it
+    /// (`unix:/run/php/php8.2-fpm.sock`, `127.0.0.1:9000`).
+    pub fn listener_for_upstream(&self, upstream: &str) -> Option<&Listener> {
+        self.services
+            .listeners
+            .iter()
+            .find(|l| crate::logs::upstream_is_listener(upstream, &l.address))
+    }
+
+    /// A listener's accept queue: the kernel's Send-Q when its socket was read, else what
+    /// listen() gives it with the live somaxconn (inferred).
+    pub fn queue_of(&self, l: &Listener) -> Option<Queue> {
+        if let Some(seen) = self.socket_of(l)
+            && let Some(b) = seen.socket.backlog
+        {
+            return Some(Queue {
+                size: i64::from(b),
+                how: "observed".into(),
+            });
+        }
+        let som = self
+            .live
+            .as_ref()?
+            .value(crate::limits::SOMAXCONN)
+            .and_then(crate::sysctl::as_int)?;
+        let r = l.requested?;
+        Some(Queue {
+            size: crate::limits::effective(r, som),
+            how: format!("inferred from backlog {r} and somaxconn {som}"),
+        })
     }
 
     /// Whether the listening sockets of qfix's own network namespace could be read for this

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::host::Host;
 use crate::kernel::{self, Evidence};
 use crate::limits::{self, Version};
+use crate::logs::{self, LogEvidence};
 use crate::policy::{self, Policy};
 use crate::root::Root;
 use crate::rules::{self, Rule};
@@ -43,6 +44,8 @@ pub struct Request {
     pub evidence: bool,
     /// Take the counters twice this far apart (`--sample SECS`; zero: once).
     pub sample: Duration,
+    /// Read the tails of the services' logs (with the evidence), this much of each.
+    pub logs: Option<logs::Options>,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +97,9 @@ pub struct LiveState {
     /// or no /proc to read them from).
     #[serde(default)]
     pub evidence: Option<Evidence>,
+    /// What the services' logs said (`None`: not read).
+    #[serde(default)]
+    pub logs: Option<LogEvidence>,
 }
 
 impl LiveState {
@@ -112,6 +118,7 @@ impl LiveState {
             sysctls: BTreeMap::new(),
             unreadable: BTreeSet::new(),
             evidence: None,
+            logs: None,
         }
     }
 
@@ -237,6 +244,10 @@ impl Snapshot {
             if req.evidence && req.recorded.is_none() {
                 let _t = crate::trace::phase("evidence");
                 l.evidence = evidence(&host.root, req.sample);
+                if let Some(opts) = &req.logs {
+                    let _t = crate::trace::phase("logs");
+                    l.logs = Some(LogEvidence::read(&host, &services.facts, opts));
+                }
             }
             l
         });
@@ -269,13 +280,20 @@ impl Snapshot {
         self.live.as_ref()?.kernel()
     }
 
-    /// The value the kernel gives a key nothing sets at boot, where it is known (somaxconn,
-    /// by kernel version).
-    pub fn kernel_default(&self, key: &str) -> Option<i64> {
-        match key {
-            limits::SOMAXCONN => self.kernel().map(limits::default_somaxconn),
-            _ => None,
+    /// The value the kernel gives a key nothing sets at boot, where it is known: somaxconn by
+    /// kernel version, the others from the live-sysctl-not-persisted rule's table.
+    pub fn kernel_default(&self, key: &str) -> Option<String> {
+        if key == limits::SOMAXCONN {
+            return self
+                .kernel()
+                .map(|k| limits::default_somaxconn(k).to_string());
         }
+        self.rules.iter().find_map(|r| match &r.kind {
+            rules::Kind::LiveSysctlNotPersisted(p) => {
+                p.default_of(key, self.kernel()).map(str::to_string)
+            }
+            _ => None,
+        })
     }
 
     /// The text of a file read into the snapshot (`None`: missing or never read).
@@ -316,9 +334,9 @@ fn is_procfs(path: &Path) -> bool {
     rustix::fs::statfs(path).is_ok_and(procfs)
 }
 
-/// The live state of a host for `qfix snapshot`: every key under /proc/sys, and the
-/// kernel's sockets and counters (sampled `wait` apart).
-pub fn record(root: &Path, wait: Duration) -> Result<LiveState, Error> {
+/// The live state of a host for `qfix snapshot`: every key under /proc/sys, the kernel's
+/// sockets and counters (sampled `wait` apart), and what the services' logs say.
+pub fn record(root: &Path, wait: Duration, log: &logs::Options) -> Result<LiveState, Error> {
     let host = Host::new(Root::new(root)?);
     let Some(live) = &host.live else {
         return Err(Error::msg(format!(
@@ -339,6 +357,8 @@ pub fn record(root: &Path, wait: Duration) -> Result<LiveState, Error> {
     }
     describe(&host, &mut state);
     state.evidence = evidence(&host.root, wait);
+    let services = services::scan(&host);
+    state.logs = Some(LogEvidence::read(&host, &services.facts, log));
     Ok(state)
 }
 

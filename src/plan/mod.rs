@@ -345,7 +345,7 @@ fn fixes(
         // a key nothing sets at boot keeps the kernel's default, which may be the target
         let at_boot = boot
             .map(str::to_string)
-            .or_else(|| snap.kernel_default(key).map(|d| d.to_string()));
+            .or_else(|| snap.kernel_default(key));
         if at_boot.is_none_or(|b| !same_value(&b, target)) {
             let reason = format!("{key} = {target}");
             if let Err(e) = placement::place(snap, key, target, &mut files, safe, &reason) {

@@ -26,11 +26,21 @@ pub struct Default {
     pub since: Option<Version>,
 }
 
+impl Params {
+    /// The kernel's default for `key` on this kernel, when the rule knows it.
+    pub fn default_of(&self, key: &str, kernel: Option<Version>) -> Option<&str> {
+        self.defaults
+            .iter()
+            .find(|d| d.key == key && d.since.is_none_or(|s| kernel.is_some_and(|k| k >= s)))
+            .map(|d| d.value.as_str())
+    }
+}
+
 impl Check for Params {
     fn eval<'s>(&self, rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>) {
         let kernel = cx.kernel();
         for d in &self.defaults {
-            if d.since.is_some_and(|s| kernel.is_none_or(|k| k < s)) {
+            if self.default_of(&d.key, kernel).is_none() {
                 continue;
             }
             let Some(live) = cx.live(&d.key) else { continue };

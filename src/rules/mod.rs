@@ -90,6 +90,8 @@ kinds! {
     WorldWritable: world_writable,
     EphemeralPorts: ephemeral_ports,
     LiveSysctlNotPersisted: live_sysctl_not_persisted,
+    UpstreamErrors: upstream_errors,
+    PoolSaturated: pool_saturated,
 }
 
 fn kebab(module: &str) -> String {
@@ -429,7 +431,11 @@ impl<'s> Context<'s, '_> {
         let winner = self.snap.boot.winner(key);
         let boot = match winner {
             Some(a) => crate::sysctl::as_int(&a.value),
-            None => self.snap.kernel_default(key).or(live),
+            None => self
+                .snap
+                .kernel_default(key)
+                .and_then(|d| crate::sysctl::as_int(&d))
+                .or(live),
         };
         let boot_at = winner.map(|a| loc(&a.path, a.line));
         let mut out = Vec::new();

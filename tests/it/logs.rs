@@ -257,27 +257,7 @@ fn a_burst_on_a_small_pool_is_counted_in_nginx_and_php_fpm_logs() {
                 TcpStream::connect("127.0.0.1:8080").is_ok()
             });
 
-            // 300 requests at once
-            let go = Arc::new(Barrier::new(REQUESTS));
-            let clients: Vec<_> = (0..REQUESTS)
-                .map(|_| {
-                    let go = go.clone();
-                    std::thread::Builder::new()
-                        .stack_size(128 << 10)
-                        .spawn(move || {
-                            go.wait();
-                            request()
-                        })
-                        .unwrap()
-                })
-                .collect();
-            let codes: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
-            let bad_gateway = codes.iter().filter(|c| **c == 502).count() as u64;
-            let ok = codes.iter().filter(|c| **c == 200).count();
-            eprintln!(
-                "burst: {REQUESTS} requests, {ok} x 200, {bad_gateway} x 502, {} other",
-                REQUESTS - ok - bad_gateway as usize
-            );
+            let bad_gateway = burst();
             assert!(bad_gateway > 0, "no 502 at all: the queue never overflowed");
             // php-fpm checks its pools once a second
             std::thread::sleep(Duration::from_millis(1500));
@@ -355,6 +335,140 @@ fn a_burst_on_a_small_pool_is_counted_in_nginx_and_php_fpm_logs() {
                 nginx.error_logs[logs[0]].log.file(),
                 Some("/var/log/nginx/error.log")
             );
+
+            // the plan cites them, tied to the pool's socket as the kernel holds it
+            plan_cites_the_incident(e.tally.count, n, m.tally.count);
+            watch_counts_eagain_as_it_happens();
         },
     );
+}
+
+/// `qfix plan` on this namespace: the EAGAIN lines with their count and last line, tied to the
+/// pool's observed queue; the backlog finding they confirm raised to error; the pool's
+/// max_children with the arithmetic from the queue (observed 128), the workers (2) and
+/// nginx's default fastcgi_read_timeout (60s).
+fn plan_cites_the_incident(eagain: u64, line: usize, saturated: u64) {
+    let out = Command::new(env!("CARGO_BIN_EXE_qfix"))
+        .args(["plan", "--format", "json", "--sample", "0"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let findings = v["findings"].as_array().unwrap();
+    let about_pool = |code: &str| -> Vec<&serde_json::Value> {
+        findings
+            .iter()
+            .filter(|f| f["rule"] == code && f["listener"] == "php-fpm www")
+            .collect()
+    };
+    let upstream = about_pool("QF114");
+    assert_eq!(upstream.len(), 1, "{stdout}");
+    let msg = upstream[0]["message"].as_str().unwrap();
+    eprintln!("QF114: {msg}");
+    assert!(
+        msg.contains(&format!(
+            "{eagain} connects to unix:{SOCK} failed with EAGAIN"
+        )) && msg.contains(&format!("(/var/log/nginx/error.log:{line})"))
+            && msg.contains("its accept queue (observed 128) overflowed"),
+        "{msg}"
+    );
+    let log = &upstream[0]["evidence"][0];
+    assert_eq!(
+        (&log["kind"], &log["count"], &log["line"]),
+        (&"log".into(), &eagain.into(), &(line as u64).into()),
+        "{log}"
+    );
+
+    let pool = about_pool("QF115");
+    assert_eq!(pool.len(), 1, "{stdout}");
+    let msg = pool[0]["message"].as_str().unwrap();
+    eprintln!("QF115: {msg}");
+    assert!(
+        msg.contains(&format!(
+            "reached pm.max_children (2) {}",
+            if saturated == 1 {
+                "once".to_string()
+            } else {
+                format!("{saturated} times")
+            }
+        )) && msg.contains(&format!(
+            "{eagain} connects to its socket failed with EAGAIN"
+        )) && msg.contains("fastcgi_read_timeout 60s")
+            && msg.contains("a queue of 128 (observed)")
+            && msg.contains("60s x 2 / 128 = 938 ms"),
+        "{msg}"
+    );
+
+    let confirmed: Vec<_> = findings
+        .iter()
+        .filter(|f| {
+            f["listener"] == "php-fpm www"
+                && ["QF101", "QF103"].contains(&f["rule"].as_str().unwrap_or(""))
+        })
+        .collect();
+    assert!(
+        !confirmed.is_empty(),
+        "no backlog finding for the pool: {stdout}"
+    );
+    for f in confirmed {
+        assert_eq!(f["severity"], "error", "{f}");
+        assert!(
+            f["message"]
+                .as_str()
+                .unwrap()
+                .contains("confirmed by nginx's log"),
+            "{f}"
+        );
+    }
+}
+
+/// 300 requests at once; the number answered 502.
+fn burst() -> u64 {
+    let go = Arc::new(Barrier::new(REQUESTS));
+    let clients: Vec<_> = (0..REQUESTS)
+        .map(|_| {
+            let go = go.clone();
+            std::thread::Builder::new()
+                .stack_size(128 << 10)
+                .spawn(move || {
+                    go.wait();
+                    request()
+                })
+                .unwrap()
+        })
+        .collect();
+    let codes: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let bad_gateway = codes.iter().filter(|c| **c == 502).count() as u64;
+    let ok = codes.iter().filter(|c| **c == 200).count();
+    eprintln!(
+        "burst: {REQUESTS} requests, {ok} x 200, {bad_gateway} x 502, {} other",
+        REQUESTS - ok - bad_gateway as usize
+    );
+    bad_gateway
+}
+
+/// `qfix watch --once` over a second burst: the EAGAIN lines nginx logs meanwhile, and only
+/// those (the first burst's are older than the watch), counted for the pool's socket.
+fn watch_counts_eagain_as_it_happens() {
+    let watch = Command::new(env!("CARGO_BIN_EXE_qfix"))
+        .args(["watch", "--once", "--interval", "4", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the watch reads the configs and notes where each log ends before it sleeps
+    std::thread::sleep(Duration::from_millis(1000));
+    let bad_gateway = burst();
+    let out = watch.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let eagain: Vec<_> = v["upstream_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "eagain" && e["upstream"] == format!("unix:{SOCK}"))
+        .collect();
+    eprintln!("watch: {eagain:?} ({bad_gateway} x 502 in the second burst)");
+    assert_eq!(eagain.len(), 1, "{v}");
+    assert_eq!(eagain[0]["count"], bad_gateway, "{v}");
 }

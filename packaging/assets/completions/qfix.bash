@@ -101,7 +101,7 @@ _qfix() {
 
     case "${cmd}" in
         qfix)
-            opts="-h -V --root --rules --sample --help --version blame plan apply rollback listeners watch snapshot rules explain completions man schema help"
+            opts="-h -V --root --rules --sample --log-bytes --help --version blame plan apply rollback listeners watch snapshot rules explain completions man schema help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -119,6 +119,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -127,7 +131,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__apply)
-            opts="-y -h --set --policy --strategy --yes --unsafe-fixes --persist-only --restart --lock-timeout --format --root --rules --sample --help"
+            opts="-y -h --set --policy --strategy --yes --unsafe-fixes --persist-only --restart --lock-timeout --format --root --rules --sample --log-bytes --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -165,6 +169,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -173,7 +181,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__blame)
-            opts="-h --snapshot --max-age --format --root --rules --sample --help"
+            opts="-h --snapshot --max-age --format --root --rules --sample --log-bytes --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -203,6 +211,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -211,7 +223,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__completions)
-            opts="-h --root --rules --sample --help bash elvish fish powershell zsh"
+            opts="-h --root --rules --sample --log-bytes --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -226,6 +238,10 @@ _qfix() {
                     return 0
                     ;;
                 --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -237,7 +253,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__explain)
-            opts="-h --root --rules --sample --help QF001 unparsable-sysctl-line QF002 live-differs-from-boot QF003 overridden-assignment QF004 sysctl-conf-not-read-at-boot QF005 unknown-sysctl-key QF006 somaxconn-above-kernel-limit QF007 value-differs-from-desired QF008 stale-waiver QF009 world-writable-config QF100 unreadable-service-config QF101 backlog-capped-by-somaxconn QF102 uwsgi-listen-above-somaxconn QF103 effective-backlog-too-small QF104 syn-backlog-below-somaxconn QF105 conflicting-backlogs-on-one-socket QF106 somaxconn-too-small QF110 listener-needs-restart QF111 accept-queue-overflow QF112 service-not-running QF113 container-somaxconn-too-small"
+            opts="-h --root --rules --sample --log-bytes --help QF001 unparsable-sysctl-line QF002 live-differs-from-boot QF003 overridden-assignment QF004 sysctl-conf-not-read-at-boot QF005 unknown-sysctl-key QF006 somaxconn-above-kernel-limit QF007 value-differs-from-desired QF008 stale-waiver QF009 world-writable-config QF100 unreadable-service-config QF101 backlog-capped-by-somaxconn QF102 uwsgi-listen-above-somaxconn QF103 effective-backlog-too-small QF104 syn-backlog-below-somaxconn QF105 conflicting-backlogs-on-one-socket QF106 somaxconn-too-small QF110 listener-needs-restart QF111 accept-queue-overflow QF112 service-not-running QF113 container-somaxconn-too-small QF114 upstream-errors-in-log QF115 worker-pool-saturated QF120 ephemeral-ports-running-out QF121 live-sysctl-not-persisted"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -252,6 +268,10 @@ _qfix() {
                     return 0
                     ;;
                 --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -459,7 +479,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__listeners)
-            opts="-h --snapshot --max-age --format --root --rules --sample --help"
+            opts="-h --snapshot --max-age --format --root --rules --sample --log-bytes --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -489,6 +509,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -497,7 +521,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__man)
-            opts="-h --dir --root --rules --sample --help"
+            opts="-h --dir --root --rules --sample --log-bytes --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -519,6 +543,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -527,7 +555,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__plan)
-            opts="-h --set --policy --strategy --snapshot --max-age --format --all --out --root --rules --sample --help"
+            opts="-h --set --policy --strategy --snapshot --max-age --format --all --out --root --rules --sample --log-bytes --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -573,6 +601,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -581,7 +613,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__rollback)
-            opts="-y -h --yes --force --lock-timeout --format --root --rules --sample --help"
+            opts="-y -h --yes --force --lock-timeout --format --root --rules --sample --log-bytes --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -607,6 +639,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -615,7 +651,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__rules)
-            opts="-h --format --root --rules --sample --help"
+            opts="-h --format --root --rules --sample --log-bytes --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -637,6 +673,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -645,7 +685,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__schema)
-            opts="-h --dir --root --rules --sample --help"
+            opts="-h --dir --root --rules --sample --log-bytes --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -667,6 +707,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -675,7 +719,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__snapshot)
-            opts="-h --root --rules --sample --help"
+            opts="-h --root --rules --sample --log-bytes --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -693,6 +737,10 @@ _qfix() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -701,7 +749,7 @@ _qfix() {
             return 0
             ;;
         qfix__subcmd__watch)
-            opts="-h --once --interval --format --root --rules --sample --help"
+            opts="-h --once --interval --format --root --rules --sample --log-bytes --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -724,6 +772,10 @@ _qfix() {
                     return 0
                     ;;
                 --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

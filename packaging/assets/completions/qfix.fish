@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_qfix_global_optspecs
-    string join \n root= rules= sample= h/help V/version
+    string join \n root= rules= sample= log-bytes= h/help V/version
 end
 
 function __fish_qfix_needs_command
@@ -27,6 +27,7 @@ end
 complete -c qfix -n "__fish_qfix_needs_command" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_needs_command" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_needs_command" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_needs_command" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_needs_command" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_needs_command" -s V -l version -d 'Print version'
 complete -c qfix -n "__fish_qfix_needs_command" -f -a "blame" -d 'Show each key\'s live value, boot value, the winning assignment and what it overrides'
@@ -49,6 +50,7 @@ json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand blame" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand blame" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand blame" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand blame" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand blame" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l set -d 'Desired exact value, e.g. --set net.core.somaxconn=4096 (repeatable)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l policy -d 'Policy file (default: /etc/qfix/policy.toml in the root)' -r -F
@@ -62,6 +64,7 @@ complete -c qfix -n "__fish_qfix_using_subcommand plan" -l out -d 'Save the plan
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand plan" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l all -d 'List every finding and every diff (by default: per rule and service, a count and the three worst)'
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l set -d 'Desired exact value, e.g. --set net.core.somaxconn=4096 (repeatable)' -r
@@ -74,6 +77,7 @@ json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand apply" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -s y -l yes -d 'Apply without asking: all safe changes (and needs-review ones with --unsafe-fixes)'
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l unsafe-fixes -d 'With --yes, also apply changes classed "needs review"'
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l persist-only -d 'Only write files; do not write /proc/sys (images, read-only containers)'
@@ -85,6 +89,7 @@ json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -s y -l yes -d 'Do not ask'
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l force -d 'Also restore files and live values changed since the apply (default: refuse a changed file, leave a changed live value)'
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -s h -l help -d 'Print help'
@@ -95,6 +100,7 @@ json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand watch" -l interval -d 'Seconds between readings' -r
 complete -c qfix -n "__fish_qfix_using_subcommand watch" -l format -d 'Output format (with --once)' -r -f -a "text\t''
@@ -102,35 +108,42 @@ json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand watch" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand watch" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand watch" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand watch" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand watch" -l once -d 'Print one sample (two readings INTERVAL apart) and exit'
 complete -c qfix -n "__fish_qfix_using_subcommand watch" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -l format -d 'Output format: text for people, json for tools (shapes in the README)' -r -f -a "text\t''
 json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand rules" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand completions" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand completions" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand completions" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand completions" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand man" -l dir -d 'Write qfix.1 and one page per command (qfix-plan.1, ...) into DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand man" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand man" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand man" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand man" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand man" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -l dir -d 'Write every schema to DIR/qfix-NAME.schema.json' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand schema" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "blame" -d 'Show each key\'s live value, boot value, the winning assignment and what it overrides'
 complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "plan" -d 'Report findings and propose the changes toward the desired state'
@@ -185,3 +198,11 @@ complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF112' -d 'A c
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'service-not-running' -d 'A configured service has no listening socket: it is not running'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF113' -d 'A container\'s network namespace caps its listeners with its own, small somaxconn'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'container-somaxconn-too-small' -d 'A container\'s network namespace caps its listeners with its own, small somaxconn'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF114' -d 'nginx\'s error log shows connects to an upstream failing'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'upstream-errors-in-log' -d 'nginx\'s error log shows connects to an upstream failing'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF115' -d 'A php-fpm pool reached its max_children: every worker was busy'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'worker-pool-saturated' -d 'A php-fpm pool reached its max_children: every worker was busy'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF120' -d 'One destination holds a large share of the local port range, or connects failed for want of a local port'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'ephemeral-ports-running-out' -d 'One destination holds a large share of the local port range, or connects failed for want of a local port'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'QF121' -d 'A live network sysctl differs from the kernel\'s default and no file persists it'
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -f -a 'live-sysctl-not-persisted' -d 'A live network sysctl differs from the kernel\'s default and no file persists it'
