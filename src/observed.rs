@@ -157,6 +157,40 @@ impl Snapshot {
         self.live.as_ref()?.evidence.as_ref()
     }
 
+    /// What could not be seen of the running system, and why: the kernel's notes (not root,
+    /// no unix_diag, hidepid...), logs not read (missing, a FIFO, the journal...).
+    pub fn notes(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        if let Some(ev) = self.evidence() {
+            out.extend(ev.notes.iter().map(|n| n.message.clone()));
+        }
+        if let Some(logs) = self.logs() {
+            let mut missing: Vec<&str> = Vec::new();
+            for f in &logs.files {
+                match &f.notes[..] {
+                    [] => {}
+                    [only] if only == "missing" => missing.push(&f.path),
+                    notes => out.push(format!("log {}: {}", f.path, notes.join("; "))),
+                }
+            }
+            match missing.len() {
+                0 => {}
+                1 => out.push(format!("log {}: missing", missing[0])),
+                n => out.push(format!(
+                    "{n} logs missing: {}{}",
+                    missing[..n.min(3)].join(", "),
+                    if n > 3 {
+                        format!(" and {} more", n - 3)
+                    } else {
+                        String::new()
+                    }
+                )),
+            }
+            out.extend(logs.notes.iter().cloned());
+        }
+        out
+    }
+
     /// What the services' logs said, when they were read.
     pub fn logs(&self) -> Option<&LogEvidence> {
         self.live.as_ref()?.logs.as_ref()

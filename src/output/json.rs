@@ -66,6 +66,8 @@ pub struct PlanOut<'a> {
     pub restarts: &'a [Restart],
     /// Input qfix could not read or a change it refuses to propose: exit code 1.
     pub errors: Vec<ErrorOut>,
+    /// What qfix could not see of the running system (sockets, logs), and why.
+    pub notes: &'a [String],
 }
 
 /// A change as a plan shows it (the full contents stay in saved plans only).
@@ -100,6 +102,7 @@ impl<'a> PlanOut<'a> {
             commands: p.commands(),
             restarts: &p.restarts,
             errors: p.errors.iter().map(ErrorOut::from).collect(),
+            notes: &p.notes,
         }
     }
 }

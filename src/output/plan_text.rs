@@ -90,6 +90,12 @@ pub fn write(w: &mut dyn Write, p: &Plan, view: View) -> io::Result<()> {
         let head = format!("  {} {} ({}): ", r.verb(), r.unit, r.service);
         view.wrap(w, &head, "      ", &r.reason)?;
     }
+    if !p.notes.is_empty() {
+        writeln!(w, "\nnot seen ({}):", p.notes.len())?;
+        for n in &p.notes {
+            view.wrap(w, "  ", "      ", n)?;
+        }
+    }
     match (p.changes.is_empty(), p.restarts.is_empty()) {
         (true, true) => writeln!(w, "\nnothing to change")?,
         (true, false) => writeln!(

@@ -96,6 +96,9 @@ pub struct Plan {
     /// Findings about input that cannot be parsed: these also block apply.
     #[serde(skip)]
     pub bad_input: usize,
+    /// What qfix could not see of the running system (sockets, logs), and why.
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -202,6 +205,7 @@ pub fn build(snap: &Snapshot, goals: &Goals) -> Plan {
     }
     Plan {
         offline: snap.offline(),
+        notes: snap.notes(),
         findings: outcome.findings,
         changes,
         restarts,
