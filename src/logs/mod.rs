@@ -41,6 +41,9 @@ pub use time::LogTime;
 
 /// `--log-bytes`: how much of each log's end is read.
 pub const DEFAULT_LOG_BYTES: u64 = 64 << 20;
+/// All logs together are read at most this many times `--log-bytes` (a host with thousands
+/// of per-site logs is read in bounded time too).
+pub const TOTAL_BUDGET_FILES: u64 = 4;
 /// Where a service logging to syslog ends up in files (Debian, RHEL).
 pub const SYSLOG_FILES: [&str; 2] = ["/var/log/syslog", "/var/log/messages"];
 /// Longest sample line kept (nginx's lines stop at 2048 bytes).
@@ -207,8 +210,26 @@ impl LogEvidence {
         let mut counts = Counts::default();
         let mut syslog_seen = false;
         let mut syslog_wanted = false;
+        // a directory that does not exist holds none of its logs: looked at once
+        let mut dirs: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
+        let mut budget = opts.max_bytes.saturating_mul(TOTAL_BUDGET_FILES);
         for src in &sources {
             syslog_wanted |= src.optional;
+            let dir = crate::root::parent(&src.path);
+            let dir_exists = *dirs.entry(dir).or_insert_with(|| host.root.is_dir(dir));
+            if !dir_exists {
+                if !src.optional {
+                    ev.files.push(src.unread("missing"));
+                }
+                continue;
+            }
+            if budget == 0 && opts.max_bytes > 0 {
+                ev.files.push(src.unread(&format!(
+                    "not read: the other logs used the whole budget ({} MiB, {TOTAL_BUDGET_FILES} x --log-bytes)",
+                    opts.max_bytes.saturating_mul(TOTAL_BUDGET_FILES) >> 20
+                )));
+                continue;
+            }
             if opts.max_bytes == 0 {
                 ev.files.push(LogFile {
                     path: src.path.clone(),
@@ -233,7 +254,12 @@ impl LogEvidence {
                 }
             };
             syslog_seen |= src.optional;
-            ev.files.push(read_one(host, src, &file, opts, &mut counts));
+            let each = Options {
+                max_bytes: opts.max_bytes.min(budget),
+            };
+            let read = read_one(host, src, &file, &each, &mut counts);
+            budget -= read.window.as_ref().map_or(0, |w| w.bytes_read).min(budget);
+            ev.files.push(read);
         }
         if syslog_wanted && !syslog_seen && opts.max_bytes > 0 {
             ev.notes.push(format!(
@@ -378,14 +404,17 @@ fn sources(facts: &ServiceFacts) -> (Vec<Source>, Vec<String>) {
 #[derive(Default)]
 struct Sources {
     out: Vec<Source>,
+    /// Where each path is in `out` (a busy nginx names thousands of logs).
+    index: std::collections::HashMap<String, usize>,
     notes: Vec<String>,
 }
 
 impl Sources {
     fn add(&mut self, path: &str, s: Service, optional: bool) {
-        let i = match self.out.iter().position(|x| x.path == path) {
-            Some(i) => i,
+        let i = match self.index.get(path) {
+            Some(&i) => i,
             None => {
+                self.index.insert(path.to_string(), self.out.len());
                 self.out.push(Source {
                     path: path.to_string(),
                     nginx: false,

@@ -389,6 +389,52 @@ fn a_2gib_log_is_read_only_in_its_last_64_mib() {
     assert!(ev.upstream_errors.is_empty());
 }
 
+/// Thousands of per-site logs are read in bounded time: all together at most
+/// TOTAL_BUDGET_FILES x --log-bytes, the rest named as not read; the logs of a directory
+/// that does not exist are missing without a look at each.
+#[test]
+fn many_logs_share_one_budget() {
+    let d = tempfile::tempdir().unwrap();
+    let mut conf = String::from("error_log /var/log/nginx/error.log;\nevents {}\nhttp {\n");
+    for i in 0..6 {
+        conf += &format!(
+            "server {{ listen 127.0.0.1:{}; error_log /var/log/nginx/site{i}.log; }}\n",
+            8000 + i
+        );
+    }
+    conf += "server { listen 127.0.0.1:9000; error_log /var/log/gone/site.log; }\n}\n";
+    write(d.path(), &[("/etc/nginx/nginx.conf", &conf)]);
+    let line = ERROR_LOG.lines().next().unwrap();
+    let big = format!("{line}\n").repeat(8192 / line.len() + 1);
+    for i in 0..6 {
+        write(d.path(), &[(&format!("/var/log/nginx/site{i}.log"), &big)]);
+    }
+    let ev = evidence(d.path(), &Options { max_bytes: 4096 });
+    let read: u64 = ev
+        .files
+        .iter()
+        .filter_map(|f| f.window.as_ref())
+        .map(|w| w.bytes_read)
+        .sum();
+    assert_eq!(read, 4096 * TOTAL_BUDGET_FILES, "{ev:#?}");
+    let over: Vec<&str> = ev
+        .files
+        .iter()
+        .filter(|f| f.notes.iter().any(|n| n.contains("whole budget")))
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(
+        over,
+        ["/var/log/nginx/site4.log", "/var/log/nginx/site5.log"]
+    );
+    let gone = ev
+        .files
+        .iter()
+        .find(|f| f.path == "/var/log/gone/site.log")
+        .unwrap();
+    assert_eq!(gone.notes, ["missing"]);
+}
+
 /// A log truncated while it is read: the read stops at the new end, counts what it read,
 /// and says so.
 #[test]
