@@ -192,65 +192,37 @@ impl LiveState {
 }
 
 impl Snapshot {
-    /// Read the host: policy and rules first (they say which live values matter), then the
-    /// sysctl files, the services, and the live values.
+    /// Read the host: the services' configs on one thread; beside them policy and rules
+    /// (they say which live values matter), the sysctl files, the live values and the
+    /// kernel's evidence; then the logs the services name.
     pub fn read(req: &Request) -> Result<Snapshot, Vec<Error>> {
         let root = Root::new(&req.root).map_err(|e| vec![e])?;
         let host = Host::new(root);
-        let policy = {
-            let _t = crate::trace::phase("policy");
-            read_policy(&host, req.policy.as_deref())
-        };
-        let rules = {
-            let _t = crate::trace::phase("rules");
-            rules::load(&host, req.rules_dir.as_deref())
-        };
-        let (policy, rules) = match (policy, rules) {
-            (Ok(p), Ok(r)) => (p, r),
-            (p, r) => {
-                let mut errs = p.err().unwrap_or_default();
-                errs.extend(r.err().unwrap_or_default());
-                return Err(errs);
-            }
-        };
-        let (sysctl, boot) = {
-            let _t = crate::trace::phase("sysctl");
-            let layout = Layout::read(&host);
-            let boot = Boot::resolve(&layout, &BTreeMap::new());
-            (layout, boot)
-        };
-        let services = {
-            let _t = crate::trace::phase("services");
-            services::scan(&host)
-        };
-        let mut errors = Vec::new();
-        let live = match &req.recorded {
-            Some(state) => Some(state.clone()),
-            None => host.live.as_ref().map(|live| {
-                let _t = crate::trace::phase("live");
-                let mut wanted: Vec<String> = boot.keys().iter().map(|k| k.to_string()).collect();
-                wanted.extend(rules::live_keys(&rules));
-                wanted.extend(policy.sysctl.iter().map(|p| p.key.clone()));
-                wanted.extend(req.keys.iter().map(|k| normalize_key(k)));
-                read_live(&host, live, &wanted, &mut errors)
-            }),
-        };
-        let live = live.map(|mut l| {
-            if l.kernel_release.is_none() && host.root.is_host() {
-                l.kernel_release = nix::sys::utsname::uname()
-                    .ok()
-                    .map(|u| u.release().to_string_lossy().into_owned());
-            }
-            if req.evidence && req.recorded.is_none() {
-                let _t = crate::trace::phase("evidence");
-                l.evidence = evidence(&host.root, req.sample);
-                if let Some(opts) = &req.logs {
-                    let _t = crate::trace::phase("logs");
-                    l.logs = Some(LogEvidence::read(&host, &services.facts, opts));
-                }
-            }
-            l
+        let (system, services) = std::thread::scope(|s| {
+            let services = s.spawn(|| {
+                let _t = crate::trace::phase("services");
+                services::scan(&host)
+            });
+            let system = read_system(&host, req);
+            let services = services
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (system, services)
         });
+        let System {
+            policy,
+            rules,
+            sysctl,
+            boot,
+            mut live,
+            errors,
+        } = system?;
+        if let (Some(l), Some(opts)) = (live.as_mut(), &req.logs) {
+            if req.evidence && req.recorded.is_none() {
+                let _t = crate::trace::phase("logs");
+                l.logs = Some(LogEvidence::read(&host, &services.facts, opts));
+            }
+        }
         Ok(Snapshot {
             root: host.root.base().to_path_buf(),
             files: host.take_files(),
@@ -360,6 +332,75 @@ pub fn record(root: &Path, wait: Duration, log: &logs::Options) -> Result<LiveSt
     let services = services::scan(&host);
     state.logs = Some(LogEvidence::read(&host, &services.facts, log));
     Ok(state)
+}
+
+/// What [`Snapshot::read`] reads beside the services.
+struct System {
+    policy: Policy,
+    rules: Vec<Rule>,
+    sysctl: Layout,
+    boot: Boot,
+    live: Option<LiveState>,
+    errors: Vec<Error>,
+}
+
+/// Policy and rules, the sysctl files and their boot resolution, the live values the rules,
+/// the policy and the request want, and the kernel's evidence.
+fn read_system(host: &Host, req: &Request) -> Result<System, Vec<Error>> {
+    let policy = {
+        let _t = crate::trace::phase("policy");
+        read_policy(host, req.policy.as_deref())
+    };
+    let rules = {
+        let _t = crate::trace::phase("rules");
+        rules::load(host, req.rules_dir.as_deref())
+    };
+    let (policy, rules) = match (policy, rules) {
+        (Ok(p), Ok(r)) => (p, r),
+        (p, r) => {
+            let mut errs = p.err().unwrap_or_default();
+            errs.extend(r.err().unwrap_or_default());
+            return Err(errs);
+        }
+    };
+    let (sysctl, boot) = {
+        let _t = crate::trace::phase("sysctl");
+        let layout = Layout::read(host);
+        let boot = Boot::resolve(&layout, &BTreeMap::new());
+        (layout, boot)
+    };
+    let mut errors = Vec::new();
+    let live = match &req.recorded {
+        Some(state) => Some(state.clone()),
+        None => host.live.as_ref().map(|live| {
+            let _t = crate::trace::phase("live");
+            let mut wanted: Vec<String> = boot.keys().iter().map(|k| k.to_string()).collect();
+            wanted.extend(rules::live_keys(&rules));
+            wanted.extend(policy.sysctl.iter().map(|p| p.key.clone()));
+            wanted.extend(req.keys.iter().map(|k| normalize_key(k)));
+            read_live(host, live, &wanted, &mut errors)
+        }),
+    };
+    let live = live.map(|mut l| {
+        if l.kernel_release.is_none() && host.root.is_host() {
+            l.kernel_release = nix::sys::utsname::uname()
+                .ok()
+                .map(|u| u.release().to_string_lossy().into_owned());
+        }
+        if req.evidence && req.recorded.is_none() {
+            let _t = crate::trace::phase("evidence");
+            l.evidence = evidence(&host.root, req.sample);
+        }
+        l
+    });
+    Ok(System {
+        policy,
+        rules,
+        sysctl,
+        boot,
+        live,
+        errors,
+    })
 }
 
 /// The live values of `wanted` keys and globs (globs expanded over /proc/sys).

@@ -28,6 +28,20 @@ pub struct ServiceFacts {
 }
 
 impl ServiceFacts {
+    pub(super) fn append(&mut self, other: ServiceFacts) {
+        // destructured: a new field must be merged too
+        let ServiceFacts {
+            nginx,
+            php_fpm,
+            redis,
+            uwsgi,
+        } = other;
+        self.nginx.extend(nginx);
+        self.php_fpm.extend(php_fpm);
+        self.redis.extend(redis);
+        self.uwsgi.extend(uwsgi);
+    }
+
     /// The php-fpm pool listening where an nginx upstream (`unix:/path`, `host:port`, as
     /// its error log names it) connects, and its master.
     pub fn php_fpm_pool_serving(&self, upstream: &str) -> Option<(&PhpFpmFacts, &PhpFpmPool)> {
