@@ -214,12 +214,21 @@ impl Policy {
                     };
                     for (key, v) in t.iter() {
                         let what = format!("sysctl \"{key}\"");
+                        let normal = normalize_key(key);
                         let want = file.value::<WantToml>(&what, v).and_then(|w| {
-                            want(w).map_err(|m| file.error(v, format!("{what}: {m}")))
+                            // a key or value qfix would refuse from --set is refused here, at
+                            // its line, before a plan proposes writing it
+                            crate::sysctl::check_pattern(&normal)
+                                .and_then(|()| want(w))
+                                .and_then(|w| match &w.exact {
+                                    Some(x) => crate::sysctl::check_value(&normal, x).map(|()| w),
+                                    None => Ok(w),
+                                })
+                                .map_err(|m| file.error(v, format!("{what}: {m}")))
                         });
                         match want {
                             Ok(want) => policy.sysctl.push(PolicyKey {
-                                key: normalize_key(key),
+                                key: normal,
                                 want,
                                 line: file.line_of(v),
                             }),
@@ -418,6 +427,22 @@ mod tests {
         assert!(msgs[0].starts_with("/etc/qfix/policy.toml:2: "), "{msgs:?}");
         assert!(msgs[1].starts_with("/etc/qfix/policy.toml:6: "), "{msgs:?}");
         assert!(msgs[2].starts_with("/etc/qfix/policy.toml:7: "), "{msgs:?}");
+    }
+
+    #[test]
+    fn keys_and_values_qfix_would_not_write_are_errors_at_their_lines() {
+        let text = "[sysctl]\n\"net.core.somaxconn\" = { min = 4096 }\n\"net/../../victim\" = { min = 5 }\n\"net.ipv4.tcp_tw_reuse\" = { value = \"1\\n2\" }\n\"net.ipv4.conf.*.rp_filter\" = { value = 1 }\n";
+        let errs = Policy::parse("p.toml", text).unwrap_err();
+        let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(
+            msgs[0].starts_with("p.toml:3: ") && msgs[0].contains(".."),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs[1].starts_with("p.toml:4: ") && msgs[1].contains("control"),
+            "{msgs:?}"
+        );
     }
 
     #[test]

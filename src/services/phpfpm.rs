@@ -348,14 +348,17 @@ struct Loader<'a> {
 impl Loader<'_> {
     fn load(&mut self, path: &str, from: Option<&Location>) {
         match self.host.resolve(path) {
-            Ok(Resolved::Path(p)) => self.load_resolved(p, from),
+            Ok(Resolved::Path(p)) => {
+                self.load_resolved(p, from);
+            }
             Ok(Resolved::DevNull) => {}
             Err(e) => self.scan.errors.push(e),
         }
     }
 
-    /// Read and parse a file, `path` being its links already followed.
-    fn load_resolved(&mut self, path: String, from: Option<&Location>) {
+    /// Read and parse a file, `path` being its links already followed; false when it does
+    /// not exist.
+    fn load_resolved(&mut self, path: String, from: Option<&Location>) -> bool {
         if let Some(from) = from {
             if self.stack.contains(&path) {
                 self.scan.errors.push(Error::at(
@@ -366,7 +369,7 @@ impl Loader<'_> {
                          with \"failed to include more than 5 files recursively\""
                     ),
                 ));
-                return;
+                return true;
             }
             if self.stack.len() >= MAX_DEPTH {
                 self.scan.errors.push(Error::at(
@@ -377,15 +380,15 @@ impl Loader<'_> {
                          refuses to start"
                     ),
                 ));
-                return;
+                return true;
             }
         }
         let text = match self.host.read(&path) {
             Ok(Some(t)) => t,
-            Ok(None) => return,
+            Ok(None) => return false,
             Err(e) => {
                 self.scan.errors.push(e);
-                return;
+                return true;
             }
         };
         self.stack.push(path.clone());
@@ -411,6 +414,7 @@ impl Loader<'_> {
             start = next;
         }
         self.stack.pop();
+        true
     }
 
     fn problem(&mut self, loc: &Location, message: String) {
@@ -614,8 +618,14 @@ impl Loader<'_> {
             // directories matched are skipped
             match self.host.resolve(&m) {
                 Ok(Resolved::Path(p)) => {
-                    if !self.host.root.is_dir(&p) {
-                        self.load_resolved(p, Some(loc));
+                    if !self.host.root.is_dir(&p) && !self.load_resolved(p.clone(), Some(loc)) {
+                        // glob(3) lists a dangling link; php-fpm then fails to open it
+                        self.problem(
+                            loc,
+                            format!(
+                                "php-fpm: include = {pat} matches {m}, which leads to the missing                                  {p}; php-fpm refuses to start (\"Unable to include {m}\")"
+                            ),
+                        );
                     }
                 }
                 Ok(Resolved::DevNull) => {}

@@ -91,3 +91,44 @@ fn php_fpm_pool_left_open_by_an_include_gets_the_value_php_fpm_also_sees() {
     let www = text.find("NOTICE: [www]").expect(&text);
     assert!(text[www..].contains("\tlisten.backlog = 4096"), "{text}");
 }
+
+#[test]
+#[cfg_attr(missing_php_fpm8_2, ignore = "php-fpm8.2 is not installed")]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn php_fpm_refuses_a_dangling_pool_link_that_qfix_reports() {
+    if !require("php-fpm8.2", "php-fpm -t checks the include") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/debian-stock");
+    copy_tree(&src, dir.path());
+    let link = dir.path().join("etc/php/8.2/fpm/pool.d/retired.conf");
+    std::os::unix::fs::symlink("../retired/retired.conf", &link).unwrap();
+    let s = scan_root(dir.path(), phpfpm::scan);
+    let named: Vec<_> = s
+        .problems
+        .iter()
+        .filter(|p| p.message.contains("/etc/php/8.2/fpm/pool.d/retired.conf"))
+        .collect();
+    assert_eq!(named.len(), 1, "{:?}", s.problems);
+    assert!(named[0].message.contains("refuses to start"), "{named:?}");
+
+    let script = format!(
+        "mount --bind '{}' /etc/php && php-fpm8.2 -t -y /etc/php/8.2/fpm/php-fpm.conf 2>&1",
+        dir.path().join("etc/php").display()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() && text.contains("unshare failed") {
+        skip(&format!("no permission for a mount namespace: {text}"));
+        return;
+    }
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("Unable to include /etc/php/8.2/fpm/pool.d/retired.conf"),
+        "{text}"
+    );
+}
