@@ -150,13 +150,8 @@ fn findings(w: &mut dyn Write, all: &[Finding], view: View) -> io::Result<()> {
         } else {
             format!(" on {service}")
         };
-        let head = format!(
-            "  {}[{rule} {}] {} findings{of}; the worst {EXAMPLES}:",
-            view.severity(fs[0].severity),
-            fs[0].name,
-            fs.len()
-        );
-        writeln!(w, "{head}")?;
+        let text = format!("{} findings{of}; worst {EXAMPLES}:", fs.len());
+        headed(w, view, fs[0].severity, rule, &fs[0].name, &text)?;
         fs.sort_by_key(|f| (std::cmp::Reverse(f.severity), std::cmp::Reverse(f.weight)));
         for f in fs.iter().take(EXAMPLES) {
             writeln!(w, "{}", clip(&format!("    {}", f.message), view.width))?;
@@ -184,21 +179,7 @@ fn clip(line: &str, width: usize) -> String {
 }
 
 fn finding(w: &mut dyn Write, f: &Finding, view: View) -> io::Result<()> {
-    let head = format!("  {}[{} {}] ", view.severity(f.severity), f.rule, f.name);
-    // the colour codes take no room on the screen
-    let pad = format!("  {}[{} {}] ", f.severity.as_str(), f.rule, f.name);
-    let opts = textwrap::Options::new(view.width)
-        .initial_indent(&pad)
-        .subsequent_indent("      ")
-        .break_words(false)
-        .word_splitter(textwrap::WordSplitter::NoHyphenation);
-    for (n, line) in textwrap::wrap(&f.message, opts).iter().enumerate() {
-        if n == 0 {
-            writeln!(w, "{head}{}", &line[pad.len().min(line.len())..])?;
-        } else {
-            writeln!(w, "{line}")?;
-        }
-    }
+    headed(w, view, f.severity, &f.rule, &f.name, &f.message)?;
     for l in &f.locations {
         writeln!(w, "      --> {}:{}", l.path, l.line)?;
     }
@@ -255,6 +236,33 @@ fn changes(w: &mut dyn Write, p: &Plan, view: View) -> io::Result<()> {
             "  ({} more diffs: qfix plan --all shows them)",
             files.len() - shown
         )?;
+    }
+    Ok(())
+}
+
+/// `  severity[CODE name] text`, wrapped to the width under a six-column indent.
+fn headed(
+    w: &mut dyn Write,
+    view: View,
+    severity: Severity,
+    rule: &str,
+    name: &str,
+    text: &str,
+) -> io::Result<()> {
+    let head = format!("  {}[{} {}] ", view.severity(severity), rule, name);
+    // the colour codes take no room on the screen
+    let pad = format!("  {}[{} {}] ", severity.as_str(), rule, name);
+    let opts = textwrap::Options::new(view.width)
+        .initial_indent(&pad)
+        .subsequent_indent("      ")
+        .break_words(false)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation);
+    for (n, line) in textwrap::wrap(text, opts).iter().enumerate() {
+        if n == 0 {
+            writeln!(w, "{head}{}", &line[pad.len().min(line.len())..])?;
+        } else {
+            writeln!(w, "{line}")?;
+        }
     }
     Ok(())
 }
