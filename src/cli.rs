@@ -48,8 +48,10 @@ pub struct Cli {
     /// Load extra rule files (*.toml) from DIR
     #[arg(long, global = true, value_name = "DIR")]
     pub rules: Option<PathBuf>,
-    /// Read the kernel's counters twice SECS apart, to see queues overflowing now (0: once)
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 1.0)]
+    /// Read the kernel's counters twice SECS apart (0 to 60), to see queues overflowing now
+    /// (0: once)
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 1.0,
+        value_parser = sample_secs)]
     pub sample: f64,
     /// Read at most SIZE from the end of each service log (K, M, G; 0: read no log)
     #[arg(long, global = true, value_name = "SIZE", default_value = "64M",
@@ -145,8 +147,8 @@ pub enum Command {
         /// Print one sample (two readings INTERVAL apart) and exit
         #[arg(long)]
         once: bool,
-        /// Seconds between readings
-        #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+        /// Seconds between readings (0.1 to 3600)
+        #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = interval_secs)]
         interval: f64,
         /// Output format (with --once)
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -273,6 +275,23 @@ pub enum Strategy {
     LowerBacklog,
 }
 
+/// `--sample SECS`: a number of seconds from 0 to 60 (a longer sample holds the run up).
+fn sample_secs(s: &str) -> Result<f64, String> {
+    secs_between(s, 0.0, 60.0)
+}
+
+/// `watch --interval SECS`: from 0.1 to 3600 seconds.
+fn interval_secs(s: &str) -> Result<f64, String> {
+    secs_between(s, 0.1, 3600.0)
+}
+
+fn secs_between(s: &str, lo: f64, hi: f64) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (lo..=hi).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds from {lo} to {hi}")),
+    }
+}
+
 /// `--set KEY=VALUE`: one key that names a value under /proc/sys (no `..`, no odd
 /// characters, no pattern) and a value it could take.
 fn parse_set(s: &str) -> Result<(String, String), String> {
@@ -330,7 +349,7 @@ fn done(format: Format, r: Result<Outcome, Vec<Error>>) -> Outcome {
 pub fn run(cli: Cli) -> Outcome {
     let root = cli.root;
     let rules_dir = cli.rules;
-    let sample = Duration::from_secs_f64(cli.sample.clamp(0.0, 60.0));
+    let sample = Duration::from_secs_f64(cli.sample);
     let logs = crate::logs::Options {
         max_bytes: cli.log_bytes,
     };
@@ -364,7 +383,7 @@ pub fn run(cli: Cli) -> Outcome {
             interval,
             format,
         } => {
-            let every = Duration::from_secs_f64(interval.clamp(0.1, 3600.0));
+            let every = Duration::from_secs_f64(interval);
             done(
                 format,
                 cmd_watch(&req(Vec::new(), None, None), once, every, format),

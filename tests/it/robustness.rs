@@ -115,3 +115,24 @@ fn random_input_never_panics() {
         }
     }
 }
+
+#[test]
+fn odd_durations_and_sizes_are_refused_with_a_message_not_a_panic_or_a_hang() {
+    let root = fixture("debian-stock");
+    let cases: &[&[&str]] = &[
+        &["--sample", "NaN", "plan"],
+        &["--sample", "inf", "plan"],
+        &["--sample", "1e9", "plan"],
+        &["--sample", "61", "plan"],
+        &["--log-bytes", "abc", "plan"],
+        &["--log-bytes", "1T", "plan"],
+        &["watch", "--once", "--interval", "NaN"],
+        &["watch", "--once", "--interval", "0"],
+    ];
+    for args in cases {
+        let r = qfix(&root, args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("invalid value"), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{args:?}: {}", r.stderr);
+    }
+}
