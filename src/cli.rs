@@ -288,7 +288,9 @@ fn interval_secs(s: &str) -> Result<f64, String> {
 fn secs_between(s: &str, lo: f64, hi: f64) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if (lo..=hi).contains(&v) => Ok(v),
-        _ => Err(format!("{s:?} is not a number of seconds from {lo} to {hi}")),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds from {lo} to {hi}"
+        )),
     }
 }
 
@@ -760,11 +762,15 @@ fn run_apply(
             let snap = read(req)?;
             let p = plan::build(&snap, goals);
             if !p.errors.is_empty() || p.bad_input > 0 {
-                output::plan(&p, Format::Text, output::View::for_terminal(false, false));
                 let mut errs = p.errors.clone();
-                errs.push(Error::msg(
-                    "the input has errors (above); nothing was written",
-                ));
+                if o.format == Format::Text {
+                    output::plan(&p, Format::Text, output::View::for_terminal(false, false));
+                    errs.push(Error::msg(
+                        "the input has errors (above); nothing was written",
+                    ));
+                } else {
+                    errs.push(Error::msg("the input has errors; nothing was written"));
+                }
                 return Err(errs);
             }
             p

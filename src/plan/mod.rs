@@ -183,7 +183,7 @@ pub fn build(snap: &Snapshot, goals: &Goals) -> Plan {
     };
     waivers::accept(&cx, &mut outcome.findings);
     confirm::observed(&cx, &mut outcome.findings);
-    let bad_input = outcome
+    let unparsable: Vec<&Finding> = outcome
         .findings
         .iter()
         .filter(|f| {
@@ -191,18 +191,29 @@ pub fn build(snap: &Snapshot, goals: &Goals) -> Plan {
                 .iter()
                 .any(|r| r.code == f.rule && r.kind.is_bad_input())
         })
-        .count();
+        .collect();
+    let bad_input = unparsable.len();
+    // each at its own path:line, so a JSON reader gets the location too
+    let unparsable: Vec<Error> = unparsable
+        .iter()
+        .map(|f| {
+            let what = format!(
+                "{} ({} {}): fix it first; apply writes nothing until then",
+                f.message, f.rule, f.name
+            );
+            match f.locations.first() {
+                Some(l) => Error::at(&l.path, l.line, what),
+                None => Error::msg(what),
+            }
+        })
+        .collect();
     let mut errors: Vec<Error> = snap.boot.errors.clone();
     errors.extend(snap.services.errors.iter().cloned());
     // live values that could not be read (a FIFO, a link, megabytes under /proc/sys)
     errors.extend(snap.errors.iter().cloned());
     let (changes, restarts, fix_errors) = fixes(snap, goals, &wants);
     errors.extend(fix_errors);
-    if bad_input > 0 {
-        errors.push(Error::msg(format!(
-            "{bad_input} finding(s) above name input qfix cannot parse; fix them first (apply writes nothing until then)"
-        )));
-    }
+    errors.extend(unparsable);
     Plan {
         offline: snap.offline(),
         notes: snap.notes(),

@@ -623,7 +623,8 @@ impl Loader<'_> {
                         self.problem(
                             loc,
                             format!(
-                                "php-fpm: include = {pat} matches {m}, which leads to the missing                                  {p}; php-fpm refuses to start (\"Unable to include {m}\")"
+                                "php-fpm: include = {pat} matches {m}, which leads to the missing {p}; \
+                                 php-fpm refuses to start (\"Unable to include {m}\")"
                             ),
                         );
                     }

@@ -467,7 +467,8 @@ fn catalog() -> Vec<Case> {
             &["apply", "--yes"],
             1,
         )
-        .says(&["nothing was written"]),
+        // refused at its line, before any plan proposes writing it
+        .says(&["/etc/qfix/policy.toml:2:", "\"..\" component"]),
     );
     // text oddities
     cases.push(
@@ -785,13 +786,16 @@ fn catalog() -> Vec<Case> {
             "/etc/nginx/nginx.conf:60",
         ]),
     );
-    cases.push(case(
-        "dangling php-fpm pool link",
-        |r, _| link(r, "/etc/php/8.2/fpm/pool.d/gone.conf", "/nowhere"),
-        &["plan"],
-        // php-fpm's scanner passes over it (a glob match that does not open)
-        2,
-    ));
+    cases.push(
+        case(
+            "dangling php-fpm pool link",
+            |r, _| link(r, "/etc/php/8.2/fpm/pool.d/gone.conf", "/nowhere"),
+            &["plan"],
+            // php-fpm -t fails on it too ("Unable to include"): an error, exit 1
+            1,
+        )
+        .says(&["Unable to include /etc/php/8.2/fpm/pool.d/gone.conf"]),
+    );
     cases.push(
         case(
             "link loop",

@@ -103,10 +103,31 @@ fn a_bad_sysctl_line_under_format_json_names_why_it_exits_1() {
     assert_eq!(r.code, 1, "{r}");
     let v = r.json();
     let errors = v["errors"].as_array().unwrap();
+    // each unparsable line is an error at its own path and line
     assert!(
         errors
             .iter()
-            .any(|e| e["message"].as_str().unwrap().contains("cannot parse")),
+            .any(|e| e["path"] == "/etc/sysctl.d/10-web.conf"
+                && e["line"].as_u64().is_some()
+                && e["message"].as_str().unwrap().contains("fix it first")),
+        "{v}"
+    );
+}
+
+#[test]
+fn apply_under_format_json_reports_unparsable_input_as_json_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("sysctl-bad"), dir.path());
+    let r = qfix(dir.path(), &["apply", "--yes", "--format", "json"]);
+    assert_eq!(r.code, 1, "{r}");
+    let v = r.json();
+    validate("errors", "apply", &v);
+    assert!(
+        v["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["path"] == "/etc/sysctl.d/10-web.conf"),
         "{v}"
     );
 }

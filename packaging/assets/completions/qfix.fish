@@ -26,7 +26,7 @@ end
 
 complete -c qfix -n "__fish_qfix_needs_command" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_needs_command" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
-complete -c qfix -n "__fish_qfix_needs_command" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_needs_command" -l sample -d 'Read the kernel\'s counters twice SECS apart (0 to 60), to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_needs_command" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_needs_command" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_needs_command" -s V -l version -d 'Print version'
@@ -49,7 +49,7 @@ complete -c qfix -n "__fish_qfix_using_subcommand blame" -l format -d 'Output fo
 json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand blame" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand blame" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
-complete -c qfix -n "__fish_qfix_using_subcommand blame" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand blame" -l sample -d 'Read the kernel\'s counters twice SECS apart (0 to 60), to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand blame" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand blame" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l set -d 'Desired exact value, e.g. --set net.core.somaxconn=4096 (repeatable)' -r
@@ -63,7 +63,7 @@ json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l out -d 'Save the plan, with fingerprints of everything it read, for `qfix apply PLANFILE`' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
-complete -c qfix -n "__fish_qfix_using_subcommand plan" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand plan" -l sample -d 'Read the kernel\'s counters twice SECS apart (0 to 60), to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -l all -d 'List every finding and every diff (by default: per rule and service, a count and the three worst)'
 complete -c qfix -n "__fish_qfix_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -76,7 +76,7 @@ complete -c qfix -n "__fish_qfix_using_subcommand apply" -l format -d 'Output fo
 json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
-complete -c qfix -n "__fish_qfix_using_subcommand apply" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand apply" -l sample -d 'Read the kernel\'s counters twice SECS apart (0 to 60), to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -s y -l yes -d 'Apply without asking: all safe changes (and needs-review ones with --unsafe-fixes)'
 complete -c qfix -n "__fish_qfix_using_subcommand apply" -l unsafe-fixes -d 'With --yes, also apply changes classed "needs review"'
@@ -88,7 +88,7 @@ complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l format -d 'Output
 json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
-complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l sample -d 'Read the kernel\'s counters twice SECS apart (0 to 60), to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -s y -l yes -d 'Do not ask'
 complete -c qfix -n "__fish_qfix_using_subcommand rollback" -l force -d 'Also restore files and live values changed since the apply (default: refuse a changed file, leave a changed live value)'
@@ -99,50 +99,50 @@ complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l format -d 'Outpu
 json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
-complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l sample -d 'Read the kernel\'s counters twice SECS apart (0 to 60), to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand listeners" -s h -l help -d 'Print help'
-complete -c qfix -n "__fish_qfix_using_subcommand watch" -l interval -d 'Seconds between readings' -r
+complete -c qfix -n "__fish_qfix_using_subcommand watch" -l interval -d 'Seconds between readings (0.1 to 3600)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand watch" -l format -d 'Output format (with --once)' -r -f -a "text\t''
 json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand watch" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand watch" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
-complete -c qfix -n "__fish_qfix_using_subcommand watch" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand watch" -l sample -d 'Read the kernel\'s counters twice SECS apart (0 to 60), to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand watch" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand watch" -l once -d 'Print one sample (two readings INTERVAL apart) and exit'
 complete -c qfix -n "__fish_qfix_using_subcommand watch" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
-complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l sample -d 'Read the kernel\'s counters twice SECS apart (0 to 60), to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand snapshot" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -l format -d 'Output format: text for people, json for tools (shapes in the README)' -r -f -a "text\t''
 json\t''"
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
-complete -c qfix -n "__fish_qfix_using_subcommand rules" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand rules" -l sample -d 'Read the kernel\'s counters twice SECS apart (0 to 60), to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand rules" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
-complete -c qfix -n "__fish_qfix_using_subcommand explain" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand explain" -l sample -d 'Read the kernel\'s counters twice SECS apart (0 to 60), to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand explain" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand completions" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand completions" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
-complete -c qfix -n "__fish_qfix_using_subcommand completions" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand completions" -l sample -d 'Read the kernel\'s counters twice SECS apart (0 to 60), to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand completions" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand man" -l dir -d 'Write qfix.1 and one page per command (qfix-plan.1, ...) into DIR' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand man" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand man" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
-complete -c qfix -n "__fish_qfix_using_subcommand man" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand man" -l sample -d 'Read the kernel\'s counters twice SECS apart (0 to 60), to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand man" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand man" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -l dir -d 'Write every schema to DIR/qfix-NAME.schema.json' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -l root -d 'Work on the host tree under DIR (configs, includes and /proc are read inside it)' -r -F
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -l rules -d 'Load extra rule files (*.toml) from DIR' -r -F
-complete -c qfix -n "__fish_qfix_using_subcommand schema" -l sample -d 'Read the kernel\'s counters twice SECS apart, to see queues overflowing now (0: once)' -r
+complete -c qfix -n "__fish_qfix_using_subcommand schema" -l sample -d 'Read the kernel\'s counters twice SECS apart (0 to 60), to see queues overflowing now (0: once)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -l log-bytes -d 'Read at most SIZE from the end of each service log (K, M, G; 0: read no log)' -r
 complete -c qfix -n "__fish_qfix_using_subcommand schema" -s h -l help -d 'Print help'
 complete -c qfix -n "__fish_qfix_using_subcommand help; and not __fish_seen_subcommand_from blame plan apply rollback listeners watch snapshot rules explain completions man schema help" -f -a "blame" -d 'Show each key\'s live value, boot value, the winning assignment and what it overrides'
