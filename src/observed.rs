@@ -151,6 +151,20 @@ fn process_names(service: &str) -> &'static [&'static str] {
     }
 }
 
+/// Whether a socket held by `process` can be `service`'s: another service's process on the
+/// same address (nginx's socket on *:80 where Apache is configured too but stopped) is not.
+/// An unknown owner (not root) and a systemd socket unit (pid 1 or the activated service
+/// holds it) can be anything's.
+fn may_hold(service: &str, process: Option<&str>) -> bool {
+    let names = process_names(service);
+    match process {
+        Some(p) if !names.is_empty() && service != "systemd" => {
+            names.iter().any(|n| p.starts_with(n))
+        }
+        _ => true,
+    }
+}
+
 impl Snapshot {
     /// The kernel evidence, when it was read (live, or recorded with `qfix snapshot`).
     pub fn evidence(&self) -> Option<&Evidence> {
@@ -259,6 +273,9 @@ impl Snapshot {
                 let Some(m) = crate::kernel::serves(&s.address, s.v6only, &l.address) else {
                     continue;
                 };
+                if !may_hold(&l.service, s.process.as_deref()) {
+                    continue;
+                }
                 let owned = s
                     .process
                     .as_deref()
@@ -280,9 +297,10 @@ impl Snapshot {
         let listeners = &self.services.listeners;
         ev.listeners()
             .filter(|(_, s)| {
-                !listeners
-                    .iter()
-                    .any(|l| crate::kernel::serves(&s.address, s.v6only, &l.address).is_some())
+                !listeners.iter().any(|l| {
+                    crate::kernel::serves(&s.address, s.v6only, &l.address).is_some()
+                        && may_hold(&l.service, s.process.as_deref())
+                })
             })
             .collect()
     }

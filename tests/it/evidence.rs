@@ -252,6 +252,58 @@ fn a_configured_service_that_is_not_running_gets_no_restart() {
 }
 
 #[test]
+#[cfg_attr(missing_redis_server, ignore = "redis-server is not installed")]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn another_services_socket_on_the_same_address_does_not_make_a_stopped_one_running() {
+    in_namespaces_at(
+        "evidence::another_services_socket_on_the_same_address_does_not_make_a_stopped_one_running",
+        || {
+            sysctl("net/core/somaxconn", "128");
+            // Redis runs on 127.0.0.1:6379; memcached is configured there too, and stopped
+            let t = live_tree(&[
+                ("/etc/redis/redis.conf", REDIS),
+                (
+                    "/etc/memcached.conf",
+                    "-m 64\n-p 6379\n-l 127.0.0.1\n-b 1024\n",
+                ),
+            ]);
+            let _redis = redis(&t.path().join("etc/redis/redis.conf"));
+            let (_, v) = plan(t.path(), "0");
+            let stopped = findings(&v, "QF112");
+            assert_eq!(stopped.len(), 1, "{v:#}");
+            assert!(
+                stopped[0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("memcached"),
+                "{v:#}"
+            );
+            let units: Vec<&str> = v["restarts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["unit"].as_str().unwrap())
+                .collect();
+            assert!(!units.iter().any(|u| u.contains("memcached")), "{v:#}");
+            assert!(units.contains(&"redis-server"), "{v:#}");
+            // the socket is Redis's: listed once, under redis, not as unknown
+            let r = qfix(
+                t.path(),
+                &["listeners", "--format", "json", "--sample", "0"],
+            );
+            let l = r.json();
+            let rows = l["listeners"].as_array().unwrap();
+            let held: Vec<&str> = rows
+                .iter()
+                .filter(|x| !x["kernel"].is_null())
+                .map(|x| x["service"].as_str().unwrap())
+                .collect();
+            assert_eq!(held, ["redis"], "{l:#}");
+        },
+    );
+}
+
+#[test]
 #[cfg_attr(missing_python3, ignore = "python3 is not installed")]
 #[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
 fn two_network_namespaces_are_judged_each_by_its_own_somaxconn() {
