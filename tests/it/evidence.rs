@@ -267,7 +267,7 @@ fn another_services_socket_on_the_same_address_does_not_make_a_stopped_one_runni
                     "-m 64\n-p 6379\n-l 127.0.0.1\n-b 1024\n",
                 ),
             ]);
-            let _redis = redis(&t.path().join("etc/redis/redis.conf"));
+            let mut server = redis(&t.path().join("etc/redis/redis.conf"));
             let (_, v) = plan(t.path(), "0");
             let stopped = findings(&v, "QF112");
             assert_eq!(stopped.len(), 1, "{v:#}");
@@ -299,6 +299,8 @@ fn another_services_socket_on_the_same_address_does_not_make_a_stopped_one_runni
                 .map(|x| x["service"].as_str().unwrap())
                 .collect();
             assert_eq!(held, ["redis"], "{l:#}");
+            server.kill().unwrap();
+            server.wait().unwrap();
         },
     );
 }
