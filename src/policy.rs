@@ -339,8 +339,28 @@ impl Policy {
                 }
             }
         }
+        // no listener's queue can exceed somaxconn: a minimum backlog above its maximum
+        // could never be met, and raising backlogs toward it only adds findings
+        if self.min_backlog.line > 0 {
+            for &(hi, hl) in &highs {
+                if self.min_backlog.value > hi {
+                    let ll = self.min_backlog.line;
+                    errs.push(Error::at(
+                        &path,
+                        ll.max(hl),
+                        format!(
+                            "contradictory bounds: listeners.min_backlog {} (line {ll}) is above {SOMAXCONN}'s maximum {hi} (line {hl}), which caps every backlog",
+                            self.min_backlog.value
+                        ),
+                    ));
+                }
+            }
+        }
         // defaults give way to the file's own bounds
         if let Some(&(hi, _)) = highs.iter().min_by_key(|(v, _)| *v) {
+            if self.min_backlog.line == 0 && self.min_backlog.value > hi {
+                self.min_backlog.value = hi;
+            }
             if self.min_somaxconn.line == 0 && self.min_somaxconn.value > hi {
                 self.min_somaxconn.value = hi;
             }
@@ -473,6 +493,22 @@ mod tests {
         let errs = Policy::parse("p", text).unwrap_err();
         assert!(
             errs[0].to_string().starts_with("p:4: contradictory bounds"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn a_somaxconn_maximum_caps_the_default_minimum_backlog_and_refuses_a_written_one_above_it() {
+        let p = Policy::parse("p", "[listeners]\nmax_somaxconn = 100\n").unwrap();
+        assert_eq!(p.min_backlog.value, 100);
+        let errs = Policy::parse(
+            "p",
+            "[listeners]\nmin_backlog = 2048\nmax_somaxconn = 1024\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].to_string().starts_with("p:3: contradictory bounds"),
             "{errs:?}"
         );
     }

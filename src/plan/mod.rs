@@ -323,9 +323,14 @@ fn fixes(
     // (key, value) placed in files, proven by resolving boot again below
     let mut persisted: Vec<(&str, &str)> = Vec::new();
     for (key, target) in &planned {
-        let safe = merged.get(key).is_none_or(|m| m.1);
         let live = snap.live.as_ref().and_then(|l| l.value(key));
         let boot = snap.boot.value(key);
+        // raising a queue limit is safe unattended; lowering one shrinks every queue it caps
+        let lowers = (key == SOMAXCONN || key == limits::SYN_BACKLOG)
+            && crate::sysctl::as_int(target)
+                .zip(live.or(boot).and_then(crate::sysctl::as_int))
+                .is_some_and(|(to, now)| to < now);
+        let safe = merged.get(key).is_none_or(|m| m.1) && !lowers;
         // a value of another shape than the current one (words, numbers) is a typo the
         // kernel would reject at boot; say so now rather than persist it
         let shape = |v: &str| {
@@ -428,7 +433,8 @@ fn fixes(
                 None if snap.evidence().is_some() => continue,
                 None => {
                     let before = limits::effective(r, old);
-                    if before == after {
+                    // no restart only to shrink a queue (a policy's max lowering somaxconn)
+                    if after <= before {
                         continue;
                     }
                     format!(

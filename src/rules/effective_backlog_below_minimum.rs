@@ -76,10 +76,14 @@ impl Check for Params {
                 // the service's own setting: raise it in its config (needs review: it may
                 // be an administrator's choice). A backlog of -1 follows somaxconn, so only
                 // somaxconn limits it. --strategy lower-backlog raises nothing.
-                if service_limits && r >= 0 && !cx.lower_backlog {
+                // Never above the somaxconn the plan holds: the kernel would cut it, and
+                // uWSGI refuses to start with a listen value above somaxconn.
+                let cap = sides.iter().filter_map(|s| s.value).min().unwrap_or(som);
+                let value = min.value.min(cap);
+                if service_limits && r >= 0 && !cx.lower_backlog && value > ru {
                     out.proposals.push(Proposal::Backlog {
                         listener: l,
-                        value: min.value,
+                        value,
                         safe: false,
                         reason: rule.code.clone(),
                     });

@@ -361,16 +361,36 @@ fn applying_a_plan_settles_for_random_policies() {
             refused += 1;
             continue;
         }
+        // the policy's cap on somaxconn, from [listeners] or [sysctl] (max or value)
         let max = text
             .lines()
-            .find_map(|l| l.strip_prefix("max_somaxconn = "))
-            .and_then(|v| v.parse::<i64>().ok());
+            .filter_map(|l| {
+                let v = l
+                    .strip_prefix("max_somaxconn = ")
+                    .or_else(|| l.strip_prefix("\"net.core.somaxconn\" = { max = "))
+                    .or_else(|| l.strip_prefix("\"net.core.somaxconn\" = { value = "))?;
+                v.trim_end_matches(" }").parse::<i64>().ok()
+            })
+            .min();
         for c in first.json()["changes"].as_array().unwrap() {
             if c["key"] == "net.core.somaxconn" {
                 let to: i64 = c["to"].as_str().unwrap().parse().unwrap();
                 assert!(
                     max.is_none_or(|m| to <= m),
                     "round {round}: somaxconn {to} above the policy's maximum\n{text}"
+                );
+            }
+            // no backlog is raised above what somaxconn may be: the kernel would cap it,
+            // and uWSGI refuses to start
+            let backlog = c["reason"]
+                .as_str()
+                .and_then(|r| r.rsplit_once(" backlog "))
+                .and_then(|(_, n)| n.parse::<i64>().ok());
+            if let (Some(b), Some(m)) = (backlog, max) {
+                assert!(
+                    b <= m,
+                    "round {round} on {host}: {} above the policy's maximum somaxconn {m}\n{text}",
+                    c["reason"]
                 );
             }
         }
@@ -380,6 +400,21 @@ fn applying_a_plan_settles_for_random_policies() {
         );
         assert_eq!(a.code, 0, "round {round} on {host}: {text}\n{a}");
         let second = qfix(d.path(), &["plan", "--policy", p, "--format", "json"]);
+        // uWSGI refusing to start (listen above somaxconn): never caused by the apply
+        let refusals = |run: &Run| -> Vec<String> {
+            run.json()["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["rule"] == "QF102")
+                .map(|f| f["listener"].to_string())
+                .collect()
+        };
+        let (before, after) = (refusals(&first), refusals(&second));
+        assert!(
+            after.iter().all(|l| before.contains(l)),
+            "round {round} on {host}: the apply left uWSGI unable to start\n{text}\n{second}"
+        );
         assert_eq!(
             second.json()["changes"],
             serde_json::json!([]),

@@ -860,10 +860,16 @@ fn rollback_restores_files_and_live_values_and_refuses_changed_files() {
     let r = qfix(d.path(), &["rollback", "--yes"]);
     assert_eq!(r.code, 1, "{r}");
     assert!(r.stderr.contains("no apply left to roll back"), "{r}");
-    // a file changed after the apply is not clobbered
+    // a file changed after the apply is not clobbered (2048 lowers somaxconn: needs review)
     let r = qfix(
         d.path(),
-        &["apply", "--yes", "--set", "net.core.somaxconn=2048"],
+        &[
+            "apply",
+            "--yes",
+            "--unsafe-fixes",
+            "--set",
+            "net.core.somaxconn=2048",
+        ],
     );
     assert_eq!(r.code, 0, "{r}");
     fs::write(d.path().join("etc/sysctl.conf"), "# edited by hand\n").unwrap();
@@ -1048,4 +1054,24 @@ fn a_plan_is_stale_when_a_file_appears_where_it_looked_or_a_link_moves() {
             "{what}: a stale plan wrote"
         );
     }
+}
+
+#[test]
+fn lowering_somaxconn_needs_review_and_restarts_nothing_to_shrink_a_queue() {
+    let r = qfix(
+        &fixture("debian-stock"),
+        &["plan", "--format", "json", "--set", "net.core.somaxconn=64"],
+    );
+    assert_eq!(r.code, 2, "{r}");
+    let v = r.json();
+    let live = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "sysctl" && c["key"] == "net.core.somaxconn")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(live["to"], "64");
+    assert_eq!(live["safe"], false, "{v:#}");
+    // every running queue would only shrink: no restart for that
+    assert_eq!(v["restarts"], serde_json::json!([]), "{v:#}");
 }
