@@ -180,6 +180,12 @@ fn logged(cx: &Context) -> BTreeMap<String, Vec<Logged>> {
             });
         }
     }
+    // a service listening on two addresses (Redis on 127.0.0.1 and ::1) is one name: its
+    // log's lines are cited once
+    for lines in out.values_mut() {
+        let mut seen = std::collections::BTreeSet::new();
+        lines.retain(|l| seen.insert(l.text.clone()));
+    }
     out
 }
 

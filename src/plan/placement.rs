@@ -103,8 +103,8 @@ pub fn prove(
             let got = after.value(key);
             (!got.is_some_and(|v| same_value(v, target))).then(|| {
                 Error::msg(format!(
-                    "{key}: placing {target} did not make it the boot value (got {:?}); refusing to propose it",
-                    got.map(str::to_string)
+                    "{key}: placing {target} did not make it the boot value ({}); refusing to propose it",
+                    got.map_or("no file sets it then".to_string(), |v| format!("the boot value would be {v}"))
                 ))
             })
         })

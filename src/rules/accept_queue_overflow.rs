@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Check, Context, Outcome, Report, Rule, Subject};
 use crate::kernel::{KernelListener, ListenerDelta, Namespace};
+use crate::kernel::Proto;
 use crate::observed::{Observed, netns, socket};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -27,7 +28,10 @@ impl Check for Params {
                         .iter()
                         .find(|l| l.inode == s.inode && l.address == s.address)
                 });
-                let Some(verdict) = judge(s, ld) else { continue };
+                let secs = sample.map_or(0.0, |s| s.seconds);
+                let Some(verdict) = judge(s, ld, secs) else {
+                    continue;
+                };
                 explained = true;
                 let configured = cx.listeners().iter().find(|l| {
                     cx.snap
@@ -39,7 +43,14 @@ impl Check for Params {
                     None => format!("{} ({})", s.address, owner(s)),
                 };
                 let mut evidence = vec![socket(ns, s)];
-                evidence.extend(counter(ns, delta.map(|_| overflows), sample.map(|s| s.seconds)));
+                // TcpExt counts TCP listeners' overflows only; a unix socket has no counter
+                if s.proto == Proto::Tcp {
+                    evidence.extend(counter(
+                        ns,
+                        delta.map(|_| overflows),
+                        sample.map(|s| s.seconds),
+                    ));
+                }
                 let about = configured.map_or(Subject::Host, Subject::Listener);
                 let locations = configured
                     .and_then(|l| cx.listener_loc(l))
@@ -69,22 +80,26 @@ impl Check for Params {
 }
 
 /// What the queue shows, if anything: full and not draining, bursts, or full now.
-fn judge(s: &KernelListener, d: Option<&ListenerDelta>) -> Option<String> {
+fn judge(s: &KernelListener, d: Option<&ListenerDelta>, secs: f64) -> Option<String> {
     let backlog = s.backlog?;
     let full = |q: Option<u32>| q.is_some_and(|q| q >= backlog);
     let drops = d.and_then(|d| d.drops).unwrap_or(0);
     match d {
         Some(d) if full(d.queue_before) && full(d.queue_after) => Some(format!(
-            "the accept queue is full and not draining ({} waiting of {backlog}, at both readings{}): the application is not accepting connections (or far too slowly); a bigger backlog will not help, look at {}",
+            "the accept queue is full and not draining ({} waiting, queue of {backlog}, at both readings{}): the application is not accepting connections (or far too slowly); a bigger backlog will not help, look at {}",
             d.queue_after.unwrap_or(0),
-            if drops > 0 { format!(", {drops} dropped") } else { String::new() },
+            if drops > 0 {
+                format!(", {drops} dropped in {secs:.1} s")
+            } else {
+                String::new()
+            },
             owner(s)
         )),
         Some(_) if drops > 0 => Some(format!(
-            "{drops} connections dropped in the sample: bursts overflow its accept queue of {backlog}, though it drains between them; a bigger backlog absorbs them"
+            "{drops} connections dropped in {secs:.1} s: bursts overflow its accept queue of {backlog}, though it drains between them; a bigger backlog absorbs them"
         )),
         _ if full(s.queue) => Some(format!(
-            "the accept queue is full now ({} waiting of {backlog}): new connections are dropped",
+            "the accept queue is full now ({} waiting, queue of {backlog}): new connections are dropped",
             s.queue.unwrap_or(0)
         )),
         _ => None,

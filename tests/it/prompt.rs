@@ -119,7 +119,7 @@ fn prompt_offers_needs_review_edits_unselected() {
     );
 }
 
-/// On a terminal, severities are coloured; NO_COLOR turns colour off.
+/// On a terminal, severities are coloured; a NO_COLOR with a value turns colour off.
 #[test]
 fn plan_colours_severities_on_a_terminal_unless_no_color() {
     let root = fixture("debian-stock");
@@ -132,6 +132,11 @@ fn plan_colours_severities_on_a_terminal_unless_no_color() {
     let out = p.exp_eof().unwrap();
     assert!(!out.contains('\x1b'), "{out:?}");
     assert!(out.contains("  warning[QF101"), "{out:?}");
+    // no-color.org: an empty NO_COLOR is as if unset
+    let cmd = format!("env NO_COLOR= {BIN} --root {} plan", root.display());
+    let mut p = rexpect::spawn(&cmd, Some(10_000)).unwrap();
+    let out = p.exp_eof().unwrap();
+    assert!(out.contains("\x1b[33mwarning\x1b[0m["), "{out:?}");
 }
 
 /// `qfix watch` draws on the alternate screen, quits on q, and gives the terminal back.
