@@ -421,10 +421,8 @@ fn short_connections_to_one_backend_run_the_port_range_out() {
             let addr = server.local_addr().unwrap();
             let accepting = std::thread::spawn(move || {
                 // wait for the client's FIN before closing: the client closes first, always
-                for s in server.incoming().take(100) {
-                    if let Ok(mut s) = s {
-                        let _ = std::io::Read::read(&mut s, &mut [0u8; 1]);
-                    }
+                for mut s in server.incoming().take(100).flatten() {
+                    let _ = std::io::Read::read(&mut s, &mut [0u8; 1]);
                 }
             });
             // the client closes first: its side keeps TIME_WAIT
