@@ -421,31 +421,25 @@ fn short_connections_to_one_backend_run_the_port_range_out() {
             let addr = server.local_addr().unwrap();
             let accepting = std::thread::spawn(move || {
                 // wait for the client's FIN before closing: the client closes first, always
-                for mut s in server.incoming().take(100).flatten() {
+                for mut s in server.incoming().take(150).flatten() {
                     let _ = std::io::Read::read(&mut s, &mut [0u8; 1]);
                 }
             });
             // the client closes first: its side keeps TIME_WAIT
-            let mut refused = None;
-            for i in 0..100 {
+            // until the range runs out (EADDRNOTAVAIL, as nginx logs it: 99); the kernel
+            // may find a port or two more than the range's count, so the loop does not
+            // insist on the 101st failing
+            let mut made = 0;
+            for _ in 0..150 {
                 match std::net::TcpStream::connect(addr) {
-                    Ok(c) => drop(c),
-                    Err(e) => {
-                        refused = Some((i, e.raw_os_error()));
-                        break;
+                    Ok(c) => {
+                        drop(c);
+                        made += 1;
                     }
+                    Err(_) => break,
                 }
             }
-            // one more than the range holds: EADDRNOTAVAIL, as nginx logs it (99)
-            let (made, errno) = match refused {
-                Some(r) => r,
-                None => {
-                    let e = std::net::TcpStream::connect(addr).unwrap_err();
-                    (100, e.raw_os_error())
-                }
-            };
             assert!(made >= 60, "only {made} connections");
-            let _ = errno;
             let (_, v) = plan(t.path(), "0");
             let out = findings(&v, "QF120");
             assert_eq!(out.len(), 1, "{v:#}");
