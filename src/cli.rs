@@ -333,10 +333,28 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { 1 } else { 0 };
+            if !e.use_stderr() {
+                return 0;
+            }
+            // a tool that asked for JSON reads the error as JSON too, never an empty stdout
+            if asks_for_json(std::env::args()) {
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                let msg = first.trim_start_matches("error: ");
+                output::json(&output::json::Errors::of(&[Error::msg(msg)]));
+            }
+            return 1;
         }
     };
     exit_code(run(cli))
+}
+
+/// Whether the command line asks for `--format json` (read before clap could parse it).
+fn asks_for_json(args: impl Iterator<Item = String>) -> bool {
+    let args: Vec<String> = args.collect();
+    args.windows(2)
+        .any(|w| w[0] == "--format" && w[1] == "json")
+        || args.iter().any(|a| a == "--format=json")
 }
 
 /// The outcome of a command that returns its own, or failed with errors (on stderr, and as
@@ -1073,8 +1091,15 @@ fn choose(p: &Plan, o: &ApplyOpts) -> Result<Vec<usize>, Vec<Error>> {
                 .defaults(&defaults)
                 .interact_on_opt(&term)
                 .map_err(|e| vec![Error::msg(format!("prompt: {e}"))])?;
-            Ok(chosen.unwrap_or_default())
+            chosen.ok_or_else(declined)
         }
-        _ => Ok(Vec::new()),
+        _ => Err(declined()),
     }
+}
+
+/// Cancel or Esc at the prompt: a refused approval, exit 1 (nothing was written).
+fn declined() -> Vec<Error> {
+    vec![Error::msg(
+        "the plan was not approved at the prompt; nothing was written",
+    )]
 }

@@ -146,3 +146,23 @@ fn a_missing_root_under_format_json_is_a_json_error() {
         "{v}"
     );
 }
+
+#[test]
+fn a_bad_argument_under_format_json_is_a_json_error() {
+    for args in [
+        &["plan", "--format", "json", "--set", "net.core.somaxconn=-5"][..],
+        &["plan", "--format=json", "--sample", "NaN"][..],
+    ] {
+        let r = qfix(&fixture("debian-stock"), args);
+        assert_eq!(r.code, 1, "{r}");
+        let v = r.json();
+        validate("errors", "plan", &v);
+        assert!(
+            v["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid value"),
+            "{v}"
+        );
+    }
+}

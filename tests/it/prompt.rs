@@ -61,8 +61,17 @@ fn prompt_decline_changes_nothing() {
     key(&mut p, "j");
     key(&mut p, "j"); // "Cancel"
     key(&mut p, "\r");
-    let out = finish(p);
-    assert!(out.contains("nothing changed"), "{out}");
+    let out = p.exp_eof().unwrap();
+    // a refused approval is exit 1, saying nothing was written
+    let status = p.process.wait().unwrap();
+    assert!(
+        matches!(status, rexpect::process::wait::WaitStatus::Exited(_, 1)),
+        "{status:?}"
+    );
+    assert!(
+        out.contains("not approved at the prompt; nothing was written"),
+        "{out}"
+    );
     assert!(!d.path().join("etc/sysctl.d/99-qfix.conf").exists());
     assert_eq!(
         read(d.path(), "/proc/sys/net/core/somaxconn").trim(),
