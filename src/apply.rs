@@ -50,6 +50,8 @@ pub struct Report {
     pub backup_dir: Option<String>,
     /// After `--restart`: each restarted listener's kernel backlog before and after.
     pub proof: Vec<Proof>,
+    /// What failed after the writes (a restart, a listener without its queue): exit 1.
+    pub errors: Vec<crate::error::Error>,
 }
 
 /// One thing an apply (or a rollback) did.

@@ -879,7 +879,16 @@ fn run_apply(
                         }
                         report.restarts.push(done)
                     }
-                    Err(e) => failed.push(e),
+                    Err(e) => {
+                        report.restarts.push(apply::RestartDone {
+                            unit: r.unit.clone(),
+                            action: r.verb().into(),
+                            command: None,
+                            ran: false,
+                            reason: format!("failed: {e}"),
+                        });
+                        failed.push(e);
+                    }
                 }
             }
             if let Some(before) = &before
@@ -902,11 +911,16 @@ fn run_apply(
                 .collect();
         }
     }
+    // one document: the report carries what failed after the writes
+    for e in &failed {
+        output::error(&e.to_string());
+    }
+    report.errors = failed;
     output::apply(&report, o.format);
-    if failed.is_empty() {
+    if report.errors.is_empty() {
         Ok(Outcome::Clean)
     } else {
-        Err(failed)
+        Ok(Outcome::Failed)
     }
 }
 

@@ -286,6 +286,9 @@ pub struct ApplyOut<'a> {
     pub proof: Vec<ProofOut>,
     /// This run's backups and manifest (`qfix rollback NAME` takes its last part).
     pub backup_dir: Option<&'a str>,
+    /// What failed after the changes were written (a restart that failed, a listener that
+    /// did not get its queue): exit code 1, the rest of this report still true.
+    pub errors: Vec<ErrorOut>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -337,6 +340,7 @@ impl<'a> ApplyOut<'a> {
                 })
                 .collect(),
             backup_dir: r.backup_dir.as_deref(),
+            errors: r.errors.iter().map(ErrorOut::from).collect(),
         }
     }
 }
