@@ -49,11 +49,20 @@ impl<'s> Listing<'s> {
             .services
             .listeners
             .iter()
-            .map(|l| Row {
-                listener: l,
-                effective_live: l.requested.zip(live).map(|(r, s)| effective(r, s)),
-                effective_boot: l.requested.zip(boot).map(|(r, s)| effective(r, s)),
-                kernel: snap.socket_of(l),
+            .map(|l| {
+                let kernel = snap.socket_of(l);
+                // a socket in another network namespace (a container) is capped by that
+                // namespace's somaxconn, not the host's
+                let live = match kernel {
+                    Some(seen) if !seen.ns.caller => seen.ns.sysctls.somaxconn.map(i64::from),
+                    _ => live,
+                };
+                Row {
+                    listener: l,
+                    effective_live: l.requested.zip(live).map(|(r, s)| effective(r, s)),
+                    effective_boot: l.requested.zip(boot).map(|(r, s)| effective(r, s)),
+                    kernel,
+                }
             })
             .collect();
         let unknown = snap

@@ -262,6 +262,54 @@ fn a_configured_service_that_is_not_running_gets_no_restart() {
 #[test]
 #[cfg_attr(missing_redis_server, ignore = "redis-server is not installed")]
 #[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn a_service_in_a_container_is_computed_with_the_containers_somaxconn() {
+    in_namespaces_at(
+        "evidence::a_service_in_a_container_is_computed_with_the_containers_somaxconn",
+        || {
+            sysctl("net/core/somaxconn", "4096");
+            let t = live_tree(&[("/etc/redis/redis.conf", REDIS)]);
+            // Redis in a namespace of its own, somaxconn 128 there
+            let script = format!(
+                "echo 128 > /proc/sys/net/core/somaxconn && exec redis-server {}",
+                t.path().join("etc/redis/redis.conf").display()
+            );
+            let mut container = Command::new("unshare")
+                .args(["-n", "sh", "-c", &script])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let start = Instant::now();
+            let row = loop {
+                let l = qfix(
+                    t.path(),
+                    &["listeners", "--format", "json", "--sample", "0"],
+                );
+                let v = l.json();
+                let row = v["listeners"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|x| x["service"] == "redis" && !x["kernel"].is_null())
+                    .cloned();
+                if let Some(row) = row {
+                    break row;
+                }
+                assert!(start.elapsed() < Duration::from_secs(10), "{v:#}");
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            assert_eq!(row["kernel"]["backlog"], 128, "{row:#}");
+            // computed with the container's somaxconn, as the kernel holds it
+            assert_eq!(row["effective_live"], 128, "{row:#}");
+            container.kill().unwrap();
+            container.wait().unwrap();
+        },
+    );
+}
+
+#[test]
+#[cfg_attr(missing_redis_server, ignore = "redis-server is not installed")]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
 fn another_services_socket_on_the_same_address_does_not_make_a_stopped_one_running() {
     in_namespaces_at(
         "evidence::another_services_socket_on_the_same_address_does_not_make_a_stopped_one_running",
