@@ -79,19 +79,42 @@ pub(super) fn judge<'s>(rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>
         };
         // lowering a default the listener does not write changes nothing it runs with
         let lowerable = matches!(l.source, Source::At(_));
-        if cx.lower_backlog && !lowerable {
-            out.report_accepted(rule, Subject::Listener(l), LOWER_BACKLOG, finding);
+        // lower-backlog lowers to what boot gives: a live somaxconn below its boot value is
+        // lost at the next reboot (live-differs-from-boot), and a backlog lowered to it would
+        // stay too small after that
+        let boot_cap = capped.iter().find(|c| c.0 == "boot").map(|c| c.1);
+        // (uWSGI refuses to start above the live value: it is lowered to that, now)
+        let live_only = !refusing && boot_cap.is_none() && sides.iter().any(|s| s.side == "boot");
+        let kept_for_boot;
+        let accepted = if live_only {
+            kept_for_boot = format!(
+                "--strategy lower-backlog: net.core.somaxconn is {cap} live only, {} at boot (live-differs-from-boot), which this backlog fits: it is kept",
+                sides
+                    .iter()
+                    .find(|s| s.side == "boot")
+                    .and_then(|s| s.value)
+                    .map_or("higher".to_string(), |v| v.to_string())
+            );
+            Some(kept_for_boot.as_str())
+        } else if !lowerable {
+            Some(LOWER_BACKLOG)
         } else {
-            out.report(rule, Subject::Listener(l), finding);
+            None
+        };
+        match accepted {
+            Some(why) if cx.lower_backlog => {
+                out.report_accepted(rule, Subject::Listener(l), why, finding)
+            }
+            _ => out.report(rule, Subject::Listener(l), finding),
         }
         if cx.waived(rule, Subject::Listener(l)) {
             continue;
         }
         if cx.lower_backlog {
-            if lowerable {
+            if lowerable && !live_only {
                 out.proposals.push(Proposal::Backlog {
                     listener: l,
-                    value: cap,
+                    value: if refusing { cap } else { boot_cap.unwrap_or(cap) },
                     safe: true,
                     reason: rule.code.clone(),
                 });

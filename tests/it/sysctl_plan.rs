@@ -1075,3 +1075,31 @@ fn lowering_somaxconn_needs_review_and_restarts_nothing_to_shrink_a_queue() {
     // every running queue would only shrink: no restart for that
     assert_eq!(v["restarts"], serde_json::json!([]), "{v:#}");
 }
+
+#[test]
+fn lower_backlog_keeps_a_backlog_that_boots_somaxconn_fits() {
+    // live somaxconn 128, boot 4096 (the kernel default): Redis's 511 fits after a reboot
+    let r = qfix(
+        &fixture("debian-stock"),
+        &["plan", "--format", "json", "--strategy", "lower-backlog"],
+    );
+    let v = r.json();
+    let edits: Vec<&str> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["path"].as_str())
+        .collect();
+    assert!(!edits.contains(&"/etc/redis/redis.conf"), "{v:#}");
+    let redis: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "QF101" && f["listener"] == "redis redis-server")
+        .collect();
+    assert!(!redis.is_empty(), "{v:#}");
+    for f in redis {
+        let why = f["accepted"]["reason"].as_str().unwrap();
+        assert!(why.contains("128 live only, 4096 at boot"), "{why}");
+    }
+}
