@@ -25,9 +25,14 @@ pub const EXIT_STATUS: &[(i32, &str)] = &[
     (
         1,
         "error: bad input (unparsable line, unreadable file, include loop, bad policy or \
-         rule), a stale plan file, a refused approval, or a live write the kernel rejected",
+         rule), a stale plan file, a refused approval, a live write the kernel rejected, or \
+         a restart that failed or did not give a listener its queue",
     ),
-    (2, "plan: changes proposed"),
+    (
+        2,
+        "plan: changes or restarts proposed, or an error finding no change fixes (a queue \
+         full and not draining, uWSGI refusing to start)",
+    ),
 ];
 
 fn exit_help() -> String {
@@ -738,9 +743,10 @@ fn plan_outcome(p: &Plan) -> Outcome {
     }
     if !p.errors.is_empty() {
         Outcome::Failed
-    } else if p.changes.is_empty() && p.restarts.is_empty() {
+    } else if p.changes.is_empty() && p.restarts.is_empty() && p.open_errors() == 0 {
         Outcome::Clean
     } else {
+        // changes or restarts proposed, or something failing now that no change fixes
         Outcome::Changes
     }
 }

@@ -102,7 +102,12 @@ pub fn write(w: &mut dyn Write, p: &Plan, view: View) -> io::Result<()> {
             view.wrap(w, "  ", "      ", n)?;
         }
     }
+    let open_errors = p.open_errors();
     match (p.changes.is_empty(), p.restarts.is_empty()) {
+        (true, true) if open_errors > 0 => writeln!(
+            w,
+            "\nnothing qfix can change, but {open_errors} error finding(s) above need a person"
+        )?,
         (true, true) => writeln!(w, "\nnothing to change")?,
         (true, false) => writeln!(
             w,

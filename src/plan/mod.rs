@@ -102,6 +102,16 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Error findings not accepted by a waiver or the strategy: something failing now (an
+    /// overflowing queue, uWSGI refusing to start, EAGAIN in a log). A plan with one exits
+    /// 2 even when no change fixes it.
+    pub fn open_errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == crate::rules::Severity::Error && f.accepted.is_none())
+            .count()
+    }
+
     pub fn commands(&self) -> Vec<String> {
         self.changes
             .iter()

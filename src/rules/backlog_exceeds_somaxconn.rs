@@ -79,12 +79,17 @@ pub(super) fn judge<'s>(rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>
         };
         // lowering a default the listener does not write changes nothing it runs with
         let lowerable = matches!(l.source, Source::At(_));
-        // lower-backlog lowers to what boot gives: a live somaxconn below its boot value is
-        // lost at the next reboot (live-differs-from-boot), and a backlog lowered to it would
-        // stay too small after that
-        let boot_cap = capped.iter().find(|c| c.0 == "boot").map(|c| c.1);
+        // lower-backlog lowers to what boot gives when a sysctl file sets it: a live
+        // somaxconn below that is lost at the next reboot (live-differs-from-boot), and a
+        // backlog lowered to it would stay too small after. With nothing persisted (a
+        // container, whose runtime sets somaxconn) the live value is the truth.
+        let persisted = sides.iter().any(|s| s.side == "boot" && s.at.is_some());
+        let boot_cap = capped
+            .iter()
+            .find(|c| c.0 == "boot" && persisted)
+            .map(|c| c.1);
         // (uWSGI refuses to start above the live value: it is lowered to that, now)
-        let live_only = !refusing && boot_cap.is_none() && sides.iter().any(|s| s.side == "boot");
+        let live_only = !refusing && persisted && boot_cap.is_none();
         let kept_for_boot;
         let accepted = if live_only {
             kept_for_boot = format!(

@@ -199,7 +199,17 @@ fn a_unix_socket_filled_until_eagain_is_a_full_queue() {
                 assert!(held.len() < 100, "no EAGAIN after 100 connects");
             };
             assert_eq!(eagain, 5, "backlog 4 holds 5");
-            let (_, v) = plan(t.path(), "0");
+            let (code, v) = plan(t.path(), "0");
+            // nothing to change in a tree without configs, but a queue failing now: exit 2
+            assert_eq!(code, 2, "{v:#}");
+            let text = qfix(t.path(), &["plan", "--sample", "0"]);
+            assert!(
+                text.stdout.contains(
+                    "nothing qfix can change, but 1 error finding(s) above need a person"
+                ),
+                "{}",
+                text.stdout
+            );
             let shown = format!("unix {}", path.display());
             let full: Vec<_> = findings(&v, "QF111")
                 .into_iter()

@@ -1078,9 +1078,15 @@ fn lowering_somaxconn_needs_review_and_restarts_nothing_to_shrink_a_queue() {
 
 #[test]
 fn lower_backlog_keeps_a_backlog_that_boots_somaxconn_fits() {
-    // live somaxconn 128, boot 4096 (the kernel default): Redis's 511 fits after a reboot
+    // live somaxconn 128, 4096 persisted for boot: Redis's 511 fits after a reboot
+    let d = copy_fixture("debian-stock");
+    fs::write(
+        d.path().join("etc/sysctl.d/60-somaxconn.conf"),
+        "net.core.somaxconn = 4096\n",
+    )
+    .unwrap();
     let r = qfix(
-        &fixture("debian-stock"),
+        d.path(),
         &["plan", "--format", "json", "--strategy", "lower-backlog"],
     );
     let v = r.json();
@@ -1102,4 +1108,18 @@ fn lower_backlog_keeps_a_backlog_that_boots_somaxconn_fits() {
         let why = f["accepted"]["reason"].as_str().unwrap();
         assert!(why.contains("128 live only, 4096 at boot"), "{why}");
     }
+    // with nothing persisted (a container's runtime sets somaxconn), live is the truth
+    let r = qfix(
+        &fixture("debian-stock"),
+        &["plan", "--format", "json", "--strategy", "lower-backlog"],
+    );
+    let v = r.json();
+    assert!(
+        v["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["path"] == "/etc/redis/redis.conf"),
+        "{v:#}"
+    );
 }
