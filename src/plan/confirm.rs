@@ -31,6 +31,7 @@ pub fn observed(cx: &Context, findings: &mut [Finding]) {
         }
     }
     let logged = logged(cx);
+    let unseen = service_not_running::unseen_namespaces(cx).is_some();
     let stopped: BTreeSet<String> = service_not_running::stopped(cx)
         .into_values()
         .flatten()
@@ -65,7 +66,11 @@ pub fn observed(cx: &Context, findings: &mut [Finding]) {
             }
         }
         if stopped.contains(&l) && !matches!(kind, Some(Kind::ServiceNotRunning(_))) {
-            f.message.push_str("; it is not running now (no socket)");
+            f.message.push_str(if unseen {
+                "; no socket for it in the namespaces qfix could read"
+            } else {
+                "; it is not running now (no socket)"
+            });
         }
     }
 }

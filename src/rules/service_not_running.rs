@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Check, Context, Outcome, Report, Rule, Subject};
-use crate::kernel::Proto;
+use crate::kernel::{Note, Proto, Unseen};
 use crate::services::Listener;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -16,20 +16,39 @@ pub struct Params {}
 
 impl Check for Params {
     fn eval<'s>(&self, rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>) {
+        let unseen = unseen_namespaces(cx);
         for (unit, ls) in stopped(cx) {
             let addresses: Vec<&str> = ls.iter().map(|l| l.address.as_str()).collect();
             out.report(rule, Subject::Listener(ls[0]), || {
                 Report::new(
-                    format!(
-                        "{} ({unit}) is not running: no socket listens on {}; its backlog settings apply when it starts, and no restart is proposed",
-                        ls[0].service,
-                        addresses.join(", ")
-                    ),
+                    match unseen {
+                        None => format!(
+                            "{} ({unit}) is not running: no socket listens on {}; its backlog settings apply when it starts, and no restart is proposed",
+                            ls[0].service,
+                            addresses.join(", ")
+                        ),
+                        Some(n) => format!(
+                            "{} ({unit}): no socket listens on {} in the network namespaces qfix could read, but {}: it may run in one of those (qfix as root sees them); no restart is proposed",
+                            ls[0].service,
+                            addresses.join(", "),
+                            n.message
+                        ),
+                    },
                     ls.iter().filter_map(|l| cx.listener_loc(l)).take(3).collect(),
                 )
             });
         }
     }
+}
+
+/// Why some network namespaces could not be read (not root), if so: a service may listen in
+/// one of those, so "not running" would be a guess.
+pub fn unseen_namespaces<'s>(cx: &Context<'s, '_>) -> Option<&'s Note> {
+    cx.snap.evidence().and_then(|e| {
+        e.notes
+            .iter()
+            .find(|n| matches!(n.what, Unseen::Processes | Unseen::Namespace))
+    })
 }
 
 /// The units (and their listeners) with no socket at all, where sockets could be read.

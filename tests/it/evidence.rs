@@ -318,6 +318,55 @@ fn a_service_in_a_container_is_computed_with_the_containers_somaxconn() {
 }
 
 #[test]
+#[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
+fn not_root_a_service_without_a_socket_is_not_called_stopped() {
+    in_namespaces_at(
+        "evidence::not_root_a_service_without_a_socket_is_not_called_stopped",
+        || {
+            let t = live_tree(&[("/etc/redis/redis.conf", REDIS)]);
+            // readable by nobody: the tree's own files only, never recursively (the tree
+            // holds the kernel's /proc, and a proc entry's mode is the whole machine's)
+            let root = t.path().display();
+            sh(&format!(
+                "chmod 755 {root} {root}/etc {root}/etc/redis && chmod 644 {root}/etc/redis/redis.conf"
+            ));
+            // a process in a namespace of its own, which nobody cannot look into
+            let mut holder = Command::new("unshare")
+                .args(["-n", "sleep", "120"])
+                .spawn()
+                .unwrap();
+            let mine = std::fs::read_link("/proc/self/ns/net").unwrap();
+            let link = format!("/proc/{}/ns/net", holder.id());
+            while std::fs::read_link(&link).ok().is_none_or(|l| l == mine) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let out = Command::new("setpriv")
+                .args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "--",
+                    BIN,
+                ])
+                .arg("--root")
+                .arg(t.path())
+                .args(["plan", "--format", "json", "--sample", "0"])
+                .output()
+                .unwrap();
+            let v: Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+            let stopped = findings(&v, "QF112");
+            assert_eq!(stopped.len(), 1, "{v:#}");
+            let msg = stopped[0]["message"].as_str().unwrap();
+            assert!(!msg.contains("is not running"), "{msg}");
+            assert!(msg.contains("it may run in one of those"), "{msg}");
+            holder.kill().unwrap();
+            holder.wait().unwrap();
+        },
+    );
+}
+
+#[test]
 #[cfg_attr(missing_redis_server, ignore = "redis-server is not installed")]
 #[cfg_attr(no_namespaces, ignore = "needs private namespaces (root)")]
 fn another_services_socket_on_the_same_address_does_not_make_a_stopped_one_running() {
