@@ -26,6 +26,8 @@ pub struct Listing<'s> {
     pub unknown: Vec<Seen<'s>>,
     /// Whether the kernel's sockets were read at all.
     pub observed: bool,
+    /// What could not be seen of the running system (as the plan's "not seen").
+    pub notes: Vec<String>,
 }
 
 impl<'s> Listing<'s> {
@@ -75,6 +77,7 @@ impl<'s> Listing<'s> {
             rows,
             unknown,
             observed: snap.evidence().is_some(),
+            notes: snap.notes(),
         }
     }
 }

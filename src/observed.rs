@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::kernel::{Evidence, KernelListener, Match, Namespace, Proto, Source, TableKind};
+use crate::kernel::{Evidence, KernelListener, Match, Namespace, Proto, Source, TableKind, Unseen};
 use crate::logs::{LogEvidence, Tally};
 use crate::services::Listener;
 use crate::snapshot::Snapshot;
@@ -177,6 +177,30 @@ impl Snapshot {
         let mut out: Vec<String> = Vec::new();
         if let Some(ev) = self.evidence() {
             out.extend(ev.notes.iter().map(|n| n.message.clone()));
+            // a /proc/net fallback without a note of its own (a tree of /proc files): which
+            // figures it lacks, once per table kind
+            if !ev.notes.iter().any(|n| n.what == Unseen::Netlink) {
+                let mut lacking: Vec<String> = Vec::new();
+                for t in ev.namespaces.iter().flat_map(|n| &n.tables) {
+                    if t.source == Source::Procfs && !t.missing.is_empty() {
+                        let figures: Vec<String> = t
+                            .missing
+                            .iter()
+                            .map(|f| format!("{f:?}").to_lowercase())
+                            .collect();
+                        let line = format!(
+                            "{:?} sockets read from /proc/net files, which hold no {}: observed figures missing, listener-needs-restart not checked for them",
+                            t.kind,
+                            figures.join(", ")
+                        )
+                        .to_lowercase();
+                        if !lacking.contains(&line) {
+                            lacking.push(line);
+                        }
+                    }
+                }
+                out.extend(lacking);
+            }
         }
         if let Some(logs) = self.logs() {
             let mut missing: Vec<&str> = Vec::new();

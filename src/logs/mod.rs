@@ -505,6 +505,12 @@ fn read_one(
         for s in &mut counts.samples[before..] {
             s.line = Some(s.tail_line);
         }
+    } else {
+        notes.push(format!(
+            "only its last {} of {} bytes read (--log-bytes): earlier lines are not counted",
+            window.size - window.start,
+            window.size
+        ));
     }
     if let Some(to) = window.shrank_to {
         notes.push(format!(

@@ -162,6 +162,9 @@ pub struct ListenersOut {
     /// somaxconn live and at boot, with where each is set (`null`: the kernel default).
     pub somaxconn: Vec<SomaxconnOut>,
     pub listeners: Vec<ListenerOut>,
+    /// What could not be seen of the running system, and why (figures a /proc/net
+    /// fallback lacks, namespaces or owners unreadable, logs not read).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

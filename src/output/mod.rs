@@ -201,6 +201,7 @@ pub fn listeners(listing: &Listing, format: Format) {
             observed: listing.observed,
             somaxconn,
             listeners,
+            notes: listing.notes.clone(),
         });
     }
     let mut s = String::new();
@@ -291,6 +292,19 @@ pub fn listeners(listing: &Listing, format: Format) {
         s.push_str("\nLIVE, BOOT: computed, min(requested, somaxconn); KERNEL, QUEUE: observed (Send-Q, Recv-Q)\n");
     } else {
         s.push_str("\nLIVE, BOOT: computed, min(requested, somaxconn); the kernel's sockets were not read\n");
+    }
+    if !listing.notes.is_empty() {
+        s.push_str(&format!("\nnot seen ({}):\n", listing.notes.len()));
+        let width = View::for_terminal(false, false).width;
+        let opts = textwrap::Options::new(width)
+            .initial_indent("  ")
+            .subsequent_indent("      ")
+            .break_words(false)
+            .word_splitter(textwrap::WordSplitter::NoHyphenation);
+        for n in &listing.notes {
+            s.push_str(&textwrap::fill(n, &opts));
+            s.push('\n');
+        }
     }
     out(&s);
 }
