@@ -57,6 +57,25 @@ pub fn accept(cx: &Context, findings: &mut Vec<Finding>) {
         .as_deref()
         .unwrap_or(crate::policy::DEFAULT_PATH);
     for (w, used) in policy.accept.iter().zip(used) {
+        let known = cx
+            .snap
+            .rules
+            .iter()
+            .any(|r| w.rule.eq_ignore_ascii_case(&r.code) || w.rule == *r.name);
+        if !known {
+            // a typo: the waiver can never apply, and the finding it meant stays open
+            let mut f = stale.finding(
+                Subject::Host,
+                format!(
+                    "the waiver names {}, which is no rule qfix knows (qfix rules lists them): it accepts nothing",
+                    w.rule
+                ),
+                vec![loc(path, w.line)],
+            );
+            f.severity = crate::rules::Severity::Error;
+            findings.push(f);
+            continue;
+        }
         let expired = w.until_day().is_some_and(|d| d < cx.snap.today);
         let message = if expired {
             format!(

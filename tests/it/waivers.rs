@@ -108,6 +108,31 @@ fn a_waiver_that_matches_nothing_is_a_finding() {
 }
 
 #[test]
+fn a_waiver_naming_no_rule_is_an_error_finding_and_the_plan_exits_2() {
+    let d = with_policy(&format!(
+        "{APP}\n[[accept]]\nrule = \"QF999\"\nreason = \"typo\"\n"
+    ));
+    let r = qfix(d.path(), &["plan", "--format", "json"]);
+    assert_eq!(r.code, 2, "{r}");
+    let v = r.json();
+    let typo: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "QF008" && f["severity"] == "error")
+        .collect();
+    assert_eq!(typo.len(), 1, "{v}");
+    assert!(
+        typo[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("QF999, which is no rule qfix knows"),
+        "{v}"
+    );
+    assert_eq!(typo[0]["locations"][0]["line"], 6);
+}
+
+#[test]
 fn a_waiver_without_a_reason_is_a_policy_error_at_its_line() {
     let d = with_policy("# site waivers\n\n[[accept]]\nrule = \"QF103\"\n");
     let r = qfix(d.path(), &["plan"]);
