@@ -828,12 +828,10 @@ pub fn rollback(host: &Host, dir: &str, mut m: Manifest, force: bool) -> Result<
     }
     let steps = restore_plan(host, &m, force)?;
     let manifest_path = format!("{dir}/manifest.json");
-    // a rollback that was interrupted: what it left first
-    let mut cleaned = if m.rolling_back {
-        clean_run(root, &m)?
-    } else {
-        Vec::new()
-    };
+    // what the apply (killed mid-way) or an interrupted rollback left beside its files
+    let mut cleaned = clean_run(root, &m)?;
+    // a manifest save the killed run did not finish
+    cleaned.extend(remove_temp_files(root, dir)?);
     m.rolling_back = true;
     save_manifest(root, &manifest_path, &m)?;
     let mut done = execute(host, &steps)?;

@@ -183,6 +183,20 @@ fn check_point(
             "{name}: rollback failed: {out}\n(killed run: {killed_out})"
         ));
     }
+    // a rollback that ran also removes what the killed run left beside its files
+    if code == 0 {
+        let left = Command::new("find")
+            .arg(root)
+            .args(["-name", ".qfix-*"])
+            .output()
+            .unwrap();
+        if !left.stdout.is_empty() {
+            return Err(format!(
+                "{name}: temp files left after the rollback: {}",
+                String::from_utf8_lossy(&left.stdout)
+            ));
+        }
+    }
     let now = contents(root);
     if &now != orig {
         let diff: Vec<&String> = now
