@@ -118,14 +118,24 @@ pub fn apply(r: &Report, format: Format) {
             )),
         }
     }
+    // long reasons wrap like the plan's, under a four-column indent
+    let width = View::for_terminal(false, false).width;
+    let opts = textwrap::Options::new(width)
+        .subsequent_indent("    ")
+        .break_words(false)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation);
+    let mut line = |text: String| {
+        s.push_str(&textwrap::fill(&text, &opts));
+        s.push('\n');
+    };
     for k in &r.skipped {
-        s.push_str(&format!("skipped: {} ({})\n", k.what, k.reason));
+        line(format!("skipped: {} ({})", k.what, k.reason));
     }
     for k in &r.restarts {
         match &k.command {
-            Some(c) => s.push_str(&format!("restart: ran {c}\n")),
-            None => s.push_str(&format!(
-                "restart: needed: {} {} ({})\n",
+            Some(c) => line(format!("restart: ran {c}")),
+            None => line(format!(
+                "restart: needed: {} {} ({})",
                 k.action, k.unit, k.reason
             )),
         }

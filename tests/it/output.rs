@@ -69,3 +69,24 @@ fn a_busy_hosts_plan_fits_a_screen_and_all_lists_everything() {
         all.stdout.lines().count()
     );
 }
+
+#[test]
+fn apply_wraps_its_restart_reasons_at_80_columns() {
+    let d = copy_fixture("debian-stock");
+    let r = qfix(d.path(), &["apply", "--yes"]);
+    assert_eq!(r.code, 0, "{r}");
+    let needed: Vec<&str> = r
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("restart: needed"))
+        .take_while(|l| l.starts_with("restart: needed") || l.starts_with("    "))
+        .collect();
+    assert!(needed.len() > 1, "{}", r.stdout);
+    for l in needed {
+        assert!(
+            l.chars().count() <= 80,
+            "{} columns: {l}",
+            l.chars().count()
+        );
+    }
+}
