@@ -187,10 +187,19 @@ pub fn build(snap: &Snapshot, goals: &Goals) -> Plan {
         lower_backlog: goals.lower_backlog,
         planned: &none,
     };
-    let mut outcome = {
-        let _t = crate::trace::phase("evaluate");
-        rules::evaluate(&snap.rules, &cx)
-    };
+    // the findings and the fixes are both pure functions of the snapshot: one on a thread
+    // of its own, beside the other
+    let (mut outcome, (changes, restarts, fix_errors)) = std::thread::scope(|s| {
+        let fixes = s.spawn(|| fixes(snap, goals, &wants));
+        let outcome = {
+            let _t = crate::trace::phase("evaluate");
+            rules::evaluate(&snap.rules, &cx)
+        };
+        let fixes = fixes
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (outcome, fixes)
+    });
     waivers::accept(&cx, &mut outcome.findings);
     confirm::observed(&cx, &mut outcome.findings);
     let unparsable: Vec<&Finding> = outcome
@@ -221,7 +230,6 @@ pub fn build(snap: &Snapshot, goals: &Goals) -> Plan {
     errors.extend(snap.services.errors.iter().cloned());
     // live values that could not be read (a FIFO, a link, megabytes under /proc/sys)
     errors.extend(snap.errors.iter().cloned());
-    let (changes, restarts, fix_errors) = fixes(snap, goals, &wants);
     errors.extend(fix_errors);
     errors.extend(unparsable);
     Plan {
