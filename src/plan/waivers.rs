@@ -34,10 +34,13 @@ pub fn accept(cx: &Context, findings: &mut Vec<Finding>) {
             (None, Some(k)) => Subject::Key(k),
             (None, None) => Subject::Host,
         };
-        if let Some(w) = cx.waiver(rule, about, &f.locations) {
-            if let Some(i) = policy.accept.iter().position(|x| std::ptr::eq(x, w)) {
+        let all = cx.waivers(rule, about, &f.locations);
+        for w in &all {
+            if let Some(i) = policy.accept.iter().position(|x| std::ptr::eq(x, *w)) {
                 used[i] = true;
             }
+        }
+        if let Some(w) = all.first() {
             f.accepted = Some(Accepted {
                 reason: w.reason.clone(),
                 until: w.until.clone(),

@@ -481,12 +481,18 @@ impl<'s> Context<'s, '_> {
         about: Subject,
         locations: &[Location],
     ) -> Option<&'s Waiver> {
+        self.waivers(rule, about, locations).into_iter().next()
+    }
+
+    /// Every waiver that accepts such a finding, in the policy's order (the first gives the
+    /// reason; a second one that says the same is not "unmatched").
+    pub fn waivers(&self, rule: &Rule, about: Subject, locations: &[Location]) -> Vec<&'s Waiver> {
         let (label, key) = match about {
             Subject::Listener(l) => (Some(format!("{} {}", l.service, l.instance)), None),
             Subject::Key(k) => (None, Some(k)),
             Subject::Host => (None, None),
         };
-        self.snap.policy.accept.iter().find(|w| {
+        let matches = |w: &&Waiver| {
             let rule_ok = w.rule.eq_ignore_ascii_case(&rule.code) || w.rule == *rule.name;
             let live = w.until_day().is_none_or(|d| d >= self.snap.today);
             let listener_ok = w.listener.is_none() || w.listener == label;
@@ -495,7 +501,8 @@ impl<'s> Context<'s, '_> {
                 locations.iter().any(|l| &*l.path == p) || self.subject_paths(about).any(|s| s == p)
             });
             rule_ok && live && listener_ok && key_ok && path_ok
-        })
+        };
+        self.snap.policy.accept.iter().filter(matches).collect()
     }
 
     /// The files a subject is configured in: a listener's config, a key's sysctl files.

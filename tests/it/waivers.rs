@@ -151,3 +151,19 @@ fn a_waiver_without_a_reason_is_a_policy_error_at_its_line() {
         "{r}"
     );
 }
+
+#[test]
+fn a_second_waiver_of_the_same_finding_is_not_called_unmatched() {
+    let d = with_policy(&format!("{APP}\n{APP}"));
+    let r = qfix(d.path(), &["plan", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r}");
+    let v = r.json();
+    assert!(
+        !v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "QF008"),
+        "{v}"
+    );
+}
