@@ -42,7 +42,8 @@ pub struct WatchedListener {
     pub queue: Option<u32>,
     /// queue / backlog, in percent (over 100 when full: the queue holds backlog + 1).
     pub fill: Option<u32>,
-    /// Connections dropped at it during the sample.
+    /// Connections dropped at it during the sample (`seconds` long), not the running total
+    /// `qfix listeners` shows.
     pub drops: Option<u64>,
 }
 
