@@ -64,6 +64,10 @@ pub enum Done {
     Sysctl { key: String, value: String },
     /// A service's own checker accepted an edited file.
     Checked { command: String },
+    /// A rollback put a file back from its backup.
+    Restored { path: String, from: String },
+    /// A rollback removed a file the apply had created.
+    Removed { path: String },
     /// Anything else: a crashed run's leftovers cleaned, a file restored by a rollback...
     Note { message: String },
 }
@@ -74,6 +78,8 @@ impl std::fmt::Display for Done {
             Done::File { path } => write!(f, "wrote {path}"),
             Done::Sysctl { key, value } => write!(f, "{key} = {value} (live)"),
             Done::Checked { command } => write!(f, "validated: {command}"),
+            Done::Restored { path, from } => write!(f, "restored {path} from {from}"),
+            Done::Removed { path } => write!(f, "removed {path} (the apply created it)"),
             Done::Note { message } => f.write_str(message),
         }
     }
@@ -490,7 +496,10 @@ fn fail(host: &Host, manifest_path: &str, m: &mut Manifest, e: Error) -> Error {
             let what = if done.is_empty() {
                 "nothing had been changed yet".to_string()
             } else {
-                done.join("; ")
+                done.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             };
             let saved = match saved {
                 Ok(()) => String::new(),
@@ -790,18 +799,21 @@ fn restore_plan(host: &Host, m: &Manifest, force: bool) -> Result<Vec<Step>> {
 }
 
 /// Carry out a restore plan; returns what it restored.
-fn execute(host: &Host, steps: &[Step]) -> Result<Vec<String>> {
+fn execute(host: &Host, steps: &[Step]) -> Result<Vec<Done>> {
     let root = &host.root;
     let mut done = Vec::new();
     for s in steps {
         match s {
             Step::Write(path, bytes, copy) => {
                 root.write_atomic(path, bytes)?;
-                done.push(format!("restored {path} from {copy}"));
+                done.push(Done::Restored {
+                    path: path.clone(),
+                    from: copy.clone(),
+                });
             }
             Step::Remove(path) => {
                 root.remove_file(path)?;
-                done.push(format!("removed {path} (the apply created it)"));
+                done.push(Done::Removed { path: path.clone() });
             }
             Step::Live(key, before) => {
                 let live = host
@@ -809,7 +821,10 @@ fn execute(host: &Host, steps: &[Step]) -> Result<Vec<String>> {
                     .as_ref()
                     .ok_or_else(|| Error::msg("no /proc/sys under the root"))?;
                 live.write(key, before)?;
-                done.push(format!("{key} = {} (live)", sysctl::norm_value(before)));
+                done.push(Done::Sysctl {
+                    key: key.clone(),
+                    value: sysctl::norm_value(before),
+                });
             }
             Step::Note(_) | Step::Left(_) => {}
         }
@@ -835,7 +850,7 @@ pub fn rollback(host: &Host, dir: &str, mut m: Manifest, force: bool) -> Result<
     m.rolling_back = true;
     save_manifest(root, &manifest_path, &m)?;
     let mut done = execute(host, &steps)?;
-    done.append(&mut cleaned);
+    done.extend(cleaned.drain(..).map(|message| Done::Note { message }));
     m.rolling_back = false;
     m.rolled_back = true;
     save_manifest(root, &manifest_path, &m)?;
@@ -846,9 +861,7 @@ pub fn rollback(host: &Host, dir: &str, mut m: Manifest, force: bool) -> Result<
     report.applied.push(Done::Note {
         message: format!("rolled back {dir}"),
     });
-    report
-        .applied
-        .extend(done.into_iter().map(|message| Done::Note { message }));
+    report.applied.extend(done);
     for s in steps {
         match s {
             Step::Note(n) => report.applied.push(Done::Note { message: n }),

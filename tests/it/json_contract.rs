@@ -166,3 +166,49 @@ fn a_bad_argument_under_format_json_is_a_json_error() {
         );
     }
 }
+
+#[test]
+fn rollback_json_names_each_file_and_value_it_put_back() {
+    let d = copy_fixture("debian-stock");
+    let a = qfix(d.path(), &["apply", "--yes", "--unsafe-fixes"]);
+    assert_eq!(a.code, 0, "{a}");
+    let r = qfix(d.path(), &["rollback", "--yes", "--format", "json"]);
+    assert_eq!(r.code, 0, "{r}");
+    let v = r.json();
+    validate("apply", "rollback", &v);
+    let applied = v["applied"].as_array().unwrap();
+    let kind = |k: &str| applied.iter().filter(|x| x["kind"] == k).count();
+    // the edited configs: restored from their backups; somaxconn: its live value back
+    assert!(kind("restored") >= 1, "{v:#}");
+    assert!(
+        applied
+            .iter()
+            .any(|x| x["kind"] == "sysctl" && x["key"] == "net.core.somaxconn"),
+        "{v:#}"
+    );
+    assert!(
+        applied
+            .iter()
+            .filter(|x| x["kind"] == "restored")
+            .all(|x| x["from"]
+                .as_str()
+                .unwrap()
+                .starts_with("/var/lib/qfix/backups/")),
+        "{v:#}"
+    );
+    // a file the apply created is removed
+    let d = copy_fixture("sysctl-vendor");
+    let a = qfix(d.path(), &["apply", "--yes"]);
+    assert_eq!(a.code, 0, "{a}");
+    let r = qfix(d.path(), &["rollback", "--yes", "--format", "json"]);
+    let v = r.json();
+    validate("apply", "rollback", &v);
+    assert!(
+        v["applied"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["kind"] == "removed" && x["path"] == "/etc/sysctl.d/99-qfix.conf"),
+        "{v:#}"
+    );
+}
