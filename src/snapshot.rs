@@ -198,10 +198,21 @@ impl Snapshot {
     pub fn read(req: &Request) -> Result<Snapshot, Vec<Error>> {
         let root = Root::new(&req.root).map_err(|e| vec![e])?;
         let host = Host::new(root);
-        let (system, services) = std::thread::scope(|s| {
+        // the logs the services name are read on their thread too, once they are known
+        let read_logs = req
+            .logs
+            .filter(|_| req.evidence && req.recorded.is_none() && host.live.is_some());
+        let (system, (services, logs)) = std::thread::scope(|s| {
             let services = s.spawn(|| {
-                let _t = crate::trace::phase("services");
-                services::scan(&host)
+                let services = {
+                    let _t = crate::trace::phase("services");
+                    services::scan(&host)
+                };
+                let logs = read_logs.map(|opts| {
+                    let _t = crate::trace::phase("logs");
+                    LogEvidence::read(&host, &services.facts, &opts)
+                });
+                (services, logs)
             });
             let system = read_system(&host, req);
             let services = services
@@ -217,10 +228,9 @@ impl Snapshot {
             mut live,
             errors,
         } = system?;
-        if let (Some(l), Some(opts)) = (live.as_mut(), &req.logs) {
-            if req.evidence && req.recorded.is_none() {
-                let _t = crate::trace::phase("logs");
-                l.logs = Some(LogEvidence::read(&host, &services.facts, opts));
+        if let Some(l) = live.as_mut() {
+            if logs.is_some() {
+                l.logs = logs;
             }
         }
         Ok(Snapshot {
