@@ -200,8 +200,14 @@ impl Root {
     /// relative to the root (as after chroot); a relative target that climbs above the root
     /// is refused. The last component may be missing (a file about to be created).
     pub fn resolve(&self, inroot: &str) -> Result<Resolved, Error> {
-        let mut done: Vec<String> = Vec::new();
         let mut todo: Vec<String> = components(inroot);
+        // the usual case, no link on the way: one openat2 that refuses every link answers
+        // (the path is then itself, existing or not); a link, a `..`, an odd error or an old
+        // kernel takes the walk below, which follows links one by one and names what it met
+        if !todo.iter().any(|c| c == "..") && self.has_no_links(inroot) {
+            return Ok(Resolved::Path(format!("/{}", todo.join("/"))));
+        }
+        let mut done: Vec<String> = Vec::new();
         todo.reverse();
         let mut hops = 0;
         while let Some(c) = todo.pop() {
@@ -245,6 +251,24 @@ impl Root {
             todo.extend(t);
         }
         Ok(Resolved::Path(format!("/{}", done.join("/"))))
+    }
+
+    /// Whether no component of an in-root path is a link (all of it there, or up to a
+    /// missing component): one openat2 with RESOLVE_NO_SYMLINKS.
+    fn has_no_links(&self, inroot: &str) -> bool {
+        let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS;
+        // not O_NOFOLLOW: with O_PATH it would hand back a trailing link instead of ELOOP
+        let flags = OFlags::PATH | OFlags::CLOEXEC;
+        match rustix::fs::openat2(
+            &*self.fd,
+            relative(inroot).as_str(),
+            flags,
+            Mode::empty(),
+            how,
+        ) {
+            Ok(_) | Err(Errno::NOENT) => true,
+            Err(_) => false,
+        }
     }
 
     /// Whether an in-root path (links followed) is a directory.
