@@ -23,6 +23,7 @@ the evidence reported. TIME_WAIT lasts 60 s: everything is measured within that.
 """
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -35,16 +36,22 @@ REPO = os.path.dirname(HERE)
 
 
 def build():
-    subprocess.run(
-        ["cargo", "build", "--release", "--example", "evidence"],
+    """Build the example; cargo names the path it wrote (CARGO_TARGET_DIR honoured)."""
+    r = subprocess.run(
+        ["cargo", "build", "--release", "--example", "evidence",
+         "--message-format=json-render-diagnostics"],
         cwd=REPO,
         check=True,
+        stdout=subprocess.PIPE,
+        text=True,
         env={**os.environ, "CARGO_BUILD_JOBS": os.environ.get("CARGO_BUILD_JOBS", "1")},
     )
-    host = subprocess.run(
-        ["rustc", "--print", "host-tuple"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return os.path.join(REPO, "target", host, "release", "examples", "evidence")
+    for line in r.stdout.splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") == "compiler-artifact" and msg.get("executable") \
+                and msg["target"]["name"] == "evidence":
+            return msg["executable"]
+    sys.exit("cargo did not report the evidence example it built")
 
 
 def sh(cmd):
