@@ -90,3 +90,56 @@ fn apply_wraps_its_restart_reasons_at_80_columns() {
         );
     }
 }
+
+#[test]
+fn a_log_read_only_in_part_says_how_much_of_it_was_read() {
+    let r = qfix(
+        &fixture("incident-host"),
+        &["plan", "--log-bytes", "1K", "--format", "json"],
+    );
+    let v = r.json();
+    let notes: Vec<&str> = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes.iter().any(
+            |n| n.starts_with("log /var/log/nginx/error.log: only its last 1024 of ")
+                && n.ends_with("bytes read (--log-bytes): earlier lines are not counted")
+        ),
+        "{notes:#?}"
+    );
+}
+
+#[test]
+fn sockets_read_from_proc_net_files_name_the_figures_they_lack() {
+    let t = tree(&[
+        (
+            "/etc/redis/redis.conf",
+            "bind 127.0.0.1\nport 6379\ntcp-backlog 1024\n",
+        ),
+        ("/proc/sys/net/core/somaxconn", "4096\n"),
+        (
+            "/proc/net/tcp",
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0\n",
+        ),
+    ]);
+    for args in [
+        &["listeners", "--format", "json"][..],
+        &["plan", "--format", "json"][..],
+    ] {
+        let r = qfix(t.path(), args);
+        let v = r.json();
+        let notes = v["notes"].to_string();
+        assert!(
+            notes.contains("tcp4 sockets read from /proc/net files, which hold no backlog"),
+            "{args:?}: {v:#}"
+        );
+        assert!(
+            notes.contains("listener-needs-restart not checked"),
+            "{v:#}"
+        );
+    }
+}
