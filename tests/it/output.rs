@@ -143,3 +143,37 @@ fn sockets_read_from_proc_net_files_name_the_figures_they_lack() {
         );
     }
 }
+
+#[test]
+fn a_redis_on_two_addresses_cites_its_log_line_once_per_finding() {
+    let t = tree(&[
+        (
+            "/etc/redis/redis.conf",
+            "bind 127.0.0.1 -::1\nport 6379\ntcp-backlog 511\nlogfile /var/log/redis/redis-server.log\n",
+        ),
+        ("/proc/sys/net/core/somaxconn", "128\n"),
+        (
+            "/var/log/redis/redis-server.log",
+            "249:M 04 Dec 2026 12:28:04.014 # WARNING: The TCP backlog setting of 511 cannot be enforced because /proc/sys/net/core/somaxconn is set to the lower value of 128.\n",
+        ),
+    ]);
+    let v = qfix(t.path(), &["plan", "--format", "json"]).json();
+    let redis: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "QF101" && f["listener"] == "redis redis-server")
+        .collect();
+    assert_eq!(redis.len(), 2, "{v:#}");
+    for f in redis {
+        let m = f["message"].as_str().unwrap();
+        assert_eq!(m.matches("Redis's log says so").count(), 1, "{m}");
+        let logs = f["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "log")
+            .count();
+        assert_eq!(logs, 1, "{f:#}");
+    }
+}
