@@ -4,7 +4,9 @@
 //! net.* (see kernel_sockets::guard_proc_sys).
 
 use crate::common::*;
-use crate::kernel_sockets::{connect_nb, in_namespaces_at, sh, sysctl, tcp_listener};
+use crate::kernel_sockets::{
+    connect_nb, in_a_netns_of_its_own, in_namespaces_at, sh, sysctl, tcp_listener,
+};
 
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -331,15 +333,7 @@ fn not_root_a_service_without_a_socket_is_not_called_stopped() {
                 "chmod 755 {root} {root}/etc {root}/etc/redis && chmod 644 {root}/etc/redis/redis.conf"
             ));
             // a process in a namespace of its own, which nobody cannot look into
-            let mut holder = Command::new("unshare")
-                .args(["-n", "sleep", "120"])
-                .spawn()
-                .unwrap();
-            let mine = std::fs::read_link("/proc/self/ns/net").unwrap();
-            let link = format!("/proc/{}/ns/net", holder.id());
-            while std::fs::read_link(&link).ok().is_none_or(|l| l == mine) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            let mut holder = in_a_netns_of_its_own();
             let out = Command::new("setpriv")
                 .args([
                     "--reuid=65534",

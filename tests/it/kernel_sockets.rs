@@ -98,6 +98,21 @@ pub(crate) fn in_namespaces_at(test: &str, body: fn()) {
     eprintln!("{stderr}");
 }
 
+/// A `sleep` in a network namespace of its own (a stand-in for a container), once it is
+/// there; it ends with the pid namespace.
+pub(crate) fn in_a_netns_of_its_own() -> std::process::Child {
+    let holder = Command::new("unshare")
+        .args(["-n", "sleep", "120"])
+        .spawn()
+        .unwrap();
+    let mine = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let link = format!("/proc/{}/ns/net", holder.id());
+    while std::fs::read_link(&link).ok().is_none_or(|l| l == mine) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    holder
+}
+
 pub(crate) fn sh(cmd: &str) {
     let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
     assert!(st.success(), "{cmd}: {st}");
@@ -571,15 +586,7 @@ fn an_unprivileged_reader_says_what_it_cannot_see() {
     in_namespaces("an_unprivileged_reader_says_what_it_cannot_see", || {
         sysctl("net/core/somaxconn", "64");
         let (_l, a) = tcp_listener("127.0.0.1:0", 200);
-        let mut holder = Command::new("unshare")
-            .args(["-n", "sleep", "120"])
-            .spawn()
-            .unwrap();
-        let mine = std::fs::read_link("/proc/self/ns/net").unwrap();
-        let link = format!("/proc/{}/ns/net", holder.id());
-        while std::fs::read_link(&link).ok().is_none_or(|l| l == mine) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut holder = in_a_netns_of_its_own();
         // nobody must be able to run the test binary
         let dir = tempfile::tempdir().unwrap();
         let exe = dir.path().join("probe");

@@ -184,18 +184,12 @@ fn check_point(
         ));
     }
     // a rollback that ran also removes what the killed run left beside its files
-    if code == 0 {
-        let left = Command::new("find")
-            .arg(root)
-            .args(["-name", ".qfix-*"])
-            .output()
-            .unwrap();
-        if !left.stdout.is_empty() {
-            return Err(format!(
-                "{name}: temp files left after the rollback: {}",
-                String::from_utf8_lossy(&left.stdout)
-            ));
-        }
+    if code == 0
+        && let Some(left) = temp_files(root)
+    {
+        return Err(format!(
+            "{name}: temp files left after the rollback: {left}"
+        ));
     }
     let now = contents(root);
     if &now != orig {
@@ -227,16 +221,8 @@ fn check_point(
     if code != 0 {
         return Err(format!("{name}: the plan after it is not empty: {out}"));
     }
-    let leftovers = Command::new("find")
-        .arg(root)
-        .args(["-name", ".qfix-*"])
-        .output()
-        .unwrap();
-    if !leftovers.stdout.is_empty() {
-        return Err(format!(
-            "{name}: temp files left: {}",
-            String::from_utf8_lossy(&leftovers.stdout)
-        ));
+    if let Some(left) = temp_files(root) {
+        return Err(format!("{name}: temp files left: {left}"));
     }
     for e in fs::read_dir(root.join("var/lib/qfix/backups"))
         .unwrap()
@@ -338,4 +324,14 @@ fn an_apply_or_rollback_killed_at_any_write_leaves_old_or_new_and_rolls_back() {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+/// qfix's temp files (`.qfix-*`) anywhere under the root, if any.
+fn temp_files(root: &Path) -> Option<String> {
+    let out = Command::new("find")
+        .arg(root)
+        .args(["-name", ".qfix-*"])
+        .output()
+        .unwrap();
+    (!out.stdout.is_empty()).then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
