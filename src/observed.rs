@@ -234,6 +234,19 @@ impl Snapshot {
         self.live.as_ref()?.logs.as_ref()
     }
 
+    /// The `*_pass` lines that send to an upstream as nginx's error log names it (a few:
+    /// where a finding about that upstream points).
+    pub fn pass_locations(&self, upstream: &str) -> Vec<crate::services::Location> {
+        self.services
+            .facts
+            .nginx
+            .iter()
+            .flat_map(|n| n.passes_to(upstream))
+            .map(|p| p.at.clone())
+            .take(3)
+            .collect()
+    }
+
     /// The configured listener an upstream reaches, as nginx's error log names it
     /// (`unix:/run/php/php8.2-fpm.sock`, `127.0.0.1:9000`).
     pub fn listener_for_upstream(&self, upstream: &str) -> Option<&Listener> {

@@ -11,7 +11,6 @@ use super::{Check, Context, Outcome, Proposal, Report, Rule, Subject};
 use crate::logs::{UpstreamErrorKind, UpstreamErrors};
 use crate::observed::{Observed, netns};
 use crate::policy::Want;
-use crate::services::Location;
 use crate::snapshot::Snapshot;
 
 const RANGE: &str = "net.ipv4.ip_local_port_range";
@@ -120,7 +119,7 @@ impl Check for Params {
                     cx.live("net.ipv4.tcp_tw_reuse")
                         .and_then(|v| v.trim().parse().ok()),
                 );
-                Report::new(msg, pass_locations(cx.snap, &e.upstream))
+                Report::new(msg, cx.snap.pass_locations(&e.upstream))
                     .weight(e.tally.count)
                     .evidence(vec![super::upstream_errors::evidence(e)])
             });
@@ -185,15 +184,4 @@ fn remedies(snap: &Snapshot, destination: &str, tw_reuse: Option<u32>) -> String
         ". In order: {reuse}; a wider {RANGE}; then net.ipv4.tcp_tw_reuse = 1 for outgoing connections (it is {}); never tcp_tw_recycle (removed in Linux 4.12)",
         tw_reuse.map_or("unknown".into(), |r| r.to_string())
     )
-}
-
-fn pass_locations(snap: &Snapshot, upstream: &str) -> Vec<Location> {
-    snap.services
-        .facts
-        .nginx
-        .iter()
-        .flat_map(|n| n.passes_to(upstream))
-        .map(|p| p.at.clone())
-        .take(3)
-        .collect()
 }

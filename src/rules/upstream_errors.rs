@@ -31,7 +31,7 @@ impl Check for Params {
             let l = cx.snap.listener_for_upstream(upstream);
             let about = l.map_or(Subject::Host, Subject::Listener);
             let mut locations: Vec<Location> = l.and_then(|l| cx.listener_loc(l)).into_iter().collect();
-            locations.extend(pass_locations(cx.snap, upstream));
+            locations.extend(cx.snap.pass_locations(upstream));
             locations.dedup();
             out.report(rule, about, || {
                 let parts: Vec<String> = errors
@@ -118,16 +118,4 @@ pub fn describe(snap: &Snapshot, e: &UpstreamErrors, l: Option<&Listener>) -> St
             "{n} connects to {u} found no free local port (99: Cannot assign requested address){when} ({at})"
         ),
     }
-}
-
-/// The `*_pass` lines whose errors name the upstream (a few).
-fn pass_locations(snap: &Snapshot, upstream: &str) -> Vec<Location> {
-    snap.services
-        .facts
-        .nginx
-        .iter()
-        .flat_map(|n| n.passes_to(upstream))
-        .map(|p| p.at.clone())
-        .take(3)
-        .collect()
 }

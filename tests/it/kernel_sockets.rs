@@ -80,7 +80,8 @@ pub(crate) fn in_namespaces_at(test: &str, body: fn()) {
     }
     let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
     let out = Command::new("timeout")
-        .args(["-k", "5", "120", "unshare", "-n", "-m", "-p", "--fork"])
+        // a kill limit, not a timing: the daemon bursts of logs:: take a minute
+        .args(["-k", "5", "180", "unshare", "-n", "-m", "-p", "--fork"])
         .args(["--kill-child", "--mount-proc", "--propagation", "private"])
         .arg(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])

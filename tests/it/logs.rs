@@ -29,99 +29,19 @@ use qfix::host::Host;
 use qfix::logs::{LogEvidence, Options, UpstreamErrorKind, upstream_is_listener};
 use qfix::root::Root;
 
-const INNER: &str = "QFIX_LOGS_INNER";
-const HOST_NETNS: &str = "QFIX_LOGS_HOST_NETNS";
+use crate::kernel_sockets::{in_namespaces_at, sh, sysctl};
+
 const SOCK: &str = "/run/php/php8.2-fpm.sock";
 const REQUESTS: usize = 300;
 
-fn why_not() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root for private network, mount and pid namespaces".into());
-    }
-    let probe = Command::new("unshare")
-        .args(["-n", "-m", "-p", "--fork", "--mount-proc", "true"])
-        .output();
-    match probe {
-        Ok(o) if o.status.success() => None,
-        Ok(o) => Some(format!(
-            "unshare -n -m -p is not permitted here: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Some(format!("unshare: {e}")),
-    }
-}
-
-/// Run `body` in private namespaces: here when this process is the inner one, otherwise by
-/// re-running this test inside `unshare`.
+/// `kernel_sockets::in_namespaces_at` for a test of this module, once its tools are here.
 fn in_namespaces(test: &str, tools: &[&str], body: fn()) {
-    if std::env::var_os(INNER).is_some() {
-        guard_proc_sys();
-        body();
-        return;
-    }
     for t in tools {
         if !crate::common::require(t, &format!("logs::{test} runs it")) {
             return;
         }
     }
-    if let Some(why) = why_not() {
-        crate::common::skip(&format!("logs::{test}: {why}"));
-        return;
-    }
-    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
-    let out = Command::new("timeout")
-        .args(["-k", "5", "180", "unshare", "-n", "-m", "-p", "--fork"])
-        .args(["--kill-child", "--mount-proc", "--propagation", "private"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            &format!("logs::{test}"),
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(INNER, "1")
-        .env(HOST_NETNS, host_ns)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "inner run of {test} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
-    eprintln!("{stderr}");
-}
-
-fn sh(cmd: &str) {
-    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
-    assert!(st.success(), "{cmd}: {st}");
-}
-
-/// Only net.* may be writable: bind /proc/sys read-only, /proc/sys/net read-write over it,
-/// then prove it before anything is written.
-fn guard_proc_sys() {
-    let host = std::env::var(HOST_NETNS).expect("inner run without the host's netns");
-    let here = std::fs::read_link("/proc/self/ns/net").unwrap();
-    assert_ne!(
-        here.to_string_lossy(),
-        host,
-        "not in a private network namespace"
-    );
-    sh(
-        "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys \
-        && mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net",
-    );
-    let w = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/proc/sys/kernel/pid_max");
-    assert!(w.is_err(), "kernel.pid_max is writable: refusing to go on");
-    sh("ip link set lo up");
-}
-
-fn sysctl(key: &str, value: &str) {
-    assert!(key.starts_with("net/"), "only net.* keys: {key}");
-    std::fs::write(Path::new("/proc/sys").join(key), value).unwrap();
+    in_namespaces_at(&format!("logs::{test}"), body);
 }
 
 /// A tmpfs of this mount namespace over `dir`, proven to be one before anything is written
