@@ -83,34 +83,26 @@ pub(super) fn judge<'s>(rule: &Rule, cx: &Context<'s, '_>, out: &mut Outcome<'s>
         // somaxconn below that is lost at the next reboot (live-differs-from-boot), and a
         // backlog lowered to it would stay too small after. With nothing persisted (a
         // container, whose runtime sets somaxconn) the live value is the truth.
-        let persisted = sides.iter().any(|s| s.side == "boot" && s.at.is_some());
+        let boot = sides.iter().find(|s| s.side == "boot");
+        let persisted = boot.is_some_and(|b| b.at.is_some());
         let boot_cap = capped
             .iter()
             .find(|c| c.0 == "boot" && persisted)
             .map(|c| c.1);
         // (uWSGI refuses to start above the live value: it is lowered to that, now)
         let live_only = !refusing && persisted && boot_cap.is_none();
-        let kept_for_boot;
-        let accepted = if live_only {
-            kept_for_boot = format!(
-                "--strategy lower-backlog: net.core.somaxconn is {cap} live only, {} at boot (live-differs-from-boot), which this backlog fits: it is kept",
-                sides
-                    .iter()
-                    .find(|s| s.side == "boot")
-                    .and_then(|s| s.value)
-                    .map_or("higher".to_string(), |v| v.to_string())
+        if !cx.lower_backlog {
+            out.report(rule, Subject::Listener(l), finding);
+        } else if live_only {
+            let at_boot = boot.and_then(|b| b.value).map_or("higher".into(), |v| v.to_string());
+            let why = format!(
+                "--strategy lower-backlog: net.core.somaxconn is {cap} live only, {at_boot} at boot (live-differs-from-boot), which this backlog fits: it is kept"
             );
-            Some(kept_for_boot.as_str())
+            out.report_accepted(rule, Subject::Listener(l), &why, finding);
         } else if !lowerable {
-            Some(LOWER_BACKLOG)
+            out.report_accepted(rule, Subject::Listener(l), LOWER_BACKLOG, finding);
         } else {
-            None
-        };
-        match accepted {
-            Some(why) if cx.lower_backlog => {
-                out.report_accepted(rule, Subject::Listener(l), why, finding)
-            }
-            _ => out.report(rule, Subject::Listener(l), finding),
+            out.report(rule, Subject::Listener(l), finding);
         }
         if cx.waived(rule, Subject::Listener(l)) {
             continue;
