@@ -44,15 +44,12 @@ impl View {
             .max(40);
         // no-color.org: only a NO_COLOR with a value turns colour off (console's own check
         // also takes an empty one)
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let color = !no_color
-            && if std::env::var_os("NO_COLOR").is_some_and(|v| v.is_empty()) {
-                term.is_term()
-            } else if stderr {
-                dialoguer::console::colors_enabled_stderr()
-            } else {
-                dialoguer::console::colors_enabled()
-            };
+        let color = match std::env::var_os("NO_COLOR") {
+            Some(v) if !v.is_empty() => false,
+            Some(_) => term.is_term(),
+            None if stderr => dialoguer::console::colors_enabled_stderr(),
+            None => dialoguer::console::colors_enabled(),
+        };
         View { all, width, color }
     }
 
